@@ -1,0 +1,165 @@
+//! Command-line interface: `standalone`, `quickstart` and `produce`.
+
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::app::{self, Standalone};
+use crate::source::embedded::EmbeddedKafka;
+use crate::source::produce::{produce_lines, LineFormat};
+
+mod quickstart;
+
+/// sluice: Kafka Connect sink connectors in one binary, with WebAssembly record parsers.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run connectors like `connect-standalone.sh worker.properties connector.properties...`.
+    Standalone {
+        /// Start an in-process Kafka broker, print its address and use it instead of
+        /// `bootstrap.servers`. The connectors' topics are created on it.
+        #[arg(long)]
+        embedded_kafka: bool,
+        /// Partitions of each topic created on the embedded broker.
+        #[arg(long, default_value_t = 3, requires = "embedded_kafka")]
+        embedded_partitions: i32,
+        /// The worker file (`connect-standalone.properties`).
+        worker: PathBuf,
+        /// Connector files: `.properties`, a flat JSON map, or a `{"name","config"}` body.
+        #[arg(required = true)]
+        connectors: Vec<PathBuf>,
+    },
+    /// Try sluice with nothing installed: embedded Kafka, sample records, the built-in JSON
+    /// parser, the file sink and a dead-letter topic, then a summary.
+    Quickstart(quickstart::Args),
+    /// Send one record per line of FILE (`-` for stdin) to a topic; a line `key<TAB>value`
+    /// becomes a keyed record.
+    Produce {
+        /// Kafka bootstrap servers.
+        #[arg(long)]
+        bootstrap: String,
+        /// Topic to write to.
+        #[arg(long)]
+        topic: String,
+        /// Partition to write to (default: chosen by the key, or spread).
+        #[arg(long)]
+        partition: Option<i32>,
+        /// Do not split lines at TAB; the whole line is the value.
+        #[arg(long)]
+        no_keys: bool,
+        /// Input file, one record per line.
+        file: PathBuf,
+    },
+}
+
+/// Entry point of the binary: parses arguments, runs, and maps errors to exit codes.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(4, |n| n.get().max(4)))
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: starting the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Standalone { embedded_kafka, embedded_partitions, worker, connectors } => {
+            standalone(embedded_kafka, embedded_partitions, worker, connectors).await
+        }
+        Command::Quickstart(args) => quickstart::run(args).await,
+        Command::Produce { bootstrap, topic, partition, no_keys, file } => {
+            let format = LineFormat { split_key: !no_keys };
+            let sent = if file.as_os_str() == "-" {
+                produce_lines(&bootstrap, &topic, partition, std::io::stdin().lock(), format).await?
+            } else {
+                let input = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+                produce_lines(&bootstrap, &topic, partition, BufReader::new(input), format).await?
+            };
+            println!("produced {sent} records to {topic}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn standalone(
+    embedded_kafka: bool,
+    embedded_partitions: i32,
+    worker: PathBuf,
+    connectors: Vec<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let embedded = if embedded_kafka { Some(EmbeddedKafka::start()?) } else { None };
+    let bootstrap = embedded.as_ref().map(EmbeddedKafka::bootstrap_servers);
+    let config = app::load(&worker, &connectors, bootstrap.as_deref())?;
+    if let (Some(kafka), Some(bootstrap)) = (&embedded, &bootstrap) {
+        for connector in &config.connectors {
+            if let crate::config::TopicSelection::List(topics) = &connector.topics {
+                for topic in topics {
+                    kafka.create_topic(topic, embedded_partitions)?;
+                }
+            }
+        }
+        println!("embedded Kafka listening on {bootstrap}");
+        println!("feed it with: sluice produce --bootstrap {bootstrap} --topic <topic> <file>");
+    }
+    let running = Standalone::start(config).await?;
+    wait_for_signal().await;
+    tracing::info!("Shutting down.");
+    running.shutdown();
+    running.wait().await;
+    drop(embedded);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,407 @@
+//! Connector files: the keys every connector shares (name, class, topics, tasks, parser,
+//! error policy, batching). Sink-specific keys are read by each sink from `raw`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+
+use super::keys::{self, KeySet};
+use super::{ConfigMap, WorkerConfig};
+use crate::plugin::{PluginLimits, PluginSource};
+use crate::sinks::SinkKind;
+
+/// Keys every connector understands, whatever its sink.
+pub const CONNECTOR_KEYS: KeySet<'static> = KeySet {
+    keys: &[
+        "name",
+        "connector.class",
+        "tasks.max",
+        "topics",
+        "topics.regex",
+        "key.converter",
+        "value.converter",
+        "header.converter",
+        "parser",
+        "parser.plugin",
+        "parser.timeout.ms",
+        "parser.memory.max.bytes",
+        "parser.stdio.max.bytes",
+        "sluice.batch.linger.ms",
+        "sluice.max.inflight.records",
+        "errors.tolerance",
+        "errors.retry.timeout",
+        "errors.retry.delay.max.ms",
+        "errors.log.enable",
+        "errors.log.include.messages",
+        "errors.deadletterqueue.topic.name",
+        "errors.deadletterqueue.topic.replication.factor",
+        "errors.deadletterqueue.context.headers.enable",
+        "runtime.error.tolerance",
+        "runtime.error.mode",
+        "runtime.error.topic.name",
+        "runtime.error.bootstrap.servers",
+        "runtime.error.table.name",
+        "config.action.reload",
+        "transforms",
+        "predicates",
+    ],
+    prefixes: &[
+        "key.converter.",
+        "value.converter.",
+        "header.converter.",
+        "consumer.override.",
+        "producer.override.",
+        "admin.override.",
+        "transforms.",
+        "predicates.",
+    ],
+};
+
+/// Settings never passed to a plugin's `configure` (credentials).
+const SECRET_MARKERS: &[&str] = &["password", "secret", "access.key", "access_key", "access_id", "token", "jaas"];
+
+/// Which topics a connector reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicSelection {
+    /// `topics=a,b,c`.
+    List(Vec<String>),
+    /// `topics.regex=...` (subscribed as a librdkafka `^` pattern).
+    Regex(String),
+}
+
+/// `errors.tolerance` / `runtime.error.tolerance`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tolerance {
+    /// Fail the connector on the first bad record; commit nothing past it.
+    None,
+    /// Route bad records to the error path and continue.
+    All,
+}
+
+/// Where bad records go when tolerance is `all`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorPolicy {
+    /// `tolerance=none`: the connector fails.
+    Fail,
+    /// `tolerance=all` without a dead-letter target (`runtime.error.mode=ignore`, or Kafka
+    /// Connect's `errors.tolerance=all` without a DLQ topic): logged, counted and skipped.
+    Ignore,
+    /// Produce the original record with error headers to a Kafka topic.
+    DeadLetter(DeadLetterConfig),
+}
+
+/// A dead-letter topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterConfig {
+    /// Topic name.
+    pub topic: String,
+    /// Cluster to write to (defaults to the worker's `bootstrap.servers`).
+    pub bootstrap_servers: String,
+    /// Replication factor used if the topic has to be created.
+    pub replication_factor: i32,
+    /// The key that named the topic, for messages.
+    pub key: &'static str,
+}
+
+/// A validated connector.
+#[derive(Debug, Clone)]
+pub struct ConnectorConfig {
+    /// `name`.
+    pub name: String,
+    /// The sink chosen by `connector.class`.
+    pub sink: SinkKind,
+    /// `tasks.max`: parser workers (and sink lanes) run in parallel.
+    pub tasks_max: usize,
+    /// `topics` or `topics.regex`.
+    pub topics: TopicSelection,
+    /// `parser` / `parser.plugin`.
+    pub parser: PluginSource,
+    /// `parser.timeout.ms`, `parser.memory.max.bytes`, `parser.stdio.max.bytes`.
+    pub limits: PluginLimits,
+    /// Settings handed to the plugin's `configure`.
+    pub parser_settings: Vec<(String, String)>,
+    /// The error policy.
+    pub errors: ErrorPolicy,
+    /// Records per parse call and sink write (`max.poll.records`, default 500).
+    pub batch_max_records: usize,
+    /// How long a partial batch waits for more records (`sluice.batch.linger.ms`, default 20).
+    pub batch_linger: Duration,
+    /// Cap on records read but not yet written or dead-lettered.
+    pub max_inflight_records: usize,
+    /// Consumer settings: worker `consumer.*` then `consumer.override.*`.
+    pub consumer_settings: Vec<(String, String)>,
+    /// Producer settings for the dead-letter producer.
+    pub producer_settings: Vec<(String, String)>,
+    /// Admin settings for creating the dead-letter topic.
+    pub admin_settings: Vec<(String, String)>,
+    /// The connector file as read, for the sink's own keys.
+    pub raw: ConfigMap,
+    /// Keys accepted but not used by sluice.
+    pub ignored_keys: Vec<String>,
+}
+
+impl ConnectorConfig {
+    /// Validates a connector file against the worker settings.
+    pub fn from_map(map: &ConfigMap, worker: &WorkerConfig) -> anyhow::Result<Self> {
+        let name = map.require("name")?.to_string();
+        let class = map.require("connector.class")?;
+        let sink = SinkKind::from_class(class).with_context(|| {
+            format!("`connector.class` in {}", map.origin())
+        })?;
+        let checked = keys::check(map, &[CONNECTOR_KEYS, sink.keys()])?;
+
+        let tasks_max = map.parse_or("tasks.max", 1usize, "a positive whole number")?;
+        if tasks_max == 0 {
+            bail!("`tasks.max` in {} must be at least 1", map.origin());
+        }
+        let topics = match (map.get("topics"), map.get("topics.regex")) {
+            (Some(_), Some(_)) => bail!(
+                "{} sets both `topics` and `topics.regex`; a sink connector takes exactly one of them",
+                map.origin()
+            ),
+            (None, None) => bail!(
+                "missing required key `topics` (or `topics.regex`) in {}",
+                map.origin()
+            ),
+            (Some(list), None) => {
+                let topics: Vec<String> =
+                    list.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect();
+                if topics.is_empty() {
+                    bail!("`topics` in {} names no topic", map.origin());
+                }
+                TopicSelection::List(topics)
+            }
+            (None, Some(regex)) => TopicSelection::Regex(regex.to_string()),
+        };
+
+        let parser = match map.get("parser.plugin") {
+            Some(path) => PluginSource::File(resolve_path(map.origin(), path)),
+            None => PluginSource::Builtin(map.get("parser").unwrap_or(sink.default_parser()).to_string()),
+        };
+        let defaults = PluginLimits::default();
+        let limits = PluginLimits {
+            call_timeout: map.millis_or("parser.timeout.ms", defaults.call_timeout.as_millis() as u64)?,
+            max_memory_bytes: map.parse_or("parser.memory.max.bytes", defaults.max_memory_bytes, "a number of bytes")?,
+            max_stdio_bytes: map.parse_or("parser.stdio.max.bytes", defaults.max_stdio_bytes, "a number of bytes")?,
+        };
+
+        let consumer_settings: Vec<(String, String)> = worker
+            .client_common
+            .iter()
+            .cloned()
+            .chain(worker.consumer.iter().cloned())
+            .chain(map.with_prefix("consumer.override."))
+            .collect();
+        let batch_max_records = consumer_settings
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "max.poll.records")
+            .map(|(_, v)| v.parse::<usize>())
+            .transpose()
+            .with_context(|| format!("`max.poll.records` for connector `{name}` must be a positive whole number"))?
+            .unwrap_or(500)
+            .max(1);
+
+        let producer_settings = worker
+            .client_common
+            .iter()
+            .cloned()
+            .chain(worker.producer.iter().cloned())
+            .chain(map.with_prefix("producer.override."))
+            .collect();
+        let admin_settings = worker
+            .client_common
+            .iter()
+            .cloned()
+            .chain(worker.admin.iter().cloned())
+            .chain(map.with_prefix("admin.override."))
+            .collect();
+
+        let max_inflight_records = map.parse_or(
+            "sluice.max.inflight.records",
+            worker.max_inflight_records,
+            "a positive whole number",
+        )?;
+        if max_inflight_records == 0 {
+            bail!("`sluice.max.inflight.records` in {} must be at least 1", map.origin());
+        }
+
+        Ok(Self {
+            errors: error_policy(map, worker)?,
+            parser_settings: parser_settings(map, worker),
+            name,
+            sink,
+            tasks_max,
+            topics,
+            parser,
+            limits,
+            batch_max_records,
+            batch_linger: map.millis_or("sluice.batch.linger.ms", 20)?,
+            max_inflight_records,
+            consumer_settings,
+            producer_settings,
+            admin_settings,
+            raw: map.clone(),
+            ignored_keys: checked.ignored,
+        })
+    }
+
+    /// Kafka Connect's consumer group for this connector.
+    pub fn group_id(&self) -> String {
+        self.consumer_settings
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "group.id")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| format!("connect-{}", self.name))
+    }
+}
+
+/// A relative plugin path is taken relative to the connector file's directory.
+fn resolve_path(origin: &str, path: &str) -> PathBuf {
+    let path = PathBuf::from(path);
+    if path.is_absolute() {
+        return path;
+    }
+    match std::path::Path::new(origin).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !path.exists() => dir.join(path),
+        _ => path,
+    }
+}
+
+fn parser_settings(map: &ConfigMap, worker: &WorkerConfig) -> Vec<(String, String)> {
+    let mut settings: std::collections::BTreeMap<String, String> = worker.converters.iter().cloned().collect();
+    for (key, value) in map.entries() {
+        settings.insert(key.clone(), value.clone());
+    }
+    settings
+        .into_iter()
+        .filter(|(key, _)| {
+            let lower = key.to_ascii_lowercase();
+            !SECRET_MARKERS.iter().any(|m| lower.contains(m))
+        })
+        .collect()
+}
+
+fn tolerance(map: &ConfigMap, key: &str) -> anyhow::Result<Option<Tolerance>> {
+    Ok(match map.get(key) {
+        None => None,
+        Some(_) => Some(match map.choice_or(key, "none", &["none", "all"])? {
+            "all" => Tolerance::All,
+            _ => Tolerance::None,
+        }),
+    })
+}
+
+fn error_policy(map: &ConfigMap, worker: &WorkerConfig) -> anyhow::Result<ErrorPolicy> {
+    let connect = tolerance(map, "errors.tolerance")?;
+    let runtime = tolerance(map, "runtime.error.tolerance")?;
+    let tolerance = match (connect, runtime) {
+        (Some(a), Some(b)) if a != b => bail!(
+            "{} sets `errors.tolerance` and `runtime.error.tolerance` to different values; set one of them",
+            map.origin()
+        ),
+        (a, b) => a.or(b).unwrap_or(Tolerance::None),
+    };
+    if tolerance == Tolerance::None {
+        return Ok(ErrorPolicy::Fail);
+    }
+    if let Some(topic) = map.get("errors.deadletterqueue.topic.name") {
+        return Ok(ErrorPolicy::DeadLetter(DeadLetterConfig {
+            topic: topic.to_string(),
+            bootstrap_servers: worker.bootstrap_servers.clone(),
+            replication_factor: map.parse_or(
+                "errors.deadletterqueue.topic.replication.factor",
+                3,
+                "a whole number",
+            )?,
+            key: "errors.deadletterqueue.topic.name",
+        }));
+    }
+    match map.choice_or("runtime.error.mode", "ignore", &["ignore", "kafka", "tablestore"])? {
+        "kafka" => Ok(ErrorPolicy::DeadLetter(DeadLetterConfig {
+            topic: map
+                .get("runtime.error.topic.name")
+                .with_context(|| {
+                    format!(
+                        "`runtime.error.mode=kafka` in {} needs `runtime.error.topic.name`",
+                        map.origin()
+                    )
+                })?
+                .to_string(),
+            bootstrap_servers: map
+                .get("runtime.error.bootstrap.servers")
+                .unwrap_or(&worker.bootstrap_servers)
+                .to_string(),
+            replication_factor: map.parse_or(
+                "errors.deadletterqueue.topic.replication.factor",
+                3,
+                "a whole number",
+            )?,
+            key: "runtime.error.topic.name",
+        })),
+        "tablestore" => bail!(
+            "`runtime.error.mode=tablestore` in {} needs the Tablestore sink, which this build \
+             does not have yet; use `kafka` or `ignore`",
+            map.origin()
+        ),
+        _ => Ok(ErrorPolicy::Ignore),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_text;
+
+    fn worker() -> WorkerConfig {
+        WorkerConfig::from_map(&parse_text("w", "bootstrap.servers=b:9092\nvalue.converter.schemas.enable=false\n").unwrap()).unwrap()
+    }
+
+    fn connector(text: &str) -> anyhow::Result<ConnectorConfig> {
+        ConnectorConfig::from_map(&parse_text("c.properties", text).unwrap(), &worker())
+    }
+
+    #[test]
+    fn defaults_follow_kafka_connect() {
+        let c = connector("name=x\nconnector.class=FileStreamSink\ntopics=a, b\nfile=/tmp/out\n").unwrap();
+        assert_eq!(c.group_id(), "connect-x");
+        assert_eq!(c.tasks_max, 1);
+        assert_eq!(c.topics, TopicSelection::List(vec!["a".into(), "b".into()]));
+        assert_eq!(c.errors, ErrorPolicy::Fail);
+        assert_eq!(c.batch_max_records, 500);
+        assert_eq!(c.parser, PluginSource::Builtin("json".into()));
+        assert!(c.parser_settings.contains(&("value.converter.schemas.enable".into(), "false".into())));
+    }
+
+    #[test]
+    fn missing_required_keys_are_named() {
+        let error = connector("connector.class=FileStreamSink\ntopics=a\n").unwrap_err().to_string();
+        assert!(error.contains("`name`"), "{error}");
+        let error = connector("name=x\nconnector.class=FileStreamSink\n").unwrap_err().to_string();
+        assert!(error.contains("`topics`"), "{error}");
+    }
+
+    #[test]
+    fn dead_letter_from_either_key_family() {
+        let c = connector("name=x\nconnector.class=FileStreamSink\ntopics=a\nerrors.tolerance=all\nerrors.deadletterqueue.topic.name=dlq\n").unwrap();
+        assert!(matches!(c.errors, ErrorPolicy::DeadLetter(ref d) if d.topic == "dlq" && d.bootstrap_servers == "b:9092"));
+        let c = connector("name=x\nconnector.class=FileStreamSink\ntopics=a\nruntime.error.tolerance=all\nruntime.error.mode=kafka\nruntime.error.topic.name=err\nruntime.error.bootstrap.servers=o:1\n").unwrap();
+        assert!(matches!(c.errors, ErrorPolicy::DeadLetter(ref d) if d.topic == "err" && d.bootstrap_servers == "o:1"));
+        let c = connector("name=x\nconnector.class=FileStreamSink\ntopics=a\nerrors.tolerance=all\n").unwrap();
+        assert_eq!(c.errors, ErrorPolicy::Ignore);
+    }
+
+    #[test]
+    fn secrets_are_not_passed_to_plugins() {
+        let c = connector("name=x\nconnector.class=FileStreamSink\ntopics=a\nconsumer.override.sasl.jaas.config=secret\n").unwrap();
+        assert!(c.parser_settings.iter().all(|(k, _)| !k.contains("jaas")));
+    }
+
+    #[test]
+    fn typo_of_sluice_key_fails() {
+        let error = connector("name=x\nconnector.class=FileStreamSink\ntopics=a\nparser.timeout.msec=5\n").unwrap_err().to_string();
+        assert!(error.contains("`parser.timeout.msec`"), "{error}");
+    }
+}

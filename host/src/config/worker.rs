@@ -1,0 +1,164 @@
+//! The worker file (`connect-standalone.properties`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::keys::{self, KeySet};
+use super::ConfigMap;
+
+/// Worker keys sluice uses or knowingly accepts. Kafka Connect keys that only matter to the
+/// JVM worker (REST, plugin path, internal topics) are accepted and ignored.
+pub const WORKER_KEYS: KeySet<'static> = KeySet {
+    keys: &[
+        "bootstrap.servers",
+        "client.id",
+        "offset.flush.interval.ms",
+        "offset.flush.timeout.ms",
+        "task.shutdown.graceful.timeout.ms",
+        "key.converter",
+        "value.converter",
+        "header.converter",
+        "sluice.plugin.cache.dir",
+        "sluice.max.inflight.records",
+        // Accepted, unused by a sink-only standalone host.
+        "offset.storage.file.filename",
+        "plugin.path",
+        "plugin.discovery",
+        "group.id",
+        "listeners",
+        "rest.port",
+        "rest.host.name",
+        "rest.advertised.host.name",
+        "rest.advertised.port",
+        "config.storage.topic",
+        "offset.storage.topic",
+        "status.storage.topic",
+        "config.storage.replication.factor",
+        "offset.storage.replication.factor",
+        "status.storage.replication.factor",
+        "offset.storage.partitions",
+        "status.storage.partitions",
+        "connector.client.config.override.policy",
+        "metrics.recording.level",
+        "metric.reporters",
+        "security.protocol",
+    ],
+    prefixes: &[
+        "key.converter.",
+        "value.converter.",
+        "header.converter.",
+        "consumer.",
+        "producer.",
+        "admin.",
+        "internal.",
+        "sasl.",
+        "ssl.",
+        "listeners.",
+        "rest.",
+        "metrics.",
+        "config.providers",
+    ],
+};
+
+/// Keys that configure every Kafka client the worker makes (as in Kafka Connect, where
+/// top-level security settings apply to consumers, producers and admin clients).
+const SHARED_CLIENT_PREFIXES: &[&str] = &["security.protocol", "sasl.", "ssl.", "client.dns.lookup"];
+
+/// The validated worker configuration.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// The file it came from.
+    pub origin: String,
+    /// `bootstrap.servers` (default `localhost:9092`).
+    pub bootstrap_servers: String,
+    /// `offset.flush.interval.ms` (default 60000, as in Kafka Connect).
+    pub offset_flush_interval: Duration,
+    /// `offset.flush.timeout.ms` (default 5000).
+    pub offset_flush_timeout: Duration,
+    /// `task.shutdown.graceful.timeout.ms` (default 5000): how long shutdown waits for
+    /// in-flight records before abandoning them (uncommitted).
+    pub shutdown_timeout: Duration,
+    /// Security and DNS settings shared by all clients.
+    pub client_common: Vec<(String, String)>,
+    /// `consumer.*` settings, prefix removed.
+    pub consumer: Vec<(String, String)>,
+    /// `producer.*` settings, prefix removed.
+    pub producer: Vec<(String, String)>,
+    /// `admin.*` settings, prefix removed.
+    pub admin: Vec<(String, String)>,
+    /// Converter settings (`key.converter*`, `value.converter*`, `header.converter*`).
+    pub converters: Vec<(String, String)>,
+    /// `sluice.plugin.cache.dir`: where compiled plugins are cached.
+    pub plugin_cache_dir: Option<PathBuf>,
+    /// `sluice.max.inflight.records` (default 10000): default cap on records read but not yet
+    /// written or dead-lettered, per connector.
+    pub max_inflight_records: usize,
+    /// Keys accepted but not used.
+    pub ignored_keys: Vec<String>,
+}
+
+impl WorkerConfig {
+    /// Validates a worker file.
+    pub fn from_map(map: &ConfigMap) -> anyhow::Result<Self> {
+        let checked = keys::check(map, &[WORKER_KEYS])?;
+        let converters = map
+            .entries()
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("key.converter") || k.starts_with("value.converter") || k.starts_with("header.converter")
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let client_common = map
+            .entries()
+            .iter()
+            .filter(|(k, _)| SHARED_CLIENT_PREFIXES.iter().any(|p| k.starts_with(p)))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let max_inflight_records = map.parse_or("sluice.max.inflight.records", 10_000usize, "a positive whole number")?;
+        if max_inflight_records == 0 {
+            anyhow::bail!("`sluice.max.inflight.records` in {} must be at least 1", map.origin());
+        }
+        Ok(Self {
+            origin: map.origin().to_string(),
+            bootstrap_servers: map.get("bootstrap.servers").unwrap_or("localhost:9092").to_string(),
+            offset_flush_interval: map.millis_or("offset.flush.interval.ms", 60_000)?,
+            offset_flush_timeout: map.millis_or("offset.flush.timeout.ms", 5_000)?,
+            shutdown_timeout: map.millis_or("task.shutdown.graceful.timeout.ms", 5_000)?,
+            client_common,
+            consumer: map.with_prefix("consumer."),
+            producer: map.with_prefix("producer."),
+            admin: map.with_prefix("admin."),
+            converters,
+            plugin_cache_dir: map.get("sluice.plugin.cache.dir").map(PathBuf::from),
+            max_inflight_records,
+            ignored_keys: checked.ignored,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_text;
+
+    #[test]
+    fn seed_worker_file_is_accepted_with_kafka_connect_defaults() {
+        let text = "bootstrap.servers=localhost:9092\nkey.converter=org.apache.kafka.connect.json.JsonConverter\n\
+            value.converter=org.apache.kafka.connect.json.JsonConverter\nkey.converter.schemas.enable=true\n\
+            value.converter.schemas.enable=true\noffset.storage.file.filename=/tmp/connect.offsets\n\
+            offset.flush.interval.ms=10000\n";
+        let worker = WorkerConfig::from_map(&parse_text("w", text).unwrap()).unwrap();
+        assert_eq!(worker.offset_flush_interval, Duration::from_secs(10));
+        assert_eq!(worker.converters.len(), 4);
+        assert_eq!(worker.shutdown_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn typo_in_worker_key_is_named() {
+        let error = WorkerConfig::from_map(&parse_text("w.properties", "offset.flush.intervall.ms=5\n").unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`offset.flush.intervall.ms`") && error.contains("`offset.flush.interval.ms`"), "{error}");
+    }
+}

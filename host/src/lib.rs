@@ -1,0 +1,14 @@
+//! sluice: a single-binary replacement for Kafka Connect sink connectors, with record parsing
+//! in sandboxed WebAssembly components.
+//!
+//! Data flows one way: [`config`] → [`source`] (Kafka) → [`pipeline`] (batching, ordering,
+//! acknowledgements) → [`plugin`] (wasmtime) → [`sinks`] → acknowledgements back to
+//! [`source`] → offset commits.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod pipeline;
+pub mod plugin;
+pub mod sinks;
+pub mod source;

@@ -1,0 +1,197 @@
+//! The error path: what went wrong with a record, and the Kafka dead-letter topic that
+//! receives the original record with Kafka Connect's error headers plus `ErrorInfo`.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::config::{ConnectorConfig, DeadLetterConfig};
+use crate::plugin::{KafkaRecord, RecordFailure};
+use crate::source::client;
+
+/// Where in the pipeline a record failed (Kafka Connect's stage names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The parser rejected the record or the sandbox failed on it.
+    Parse,
+    /// The sink rejected the record's outputs.
+    Write,
+}
+
+impl Stage {
+    /// The `__connect.errors.stage` value.
+    pub fn connect_name(self) -> &'static str {
+        match self {
+            Stage::Parse => "VALUE_CONVERTER",
+            Stage::Write => "TASK_PUT",
+        }
+    }
+}
+
+/// Why one record could not be delivered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// Pipeline stage.
+    pub stage: Stage,
+    /// The parser or sink that failed (`builtin:json`, `file`, ...).
+    pub component: String,
+    /// Machine-readable code (`invalid-json`, `trap`, `timeout`, `memory`, ...).
+    pub code: String,
+    /// Explanation.
+    pub message: String,
+    /// The field concerned, if known.
+    pub field: Option<String>,
+}
+
+impl Failure {
+    /// A failure reported by the parser or its sandbox.
+    pub fn from_parser(component: &str, failure: &RecordFailure) -> Self {
+        match failure {
+            RecordFailure::Plugin(error) => Self {
+                stage: Stage::Parse,
+                component: component.to_string(),
+                code: error.code.clone(),
+                message: error.message.clone(),
+                field: error.field.clone(),
+            },
+            RecordFailure::Sandbox(failure) => Self {
+                stage: Stage::Parse,
+                component: component.to_string(),
+                code: failure.kind.code().to_string(),
+                message: failure.message.clone(),
+                field: None,
+            },
+        }
+    }
+
+    /// A failure reported by the sink for this record's data.
+    pub fn from_sink(component: &str, message: String) -> Self {
+        Self { stage: Stage::Write, component: component.to_string(), code: "rejected".into(), message, field: None }
+    }
+
+    /// One line naming the record and the reason, for logs and the `ErrorInfo` header.
+    pub fn describe(&self, record: &KafkaRecord) -> String {
+        let field = self.field.as_ref().map(|f| format!(" (field `{f}`)")).unwrap_or_default();
+        format!(
+            "{}-{}@{}: {} failed with {}: {}{field}",
+            record.topic, record.partition, record.offset, self.component, self.code, self.message
+        )
+    }
+}
+
+/// A Kafka dead-letter topic and its producer.
+pub struct DeadLetterQueue {
+    producer: FutureProducer,
+    topic: String,
+    connector: String,
+}
+
+impl DeadLetterQueue {
+    /// Connects to the dead-letter cluster, creating the topic (one partition, the configured
+    /// replication factor) when it does not exist, as Kafka Connect does.
+    pub async fn connect(target: &DeadLetterConfig, connector: &ConnectorConfig) -> anyhow::Result<Self> {
+        ensure_topic(target, connector).await?;
+        let mut config = client::client_config(&target.bootstrap_servers, &connector.producer_settings);
+        config
+            .set("client.id", format!("connector-dlq-producer-{}-0", connector.name))
+            .set("acks", "all");
+        let producer: FutureProducer = client::create(config)
+            .with_context(|| format!("creating the dead-letter producer for `{}`", target.topic))?;
+        Ok(Self { producer, topic: target.topic.clone(), connector: connector.name.clone() })
+    }
+
+    /// The topic failed records go to.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Produces every failed record and waits until the broker acknowledged all of them.
+    pub async fn send(&self, task: usize, failed: &[(&KafkaRecord, &Failure)]) -> Result<(), String> {
+        let mut deliveries = Vec::with_capacity(failed.len());
+        for (record, failure) in failed {
+            let headers = self.headers(task, record, failure);
+            let mut message = FutureRecord::<[u8], [u8]>::to(&self.topic).headers(headers);
+            if let Some(key) = &record.key {
+                message = message.key(key.as_slice());
+            }
+            if let Some(value) = &record.value {
+                message = message.payload(value.as_slice());
+            }
+            if let Some(timestamp) = record.timestamp_ms {
+                message = message.timestamp(timestamp);
+            }
+            let delivery = self
+                .producer
+                .send_result(message)
+                .map_err(|(error, _)| format!("queueing a dead-letter record: {error}"))?;
+            deliveries.push(delivery);
+        }
+        for delivery in deliveries {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((error, _))) => return Err(format!("writing to dead-letter topic `{}`: {error}", self.topic)),
+                Err(_) => return Err(format!("dead-letter record for `{}` was cancelled", self.topic)),
+            }
+        }
+        Ok(())
+    }
+
+    fn headers(&self, task: usize, record: &KafkaRecord, failure: &Failure) -> OwnedHeaders {
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len() + 11);
+        for header in &record.headers {
+            headers = headers.insert(KafkaHeader { key: &header.key, value: header.value.as_deref() });
+        }
+        let text = |headers: OwnedHeaders, key: &str, value: &str| {
+            headers.insert(KafkaHeader { key, value: Some(value.as_bytes()) })
+        };
+        let stacktrace = serde_json::json!({
+            "code": failure.code, "message": failure.message, "field": failure.field,
+            "component": failure.component, "stage": failure.stage.connect_name(),
+        })
+        .to_string();
+        headers = text(headers, "ErrorInfo", &failure.describe(record));
+        headers = text(headers, "__connect.errors.topic", &record.topic);
+        headers = text(headers, "__connect.errors.partition", &record.partition.to_string());
+        headers = text(headers, "__connect.errors.offset", &record.offset.to_string());
+        headers = text(headers, "__connect.errors.connector.name", &self.connector);
+        headers = text(headers, "__connect.errors.task.id", &task.to_string());
+        headers = text(headers, "__connect.errors.stage", failure.stage.connect_name());
+        headers = text(headers, "__connect.errors.class.name", &failure.component);
+        headers = text(headers, "__connect.errors.exception.class.name", &format!("sluice.{}", failure.code));
+        headers = text(headers, "__connect.errors.exception.message", &failure.message);
+        text(headers, "__connect.errors.exception.stacktrace", &stacktrace)
+    }
+}
+
+async fn ensure_topic(target: &DeadLetterConfig, connector: &ConnectorConfig) -> anyhow::Result<()> {
+    let mut config = client::client_config(&target.bootstrap_servers, &connector.admin_settings);
+    config.set("client.id", format!("connector-dlq-admin-{}", connector.name));
+    let admin: AdminClient<DefaultClientContext> =
+        client::create(config).context("creating the admin client for the dead-letter topic")?;
+    let topic = NewTopic::new(&target.topic, 1, TopicReplication::Fixed(target.replication_factor));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics([&topic], &options)
+        .await
+        .with_context(|| format!("creating dead-letter topic `{}` (set by `{}`)", target.topic, target.key))?;
+    for result in results {
+        match result {
+            Ok(_) => tracing::info!(topic = %target.topic, "Created dead-letter topic."),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, RDKafkaErrorCode::InvalidReplicationFactor)) => anyhow::bail!(
+                "cannot create dead-letter topic `{}` with replication factor {}: the cluster has fewer \
+                 brokers; set `errors.deadletterqueue.topic.replication.factor` to at most the broker count",
+                target.topic,
+                target.replication_factor
+            ),
+            Err((_, code)) => tracing::warn!(topic = %target.topic, error = %code,
+                "Could not create the dead-letter topic; relying on the broker to create it."),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! A task: one parser worker thread (owning a sandboxed plugin instance) feeding one async
+//! sink lane. Partitions are pinned to tasks, so each partition's records reach the sink in
+//! order while tasks run in parallel.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::watch;
+
+use super::dead_letter::{DeadLetterQueue, Failure};
+use super::status::{ConnectorStatus, Counters};
+use crate::plugin::{parse_isolating, KafkaRecord, LoadedPlugin, Output, PluginInstance, PluginLimits, RecordFailure};
+use crate::sinks::{AnySink, Sink, SinkError, SinkItem};
+use crate::source::consumer::lock;
+use crate::source::offsets::{OffsetTracker, PartitionKey};
+
+/// Records of one or more partitions, in offset order per partition.
+pub struct Batch {
+    /// The records.
+    pub records: Vec<KafkaRecord>,
+}
+
+/// A batch and one parse outcome per record.
+pub struct ParsedBatch {
+    /// The records, as consumed.
+    pub records: Vec<KafkaRecord>,
+    /// Outputs or failure, one per record.
+    pub outcomes: Vec<Result<Vec<Output>, RecordFailure>>,
+}
+
+/// What a parser worker needs.
+pub struct ParserWorker {
+    /// Task number.
+    pub task: usize,
+    /// The compiled plugin.
+    pub plugin: Arc<LoadedPlugin>,
+    /// A ready instance (configured at startup), if any.
+    pub instance: Option<PluginInstance>,
+    /// Settings for fresh instances.
+    pub settings: Arc<Vec<(String, String)>>,
+    /// Sandbox limits.
+    pub limits: PluginLimits,
+    /// Log label of the instances.
+    pub label: Arc<str>,
+    /// Connector status (failed when no instance can be made).
+    pub status: Arc<ConnectorStatus>,
+    /// Set to stop after the current batch.
+    pub abandon: Arc<AtomicBool>,
+}
+
+impl ParserWorker {
+    /// Runs the worker on its own thread until the input closes.
+    pub fn spawn(
+        mut self,
+        mut input: UnboundedReceiver<Batch>,
+        output: UnboundedSender<ParsedBatch>,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new().name(format!("sluice-parse-{}-{}", self.status.name, self.task)).spawn(
+            move || {
+                let mut slot = self.instance.take();
+                let (plugin, settings, limits, label) =
+                    (self.plugin.clone(), self.settings.clone(), self.limits, self.label.clone());
+                let mut make = || PluginInstance::new(plugin.clone(), &settings, limits, label.clone());
+                while let Some(batch) = input.blocking_recv() {
+                    if self.abandon.load(Ordering::Relaxed) || self.status.is_failed() {
+                        break;
+                    }
+                    match parse_isolating(&mut slot, &mut make, &batch.records) {
+                        Ok(outcomes) => {
+                            if output.send(ParsedBatch { records: batch.records, outcomes }).is_err() {
+                                break;
+                            }
+                        }
+                        Err(error) => {
+                            self.status.fail(format!("the parser `{}` cannot be restarted: {error}", self.plugin.name));
+                            break;
+                        }
+                    }
+                }
+            },
+        )
+    }
+}
+
+/// How failed records are handled.
+#[derive(Clone)]
+pub enum ErrorPath {
+    /// The connector fails; nothing past the record is committed.
+    Fail,
+    /// Logged, counted and acknowledged.
+    Ignore,
+    /// Produced to a dead-letter topic, acknowledged once the broker confirmed.
+    DeadLetter(Arc<DeadLetterQueue>),
+}
+
+/// What a sink lane needs.
+pub struct SinkLane {
+    /// Task number.
+    pub task: usize,
+    /// This lane's sink handle.
+    pub sink: AnySink,
+    /// Sink name for error messages.
+    pub sink_name: String,
+    /// Parser name for error messages.
+    pub parser_name: String,
+    /// The error policy.
+    pub errors: ErrorPath,
+    /// Offsets to acknowledge.
+    pub tracker: Arc<Mutex<OffsetTracker>>,
+    /// Connector status.
+    pub status: Arc<ConnectorStatus>,
+    /// Becomes true on shutdown: stop retrying and leave records unacknowledged.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl SinkLane {
+    /// Writes parsed batches until the input closes, the connector fails or shutdown.
+    pub async fn run(mut self, mut input: UnboundedReceiver<ParsedBatch>) {
+        while let Some(batch) = input.recv().await {
+            if self.status.is_failed() || !self.deliver(batch).await {
+                break;
+            }
+        }
+    }
+
+    /// Writes one batch and handles its failures. Returns false when the lane must stop.
+    async fn deliver(&mut self, batch: ParsedBatch) -> bool {
+        let ParsedBatch { records, outcomes } = batch;
+        let mut failures: Vec<(usize, Failure)> = Vec::new();
+        let mut items = Vec::with_capacity(records.len());
+        let mut item_records = Vec::with_capacity(records.len());
+        for (index, outcome) in outcomes.iter().enumerate() {
+            match outcome {
+                Ok(outputs) if !outputs.is_empty() => {
+                    items.push(SinkItem { record: &records[index], outputs });
+                    item_records.push(index);
+                }
+                Ok(_) => {}
+                Err(failure) => failures.push((index, Failure::from_parser(&self.parser_name, failure))),
+            }
+        }
+
+        if !items.is_empty() {
+            let report = match self.write_with_retries(&items).await {
+                Some(report) => report,
+                None => return false,
+            };
+            let outputs: usize = items.iter().map(|i| i.outputs.len()).sum();
+            Counters::add(&self.status.counters.outputs_written, outputs as u64);
+            for (item, reason) in report.rejected {
+                failures.push((item_records[item], Failure::from_sink(&self.sink_name, reason)));
+            }
+        }
+
+        let failed_count = failures.len();
+        if failed_count > 0 {
+            Counters::add(&self.status.counters.records_failed, failed_count as u64);
+            failures.sort_by_key(|(index, _)| *index);
+            match self.errors.clone() {
+                ErrorPath::Fail => {
+                    let (first, failure) = &failures[0];
+                    let more = if failed_count > 1 { format!(" (and {} more in the same batch)", failed_count - 1) } else { String::new() };
+                    let skip: Vec<usize> = failures.iter().map(|(i, _)| *i).collect();
+                    self.acknowledge(&records, &skip);
+                    self.status.fail(format!(
+                        "{}{more}; errors.tolerance=none, so the connector stops here and nothing past this \
+                         record is committed (set errors.tolerance=all with a dead-letter topic to route bad records)",
+                        failure.describe(&records[*first])
+                    ));
+                    return false;
+                }
+                ErrorPath::Ignore => {
+                    for (index, failure) in &failures {
+                        tracing::warn!(connector = %self.status.name, "Skipping record: {}", failure.describe(&records[*index]));
+                    }
+                    Counters::add(&self.status.counters.records_skipped, failed_count as u64);
+                }
+                ErrorPath::DeadLetter(queue) => {
+                    let pairs: Vec<(&KafkaRecord, &Failure)> =
+                        failures.iter().map(|(i, f)| (&records[*i], f)).collect();
+                    if !self.dead_letter(&queue, &pairs).await {
+                        return false;
+                    }
+                    Counters::add(&self.status.counters.records_dead_lettered, failed_count as u64);
+                }
+            }
+        }
+        Counters::add(&self.status.counters.records_written, (records.len() - failed_count) as u64);
+        self.acknowledge(&records, &[]);
+        true
+    }
+
+    /// Retries retryable sink errors with backoff until success, a fatal error or shutdown.
+    async fn write_with_retries(&mut self, items: &[SinkItem<'_>]) -> Option<crate::sinks::WriteReport> {
+        let mut attempt = 0u32;
+        loop {
+            match self.sink.write(items).await {
+                Ok(report) => return Some(report),
+                Err(SinkError::Fatal(reason)) => {
+                    self.status.fail(format!("the {} sink failed: {reason}", self.sink_name));
+                    return None;
+                }
+                Err(SinkError::Retryable(reason)) => {
+                    attempt += 1;
+                    Counters::add(&self.status.counters.retries, 1);
+                    let delay = backoff(attempt);
+                    tracing::warn!(connector = %self.status.name, attempt, ?delay, "Sink write failed, retrying: {reason}");
+                    if !self.sleep_unless_shutdown(delay).await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn dead_letter(&mut self, queue: &DeadLetterQueue, pairs: &[(&KafkaRecord, &Failure)]) -> bool {
+        let mut attempt = 0u32;
+        loop {
+            match queue.send(self.task, pairs).await {
+                Ok(()) => {
+                    for (record, failure) in pairs {
+                        tracing::info!(connector = %self.status.name, topic = queue.topic(),
+                            "Dead-lettered: {}", failure.describe(record));
+                    }
+                    return true;
+                }
+                Err(reason) => {
+                    attempt += 1;
+                    let delay = backoff(attempt);
+                    tracing::warn!(connector = %self.status.name, attempt, ?delay, "Dead-letter write failed, retrying: {reason}");
+                    if !self.sleep_unless_shutdown(delay).await {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn sleep_unless_shutdown(&mut self, delay: Duration) -> bool {
+        if *self.shutdown.borrow() {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => !self.status.is_failed(),
+            _ = self.shutdown.changed() => false,
+        }
+    }
+
+    /// Acknowledges every record except the indices in `skip` (sorted).
+    fn acknowledge(&self, records: &[KafkaRecord], skip: &[usize]) {
+        let mut by_partition: HashMap<(&str, i32), Vec<i64>> = HashMap::new();
+        for (index, record) in records.iter().enumerate() {
+            if skip.binary_search(&index).is_err() {
+                by_partition.entry((&record.topic, record.partition)).or_default().push(record.offset);
+            }
+        }
+        let mut tracker = lock(&self.tracker);
+        for ((topic, partition), offsets) in by_partition {
+            let key: PartitionKey = (Arc::from(topic), partition);
+            tracker.ack(&key, offsets);
+        }
+    }
+}
+
+/// Exponential backoff from 100 ms to 30 s with jitter (between half and the full delay).
+pub fn backoff(attempt: u32) -> Duration {
+    let base = 100u64.saturating_mul(1u64 << attempt.min(9)).min(30_000);
+    Duration::from_millis(base / 2 + fastrand::u64(0..=base / 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for attempt in 1..40 {
+            let d = backoff(attempt).as_millis() as u64;
+            let base = (100u64 << attempt.min(9)).min(30_000);
+            assert!(d >= base / 2 && d <= base, "attempt {attempt}: {d}");
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Parsers shipped inside the `sluice` binary. They are ordinary components built from
+//! `plugins/` by `host/build.rs`, so they run in the same sandbox as user plugins.
+
+/// Names of the built-in parsers, usable as `parser=<name>`.
+pub const BUILTIN_PARSERS: &[&str] = &["json"];
+
+static JSON: &[u8] = include_bytes!(concat!(env!("SLUICE_GUEST_DIR"), "/sluice_parser_json.wasm"));
+
+/// The component bytes of a built-in parser.
+pub fn builtin_wasm(name: &str) -> Option<&'static [u8]> {
+    match name {
+        "json" => Some(JSON),
+        _ => None,
+    }
+}

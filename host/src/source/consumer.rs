@@ -1,0 +1,149 @@
+//! The connector's Kafka consumer: Kafka Connect's group and defaults, manual commits of
+//! tracked positions, and a rebalance hook that drains and commits revoked partitions.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::client;
+use super::offsets::{OffsetTracker, PartitionKey};
+use crate::config::{ConnectorConfig, TopicSelection};
+use crate::plugin::{Header, KafkaRecord};
+
+/// The consumer type used by connectors.
+pub type SourceConsumer = StreamConsumer<SourceContext>;
+
+/// State shared between the consume loop and librdkafka's rebalance callbacks.
+#[derive(Clone)]
+pub struct SourceContext {
+    /// The connector's offsets.
+    pub tracker: Arc<Mutex<OffsetTracker>>,
+    /// Partitions revoked since the consume loop last looked; it drops their buffered records.
+    pub revoked: Arc<Mutex<Vec<PartitionKey>>>,
+    /// How long a revocation waits for in-flight records before committing what is done.
+    pub drain_timeout: Duration,
+    /// Connector name for logs.
+    pub connector: Arc<str>,
+}
+
+impl ClientContext for SourceContext {}
+
+impl ConsumerContext for SourceContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(partitions) = rebalance else { return };
+        let keys: Vec<PartitionKey> =
+            partitions.elements().iter().map(|e| (Arc::from(e.topic()), e.partition())).collect();
+        if keys.is_empty() {
+            return;
+        }
+        let deadline = Instant::now() + self.drain_timeout;
+        loop {
+            let inflight = lock(&self.tracker).inflight_in(&keys);
+            if inflight == 0 {
+                break;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(connector = %self.connector, inflight,
+                    "Partitions revoked before their records were written; they will be re-read by the new owner.");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let positions = lock(&self.tracker).to_commit_in(&keys);
+        if !positions.is_empty() {
+            match commit_positions(consumer, &positions, CommitMode::Sync) {
+                Ok(()) => tracing::info!(connector = %self.connector, partitions = positions.len(),
+                    "Committed offsets of revoked partitions."),
+                Err(error) => tracing::warn!(connector = %self.connector, %error,
+                    "Committing offsets of revoked partitions failed; their records may be re-read."),
+            }
+        }
+        lock(&self.tracker).forget(&keys);
+        lock(&self.revoked).extend(keys);
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            tracing::info!(connector = %self.connector, partitions = partitions.count(), "Partitions assigned.");
+        }
+    }
+}
+
+/// Locks a mutex, recovering from poisoning (the data stays consistent: every critical
+/// section is a few map operations).
+pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Creates and subscribes the connector's consumer: group `connect-<name>`, client id
+/// `connector-consumer-<name>-0`, manual commits, `auto.offset.reset=earliest` unless
+/// overridden.
+pub fn subscribe(
+    bootstrap_servers: &str,
+    connector: &ConnectorConfig,
+    context: SourceContext,
+) -> anyhow::Result<SourceConsumer> {
+    let mut config = client::client_config(bootstrap_servers, &[]);
+    config
+        .set("group.id", connector.group_id())
+        .set("client.id", format!("connector-consumer-{}-0", connector.name))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false");
+    for (key, value) in client::client_config(bootstrap_servers, &connector.consumer_settings).config_map() {
+        config.set(key, value);
+    }
+    // Commits are sluice's job: only tracked positions are ever committed.
+    config.set("enable.auto.commit", "false").set("enable.auto.offset.store", "false");
+    let consumer: SourceConsumer = client::create_with_context(config, context)
+        .map_err(|e| anyhow::anyhow!("creating the consumer for connector `{}`: {e}", connector.name))?;
+    match &connector.topics {
+        TopicSelection::List(topics) => {
+            let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+            consumer.subscribe(&topics)
+        }
+        TopicSelection::Regex(regex) => {
+            let pattern = if regex.starts_with('^') { regex.clone() } else { format!("^{regex}") };
+            consumer.subscribe(&[pattern.as_str()])
+        }
+    }
+    .map_err(|e| anyhow::anyhow!("subscribing connector `{}`: {e}", connector.name))?;
+    Ok(consumer)
+}
+
+/// Commits `(partition, next offset)` positions.
+pub fn commit_positions<C: Consumer<X>, X: ConsumerContext>(
+    consumer: &C,
+    positions: &[(PartitionKey, i64)],
+    mode: CommitMode,
+) -> KafkaResult<()> {
+    let mut list = TopicPartitionList::with_capacity(positions.len());
+    for ((topic, partition), offset) in positions {
+        list.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
+    }
+    consumer.commit(&list, mode)
+}
+
+/// Copies a consumed message into an owned record for the parser.
+pub fn to_record(message: &BorrowedMessage<'_>) -> KafkaRecord {
+    KafkaRecord {
+        topic: message.topic().to_string(),
+        partition: message.partition(),
+        offset: message.offset(),
+        timestamp_ms: message.timestamp().to_millis(),
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
+        headers: message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|h| Header { key: h.key.to_string(), value: h.value.map(<[u8]>::to_vec) })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}

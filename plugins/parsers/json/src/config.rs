@@ -1,0 +1,32 @@
+//! Settings, read once in `configure`.
+
+use sluice_plugin_sdk::{PluginError, Settings};
+
+use crate::converter::{Converter, Integers};
+use crate::primary_key::PrimaryKey;
+
+/// Setting choosing how schemaless JSON integers are typed.
+const INTEGERS: &str = "json.integers";
+
+/// Everything the parser needs per record, decided once from the settings.
+#[derive(Debug)]
+pub(crate) struct Config {
+    /// How record values are decoded.
+    pub(crate) value: Converter,
+    /// How the primary key is built.
+    pub(crate) primary_key: PrimaryKey,
+}
+
+impl Config {
+    /// Read and validate the settings; errors name the offending key.
+    pub(crate) fn from_settings(settings: &Settings) -> Result<Self, PluginError> {
+        let integers = match settings.get_choice(INTEGERS, "int64", &["int64", "text"])? {
+            "text" => Integers::Text,
+            _ => Integers::Int64,
+        };
+        let value = Converter::from_settings(settings, "value.converter", integers)?;
+        let key = Converter::from_settings(settings, "key.converter", integers)?;
+        let primary_key = PrimaryKey::from_settings(settings, key)?;
+        Ok(Config { value, primary_key })
+    }
+}
