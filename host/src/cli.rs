@@ -128,6 +128,9 @@ async fn standalone(
                     kafka.create_topic(topic, embedded_partitions)?;
                 }
             }
+            if let crate::config::ErrorPolicy::DeadLetter(dlq) = &connector.errors {
+                kafka.create_topic(&dlq.topic, 1)?;
+            }
         }
         println!("embedded Kafka listening on {bootstrap}");
         println!("feed it with: sluice produce --bootstrap {bootstrap} --topic <topic> <file>");

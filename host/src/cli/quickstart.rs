@@ -38,6 +38,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let kafka = EmbeddedKafka::start()?;
     let bootstrap = kafka.bootstrap_servers();
     kafka.create_topic(TOPIC, 3)?;
+    kafka.create_topic(DLQ_TOPIC, 1)?;
     println!("1. embedded Kafka on {bootstrap}; topic `{TOPIC}` with 3 partitions");
 
     let produced =

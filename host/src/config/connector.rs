@@ -149,7 +149,11 @@ impl ConnectorConfig {
         let sink = SinkKind::from_class(class).with_context(|| {
             format!("`connector.class` in {}", map.origin())
         })?;
-        let checked = keys::check(map, &[CONNECTOR_KEYS, sink.keys()])?;
+        let parser_keys = match (map.get("parser.plugin"), map.get("parser").unwrap_or(sink.default_parser())) {
+            (None, builtin) => crate::plugin::builtin_keys(builtin),
+            (Some(_), _) => KeySet { keys: &[], prefixes: &[] },
+        };
+        let checked = keys::check(map, &[CONNECTOR_KEYS, sink.keys(), parser_keys])?;
 
         let tasks_max = map.parse_or("tasks.max", 1usize, "a positive whole number")?;
         if tasks_max == 0 {

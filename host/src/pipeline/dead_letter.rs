@@ -173,6 +173,17 @@ async fn ensure_topic(target: &DeadLetterConfig, connector: &ConnectorConfig) ->
     config.set("client.id", format!("connector-dlq-admin-{}", connector.name));
     let admin: AdminClient<DefaultClientContext> =
         client::create(config).context("creating the admin client for the dead-letter topic")?;
+    let existing = tokio::task::block_in_place(|| {
+        admin.inner().fetch_metadata(Some(&target.topic), Duration::from_secs(10))
+    });
+    if let Ok(metadata) = existing {
+        let found = metadata.topics().iter().any(|t| {
+            t.name() == target.topic && t.error().is_none() && !t.partitions().is_empty()
+        });
+        if found {
+            return Ok(());
+        }
+    }
     let topic = NewTopic::new(&target.topic, 1, TopicReplication::Fixed(target.replication_factor));
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results = admin

@@ -48,7 +48,7 @@ pub async fn start_connector(
 ) -> anyhow::Result<ConnectorHandle> {
     let name = config.name.clone();
     for key in &config.ignored_keys {
-        tracing::info!(connector = %name, key = %key, "Key is not used by sluice; ignored.");
+        tracing::info!(connector = %name, key = %key, "Key is not used by sluice; it is only passed to the parser.");
     }
     let label: Arc<str> = Arc::from(format!("{name}/{}", config.parser));
     let settings = Arc::new(config.parser_settings.clone());

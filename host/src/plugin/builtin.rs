@@ -1,10 +1,20 @@
 //! Parsers shipped inside the `sluice` binary. They are ordinary components built from
 //! `plugins/` by `host/build.rs`, so they run in the same sandbox as user plugins.
 
+use crate::config::KeySet;
+
 /// Names of the built-in parsers, usable as `parser=<name>`.
 pub const BUILTIN_PARSERS: &[&str] = &["json"];
 
 static JSON: &[u8] = include_bytes!(concat!(env!("SLUICE_GUEST_DIR"), "/sluice_parser_json.wasm"));
+
+/// Settings the built-in parsers read (so typos in them are caught at load).
+pub fn builtin_keys(name: &str) -> KeySet<'static> {
+    match name {
+        "json" => KeySet { keys: &["primarykey.mode", "json.integers"], prefixes: &[] },
+        _ => KeySet { keys: &[], prefixes: &[] },
+    }
+}
 
 /// The component bytes of a built-in parser.
 pub fn builtin_wasm(name: &str) -> Option<&'static [u8]> {

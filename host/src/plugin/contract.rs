@@ -44,9 +44,9 @@ pub fn check(engine: &Engine, component: &Component) -> anyhow::Result<ContractR
              shipped with this sluice or use a sluice release that supports {version}"
         );
     }
-    let log_prefix = format!("{CONTRACT_PACKAGE}/log@");
+    let contract_imports = [format!("{CONTRACT_PACKAGE}/log@"), format!("{CONTRACT_PACKAGE}/types@")];
     for import in &imports {
-        if let Some(log_version) = import.strip_prefix(&log_prefix) {
+        if let Some(log_version) = contract_imports.iter().find_map(|p| import.strip_prefix(p.as_str())) {
             if !compatible(log_version, CONTRACT_VERSION) {
                 anyhow::bail!(
                     "it imports `{import}`, but this sluice provides \

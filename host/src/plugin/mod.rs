@@ -24,7 +24,7 @@ pub use bindings::{
     Column, Header, KafkaRecord, Level, Output, PluginError, Point, Raw, RecordResult, Row,
     Value, WriteKind, CONTRACT_PACKAGE, CONTRACT_VERSION,
 };
-pub use builtin::{builtin_wasm, BUILTIN_PARSERS};
+pub use builtin::{builtin_keys, builtin_wasm, BUILTIN_PARSERS};
 pub use cache::ComponentCache;
 pub use contract::ContractReport;
 pub use instance::{PluginInstance, SandboxFailure, SandboxFailureKind};

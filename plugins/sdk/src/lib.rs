@@ -5,7 +5,7 @@
 //! type and call [`export_parser!`] once in the plugin crate.
 //!
 //! ```
-//! use sluice_plugin_sdk::{export_parser, row, KafkaRecord, Output, Parser, PluginError, Settings, Value};
+//! use sluice_plugin_sdk::{export_parser, row, KafkaRecord, Output, Parser, PluginError, Settings};
 //!
 //! struct Echo;
 //!
@@ -68,7 +68,7 @@ macro_rules! export_parser {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             type __SluiceParserExport = $crate::__private::Export<$parser>;
-    $crate::bindings::export!(__SluiceParserExport with_types_in $crate::bindings);
+            $crate::bindings::export! { __SluiceParserExport with_types_in $crate::bindings }
         };
     };
 }
