@@ -1,1 +1,8 @@
+//! Integration tests: the host against an embedded Kafka-protocol broker, with real
+//! components in the real sandbox, asserting on what arrived where.
 
+mod cli;
+mod delivery;
+mod examples;
+mod sandbox;
+mod util;

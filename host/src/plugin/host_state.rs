@@ -55,10 +55,15 @@ impl HostState {
         }
     }
 
-    /// Moves captured guest stdout/stderr into the host log and clears the buffers.
-    pub fn drain_stdio(&self) {
+    /// Moves captured guest stdout/stderr into the host log and clears the buffers. Returns
+    /// the end of what was written to stderr (a panic message, typically) for error reports.
+    pub fn drain_stdio(&self) -> Option<String> {
+        let mut stderr_tail = None;
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             if let Some((text, dropped)) = pipe.take() {
+                if stream == "stderr" {
+                    stderr_tail = Some(tail(text.trim_end(), 512).to_string());
+                }
                 let plugin = &*self.label;
                 if dropped > 0 {
                     tracing::info!(plugin, stream, dropped_bytes = dropped, "{}", text.trim_end());
@@ -67,6 +72,7 @@ impl HostState {
                 }
             }
         }
+        stderr_tail
     }
 }
 
@@ -88,6 +94,17 @@ impl LogHost for HostState {
             Level::Error => tracing::error!(plugin, "{message}"),
         }
     }
+}
+
+fn tail(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
 }
 
 fn truncate(text: &str, max: usize) -> &str {

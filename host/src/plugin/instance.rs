@@ -84,8 +84,8 @@ impl PluginInstance {
         let bindings = match plugin.pre.instantiate(&mut store) {
             Ok(bindings) => bindings,
             Err(error) => {
-                store.data().drain_stdio();
-                return Err(InstanceError::Instantiate(classify(&store, error)));
+                let stderr = store.data().drain_stdio();
+                return Err(InstanceError::Instantiate(classify(&store, error, &limits, stderr)));
             }
         };
         let mut instance = Self { plugin, store, bindings, limits };
@@ -101,11 +101,11 @@ impl PluginInstance {
     fn configure(&mut self, settings: &[(String, String)]) -> Result<(), InstanceError> {
         self.store.set_epoch_deadline(self.limits.deadline_ticks());
         let result = self.bindings.sluice_plugin_parsing().call_configure(&mut self.store, settings);
-        self.store.data().drain_stdio();
+        let stderr = self.store.data().drain_stdio();
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(refusal)) => Err(InstanceError::Configure(refusal)),
-            Err(error) => Err(InstanceError::ConfigureFailed(classify(&self.store, error))),
+            Err(error) => Err(InstanceError::ConfigureFailed(classify(&self.store, error, &self.limits, stderr))),
         }
     }
 
@@ -113,8 +113,8 @@ impl PluginInstance {
     pub fn parse(&mut self, batch: &[KafkaRecord]) -> Result<Vec<RecordResult>, SandboxFailure> {
         self.store.set_epoch_deadline(self.limits.deadline_ticks());
         let result = self.bindings.sluice_plugin_parsing().call_parse(&mut self.store, batch);
-        self.store.data().drain_stdio();
-        let results = result.map_err(|error| classify(&self.store, error))?;
+        let stderr = self.store.data().drain_stdio();
+        let results = result.map_err(|error| classify(&self.store, error, &self.limits, stderr))?;
         if results.len() != batch.len() {
             return Err(SandboxFailure {
                 kind: SandboxFailureKind::Trap,
@@ -129,18 +129,41 @@ impl PluginInstance {
     }
 }
 
-fn classify(store: &Store<HostState>, error: wasmtime::Error) -> SandboxFailure {
-    if store.data().limiter.exceeded {
-        return SandboxFailure {
-            kind: SandboxFailureKind::Memory,
-            message: format!("{error:#}"),
+/// Names the failure and keeps the message short: the trap itself (not the whole wasm
+/// backtrace) plus the end of what the guest wrote to stderr, where panics are reported.
+fn classify(
+    store: &Store<HostState>,
+    error: wasmtime::Error,
+    limits: &PluginLimits,
+    stderr: Option<String>,
+) -> SandboxFailure {
+    let trap = error.downcast_ref::<Trap>().copied();
+    let (kind, mut message) = if store.data().limiter.exceeded {
+        (
+            SandboxFailureKind::Memory,
+            format!(
+                "the plugin tried to use more than {} bytes of memory (parser.memory.max.bytes)",
+                limits.max_memory_bytes
+            ),
+        )
+    } else if trap == Some(Trap::Interrupt) {
+        (
+            SandboxFailureKind::Timeout,
+            format!(
+                "the plugin did not return within {} ms (parser.timeout.ms)",
+                limits.call_timeout.as_millis()
+            ),
+        )
+    } else {
+        let reason = match trap {
+            Some(trap) => trap.to_string(),
+            None => error.root_cause().to_string(),
         };
+        (SandboxFailureKind::Trap, format!("the plugin trapped: {reason}"))
+    };
+    if let Some(stderr) = stderr.filter(|s| !s.is_empty()) {
+        message.push_str("; its stderr ends with: ");
+        message.push_str(&stderr);
     }
-    if let Some(Trap::Interrupt) = error.downcast_ref::<Trap>() {
-        return SandboxFailure {
-            kind: SandboxFailureKind::Timeout,
-            message: "the plugin did not return before its deadline (parser.timeout.ms)".to_string(),
-        };
-    }
-    SandboxFailure { kind: SandboxFailureKind::Trap, message: format!("{error:#}") }
+    SandboxFailure { kind, message }
 }

@@ -99,7 +99,7 @@ mod tests {
         });
         assert_eq!(
             output(&row).to_string(),
-            r#"{"row":{"columns":[{"binary":"AQI=","name":"b"},{"float64":"NaN","name":"f"}],"deleted_columns":[],"kind":"put","primary_key":[{"int64":7,"name":"offset"}],"table":null}}"#
+            r#"{"row":{"table":null,"kind":"put","primary_key":[{"name":"offset","int64":7}],"columns":[{"name":"b","binary":"AQI="},{"name":"f","float64":"NaN"}],"deleted_columns":[]}}"#
         );
     }
 

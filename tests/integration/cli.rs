@@ -1,0 +1,113 @@
+//! The `sluice` binary as users run it: crash and restart without loss, graceful SIGTERM,
+//! config errors that name the key, and the quickstart.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::util::*;
+
+fn sluice() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    command.env("SLUICE_CACHE_DIR", cache_dir()).env("SLUICE_LOG", "warn");
+    command
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+fn standalone(worker: &Path, connector: &Path) -> Child {
+    sluice().arg("standalone").arg(worker).arg(connector).stdout(Stdio::null()).spawn().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_mid_stream_and_restarted_nothing_is_missing_and_sigterm_exits_cleanly() {
+    let h = Harness::new();
+    h.topic("stream", 2);
+    h.produce("stream", None, &orders(4000, 31)).await;
+    let out = h.path("out.jsonl");
+    let worker = h.path("worker.properties");
+    let connector = h.path("connector.properties");
+    write(&worker, &format!("bootstrap.servers={}\noffset.flush.interval.ms=100\nvalue.converter.schemas.enable=false\n", h.bootstrap));
+    write(&connector, &format!(
+        "name=crashy\nconnector.class=FileStreamSink\ntopics=stream\ntasks.max=2\nfile={}\nconsumer.override.max.poll.records=20\n",
+        out.display()
+    ));
+
+    let mut first = standalone(&worker, &connector);
+    assert!(wait_until(Duration::from_secs(60), || line_count(&out) >= 100).await, "no progress before the kill");
+    first.kill().unwrap(); // SIGKILL: no chance to commit or flush anything more
+    first.wait().unwrap();
+    let before_restart = output_lines(&out).len();
+    h.produce("stream", None, &orders(1000, 7)).await;
+
+    let mut second = standalone(&worker, &connector);
+    let end = h.end_offsets("stream", 2);
+    assert_eq!(end.iter().sum::<i64>(), 5000);
+    let complete = wait_until(Duration::from_secs(90), || {
+        // Cheap check first: parsing the whole file on every poll would slow the host down.
+        if line_count(&out) < 5000 {
+            return false;
+        }
+        let seen = offsets_by_partition(&output_lines(&out));
+        (0..2).all(|p| {
+            let mut offsets = seen.get(&(p as i64)).cloned().unwrap_or_default();
+            offsets.sort_unstable();
+            offsets.dedup();
+            offsets == (0..end[p]).collect::<Vec<_>>()
+        })
+    })
+    .await;
+    assert!(complete, "every offset must be present at least once after the restart");
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-crashy", "stream", 2) == end).await);
+
+    let pid = second.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = second.wait().unwrap();
+    assert!(status.success(), "SIGTERM must shut down gracefully with exit 0, got {status}");
+    assert_eq!(h.committed("connect-crashy", "stream", 2), end);
+    assert!(before_restart >= 100);
+}
+
+fn run_standalone_expecting_failure(dir: &Path, connector_text: &str) -> String {
+    let worker = dir.join("w.properties");
+    let connector = dir.join("c.properties");
+    write(&worker, "bootstrap.servers=127.0.0.1:1\n");
+    write(&connector, connector_text);
+    let output = sluice().arg("standalone").arg(&worker).arg(&connector).output().unwrap();
+    assert!(!output.status.success(), "must exit non-zero");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_mistyped_key_exits_non_zero_naming_the_key_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = run_standalone_expecting_failure(
+        dir.path(),
+        "name=x\nconnector.class=FileStreamSink\ntopics=t\nparser.timout.ms=100\n",
+    );
+    assert!(stderr.contains("`parser.timout.ms`") && stderr.contains("did you mean `parser.timeout.ms`"), "{stderr}");
+}
+
+#[test]
+fn a_missing_required_key_exits_non_zero_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = run_standalone_expecting_failure(dir.path(), "name=x\nconnector.class=FileStreamSink\n");
+    assert!(stderr.contains("missing required key `topics`"), "{stderr}");
+    let stderr = run_standalone_expecting_failure(dir.path(), "connector.class=FileStreamSink\ntopics=t\n");
+    assert!(stderr.contains("missing required key `name`"), "{stderr}");
+    let stderr = run_standalone_expecting_failure(dir.path(), "name=x\nconnector.class=NoSuchSink\ntopics=t\n");
+    assert!(stderr.contains("unknown connector class `NoSuchSink`"), "{stderr}");
+}
+
+#[test]
+fn the_quickstart_delivers_its_sample_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("q.jsonl");
+    let output = sluice().arg("quickstart").arg("--output").arg(&out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("24 rows written") && stdout.contains("2 records dead-lettered"), "{stdout}");
+    assert_eq!(output_lines(&out).len(), 24);
+}

@@ -1,0 +1,144 @@
+//! At-least-once delivery: ordering, commits, the dead-letter path and `tolerance=none`.
+
+use std::time::Duration;
+
+use rdkafka::message::Message;
+use sluice::pipeline::status::{ConnectorState, Counters};
+
+use crate::util::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_record_arrives_once_in_partition_order_and_end_offsets_are_committed() {
+    let h = Harness::new();
+    h.topic("orders", 3);
+    h.produce("orders", None, &orders(600, 17)).await;
+    let out = h.path("out.jsonl");
+    let connector = h.connector(&format!(
+        "name=orders-sink\nconnector.class=FileStreamSink\ntopics=orders\ntasks.max=2\nfile={}\n",
+        out.display()
+    ));
+    let running = h.start(h.worker("consumer.max.poll.records=50\n"), vec![connector]).await.unwrap();
+    let status = running.statuses()[0].clone();
+    let end = h.end_offsets("orders", 3);
+    assert_eq!(end.iter().sum::<i64>(), 600);
+    let committed_all = wait_until(Duration::from_secs(30), || h.committed("connect-orders-sink", "orders", 3) == end).await;
+    assert!(committed_all, "committed {:?}, end {end:?}", h.committed("connect-orders-sink", "orders", 3));
+
+    let lines = output_lines(&out);
+    assert_eq!(lines.len(), 600, "exactly one output per record");
+    for (partition, offsets) in offsets_by_partition(&lines) {
+        let expected: Vec<i64> = (0..end[partition as usize]).collect();
+        assert_eq!(offsets, expected, "partition {partition} in order, no gap, no duplicate");
+    }
+    let first = &lines[0]["output"]["row"];
+    assert_eq!(first["primary_key"][0]["name"], "topic_partition");
+    assert_eq!(Counters::get(&status.counters.records_read), 600);
+    assert_eq!(Counters::get(&status.counters.records_written), 600);
+    running.shutdown();
+    running.wait().await;
+    assert_eq!(status.state(), ConnectorState::Stopped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_records_are_dead_lettered_with_error_info_and_offsets_move_past_them() {
+    let h = Harness::new();
+    h.topic("events", 1);
+    h.topic("events-dlq", 1);
+    let lines: Vec<String> = vec![
+        "a\t{\"n\":0}".into(),
+        "b\t{\"n\":1,".into(),
+        "c\t{\"n\":2}".into(),
+        "d\tnot json".into(),
+        "e\t{\"n\":4}".into(),
+    ];
+    h.produce("events", Some(0), &lines).await;
+    let out = h.path("out.jsonl");
+    let connector = h.connector(&format!(
+        "name=dlq-test\nconnector.class=FileStreamSink\ntopics=events\nfile={}\nerrors.tolerance=all\n\
+         errors.deadletterqueue.topic.name=events-dlq\nerrors.deadletterqueue.topic.replication.factor=1\n",
+        out.display()
+    ));
+    let running = h.start(h.worker(""), vec![connector]).await.unwrap();
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-dlq-test", "events", 1) == vec![5]).await);
+
+    let written: Vec<i64> = output_lines(&out).iter().map(|l| l["offset"].as_i64().unwrap()).collect();
+    assert_eq!(written, vec![0, 2, 4]);
+    let dead = h.read("events-dlq", 0, 2);
+    assert_eq!(dead.len(), 2);
+    assert_eq!(dead[0].key(), Some(&b"b"[..]), "original key kept");
+    assert_eq!(dead[0].payload(), Some(&b"{\"n\":1,"[..]), "original value kept");
+    assert_eq!(header(&dead[0], "__connect.errors.offset").as_deref(), Some("1"));
+    assert_eq!(header(&dead[1], "__connect.errors.offset").as_deref(), Some("3"));
+    assert_eq!(header(&dead[0], "__connect.errors.topic").as_deref(), Some("events"));
+    assert_eq!(header(&dead[0], "__connect.errors.connector.name").as_deref(), Some("dlq-test"));
+    assert_eq!(header(&dead[0], "__connect.errors.stage").as_deref(), Some("VALUE_CONVERTER"));
+    let info = header(&dead[1], "ErrorInfo").unwrap();
+    assert!(info.contains("events-0@3") && info.contains("invalid-json"), "{info}");
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn runtime_error_keys_route_to_a_kafka_error_topic() {
+    let h = Harness::new();
+    h.topic("t", 1);
+    h.topic("t-errors", 1);
+    h.produce("t", Some(0), &["{\"ok\":true}".into(), "{".into()]).await;
+    let connector = h.connector(&format!(
+        "name=rt\nconnector.class=FileStreamSink\ntopics=t\nfile={}\nruntime.error.tolerance=all\n\
+         runtime.error.mode=kafka\nruntime.error.topic.name=t-errors\nruntime.error.bootstrap.servers={}\n",
+        h.path("o").display(),
+        h.bootstrap
+    ));
+    let running = h.start(h.worker(""), vec![connector]).await.unwrap();
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-rt", "t", 1) == vec![2]).await);
+    let dead = h.read("t-errors", 0, 1);
+    assert_eq!(dead.len(), 1);
+    assert!(header(&dead[0], "ErrorInfo").unwrap().contains("t-0@1"));
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tolerance_none_fails_the_connector_and_never_commits_past_the_bad_record() {
+    let h = Harness::new();
+    h.topic("strict", 1);
+    let mut lines = orders(10, 3);
+    lines.push("bad\t{oops".into());
+    lines.extend(orders(5, 3));
+    h.produce("strict", Some(0), &lines).await;
+    let connector = h.connector(&format!(
+        "name=strict\nconnector.class=FileStreamSink\ntopics=strict\nfile={}\n",
+        h.path("o").display()
+    ));
+    let running = h.start(h.worker(""), vec![connector]).await.unwrap();
+    let status = running.statuses()[0].clone();
+    assert!(wait_until(Duration::from_secs(30), || status.is_failed()).await, "connector must fail");
+    let ConnectorState::Failed(reason) = status.state() else { unreachable!() };
+    assert!(reason.contains("strict-0@10") && reason.contains("invalid-json"), "{reason}");
+    running.shutdown();
+    running.wait().await;
+    assert_eq!(h.committed("connect-strict", "strict", 1), vec![10], "commit stops right before offset 10");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn topics_regex_subscribes_to_matching_topics() {
+    let h = Harness::new();
+    h.topic("sensor-a", 1);
+    h.topic("sensor-b", 2);
+    h.topic("other", 1);
+    h.produce("sensor-a", None, &orders(5, 1)).await;
+    h.produce("sensor-b", None, &orders(7, 3)).await;
+    h.produce("other", None, &orders(3, 1)).await;
+    let out = h.path("o.jsonl");
+    let connector = h.connector(&format!(
+        "name=rx\nconnector.class=FileStreamSink\ntopics.regex=sensor-.*\nfile={}\n",
+        out.display()
+    ));
+    let running = h.start(h.worker("consumer.topic.metadata.refresh.interval.ms=200\n"), vec![connector]).await.unwrap();
+    assert!(wait_until(Duration::from_secs(30), || output_lines(&out).len() == 12).await,
+        "got {} lines", output_lines(&out).len());
+    assert!(output_lines(&out).iter().all(|l| l["topic"].as_str().unwrap().starts_with("sensor-")));
+    running.shutdown();
+    running.wait().await;
+}

@@ -1,0 +1,176 @@
+//! Test harness: an embedded broker per test, config builders, and helpers that read back
+//! what really happened (output files, dead-letter records, committed offsets).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::Value as Json;
+use sluice::app::{self, Standalone};
+use sluice::config::{parse_text, ConfigMap};
+use sluice::source::client;
+use sluice::source::embedded::EmbeddedKafka;
+use sluice::source::produce::{produce_lines, LineFormat};
+use tempfile::TempDir;
+
+/// Path of a guest component built by `host/build.rs`.
+pub fn guest(name: &str) -> PathBuf {
+    Path::new(env!("SLUICE_GUEST_DIR")).join(format!("{name}.wasm"))
+}
+
+/// Compiled-component cache shared by all tests of this run.
+pub fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache")
+}
+
+/// One embedded broker and a scratch directory.
+pub struct Harness {
+    pub kafka: EmbeddedKafka,
+    pub bootstrap: String,
+    pub dir: TempDir,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        let kafka = EmbeddedKafka::start().expect("embedded kafka");
+        let bootstrap = kafka.bootstrap_servers();
+        Self { kafka, bootstrap, dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn topic(&self, name: &str, partitions: i32) {
+        self.kafka.create_topic(name, partitions).unwrap();
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Produces lines (`key<TAB>value` or value) and waits for the broker's acks.
+    pub async fn produce(&self, topic: &str, partition: Option<i32>, lines: &[String]) {
+        let text = lines.join("\n");
+        produce_lines(&self.bootstrap, topic, partition, text.as_bytes(), LineFormat { split_key: true })
+            .await
+            .unwrap();
+    }
+
+    /// A worker file with a fast commit interval.
+    pub fn worker(&self, extra: &str) -> ConfigMap {
+        let text = format!(
+            "bootstrap.servers={}\noffset.flush.interval.ms=200\nvalue.converter.schemas.enable=false\n\
+             sluice.plugin.cache.dir={}\ntask.shutdown.graceful.timeout.ms=3000\n{extra}",
+            self.bootstrap,
+            cache_dir().display()
+        );
+        parse_text("worker.properties", &text).unwrap()
+    }
+
+    pub fn connector(&self, text: &str) -> ConfigMap {
+        parse_text("connector.properties", text).unwrap()
+    }
+
+    pub async fn start(&self, worker: ConfigMap, connectors: Vec<ConfigMap>) -> anyhow::Result<Standalone> {
+        Standalone::start(app::from_maps(worker, connectors, None)?).await
+    }
+
+    /// Committed positions of `group` for partitions `0..partitions` (-1 when none).
+    pub fn committed(&self, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+        let mut config = client::client_config(&self.bootstrap, &[]);
+        config.set("group.id", group);
+        let consumer: BaseConsumer = client::create(config).unwrap();
+        let mut list = TopicPartitionList::new();
+        for p in 0..partitions {
+            list.add_partition(topic, p);
+        }
+        let committed = consumer.committed_offsets(list, Duration::from_secs(10)).unwrap();
+        committed
+            .elements()
+            .iter()
+            .map(|e| match e.offset() {
+                Offset::Offset(o) => o,
+                _ => -1,
+            })
+            .collect()
+    }
+
+    /// High watermarks of partitions `0..partitions`.
+    pub fn end_offsets(&self, topic: &str, partitions: i32) -> Vec<i64> {
+        let mut config = client::client_config(&self.bootstrap, &[]);
+        config.set("group.id", "sluice-test-watermarks");
+        let consumer: BaseConsumer = client::create(config).unwrap();
+        (0..partitions)
+            .map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap().1)
+            .collect()
+    }
+
+    /// Reads up to `count` records of one partition from the beginning.
+    pub fn read(&self, topic: &str, partition: i32, count: usize) -> Vec<OwnedMessage> {
+        let mut config = client::client_config(&self.bootstrap, &[]);
+        config.set("group.id", "sluice-test-reader").set("enable.auto.commit", "false");
+        let consumer: BaseConsumer = client::create(config).unwrap();
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(topic, partition, Offset::Beginning).unwrap();
+        consumer.assign(&list).unwrap();
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while out.len() < count && Instant::now() < deadline {
+            if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+                out.push(message.detach());
+            }
+        }
+        out
+    }
+}
+
+/// The JSON lines of an output file (empty when the file does not exist yet).
+pub fn output_lines(path: &Path) -> Vec<Json> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad output line {l:?}: {e}")))
+        .collect()
+}
+
+/// Number of lines in a file, without parsing them.
+pub fn line_count(path: &Path) -> usize {
+    std::fs::read(path).map(|b| b.iter().filter(|&&c| c == b'\n').count()).unwrap_or(0)
+}
+
+/// A record's header as text.
+pub fn header(message: &OwnedMessage, key: &str) -> Option<String> {
+    let headers = message.headers()?;
+    headers.iter().find(|h| h.key == key).and_then(|h| h.value).map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes.
+pub async fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `(partition, offset)` of every output line, grouped per partition in file order.
+pub fn offsets_by_partition(lines: &[Json]) -> BTreeMap<i64, Vec<i64>> {
+    let mut map: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for line in lines {
+        map.entry(line["partition"].as_i64().unwrap()).or_default().push(line["offset"].as_i64().unwrap());
+    }
+    map
+}
+
+/// `n` JSON order events, keyed `k<i % keys>`.
+pub fn orders(n: usize, keys: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("k{}\t{{\"id\":{i},\"product\":\"p{}\",\"qty\":{},\"price\":{}.5}}", i % keys, i % 13, i % 5, i % 20))
+        .collect()
+}
