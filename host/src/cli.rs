@@ -41,6 +41,8 @@ enum Command {
     /// Try sluice with nothing installed: embedded Kafka, sample records, the built-in JSON
     /// parser, the file sink and a dead-letter topic, then a summary.
     Quickstart(quickstart::Args),
+    /// Print the configuration reference (Markdown), as embedded in README.md.
+    ConfigReference,
     /// Send one record per line of FILE (`-` for stdin) to a topic; a line `key<TAB>value`
     /// becomes a keyed record.
     Produce {
@@ -98,6 +100,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             standalone(embedded_kafka, embedded_partitions, worker, connectors).await
         }
         Command::Quickstart(args) => quickstart::run(args).await,
+        Command::ConfigReference => {
+            print!("{}", crate::config::reference::markdown());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Produce { bootstrap, topic, partition, no_keys, file } => {
             let format = LineFormat { split_key: !no_keys };
             let sent = if file.as_os_str() == "-" {

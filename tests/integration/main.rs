@@ -3,6 +3,7 @@
 
 mod cli;
 mod delivery;
+mod docs;
 mod examples;
 mod sandbox;
 mod util;

@@ -5,6 +5,7 @@ mod connector;
 mod files;
 mod keys;
 pub mod properties;
+pub mod reference;
 mod worker;
 
 use std::collections::BTreeMap;
