@@ -66,16 +66,36 @@ fn main() -> anyhow::Result<()> {
         Ok(compare(set, &mut instance, &mut native))
     };
 
-    let rows = [
-        bench(&plain, JSON_CONVERTER, false)?,
-        bench(&envelope, JSON_CONVERTER, true)?,
-    ];
-    let probes = [
-        bench(&plain.renamed("plain as bytes"), BYTE_ARRAY_CONVERTER, false)?,
-        bench(&tombstones, JSON_CONVERTER, false)?,
-    ];
-    print_table("JSON parsing", &rows);
-    print_table("probes: boundary cost without JSON parsing", &probes);
+    let mode = std::env::var("EXP").unwrap_or_default();
+    let set = match mode.as_str() { "env" => &envelope, "tomb" => &tombstones, _ => &plain };
+    let (conv, schemas) = match mode.as_str() { "env" => (JSON_CONVERTER, true), "bytes" => (BYTE_ARRAY_CONVERTER, false), _ => (JSON_CONVERTER, false) };
+    let settings = settings(conv, schemas);
+    let mut instance = PluginInstance::new(plugin.clone(), &settings, PluginLimits::default(), Arc::from("bench"))?;
+    let mut native = JsonParser::configure(Settings::new(settings)).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let native_only = std::env::var("NATIVE").is_ok();
+    // clone cost of the host results (a lower bound for lifting them)
+    let results: Vec<Vec<host::RecordResult>> = set.host.chunks(BATCH).map(|c| instance.parse(c).unwrap()).collect();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let c = std::hint::black_box(results.clone());
+        let clone = t.elapsed();
+        let t = Instant::now();
+        drop(c);
+        println!("clone of host results: {:.2} ms, drop {:.2} ms", clone.as_secs_f64()*1e3, t.elapsed().as_secs_f64()*1e3);
+        let t = Instant::now();
+        let c = std::hint::black_box(set.host.clone());
+        println!("clone of host records: {:.2} ms", t.elapsed().as_secs_f64()*1e3);
+        drop(c);
+    }
+    let t = Instant::now();
+    for _ in 0..60 {
+        if native_only {
+            for chunk in set.native.chunks(BATCH) { std::hint::black_box(native.parse_batch(chunk)); }
+        } else {
+            for chunk in set.host.chunks(BATCH) { std::hint::black_box(instance.parse(chunk).unwrap()); }
+        }
+    }
+    println!("{mode}: {:.2} ms/pass", t.elapsed().as_secs_f64()*1e3/60.0);
     Ok(())
 }
 

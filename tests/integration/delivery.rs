@@ -142,3 +142,62 @@ async fn topics_regex_subscribes_to_matching_topics() {
     running.shutdown();
     running.wait().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sink_that_keeps_failing_pauses_consumption_at_the_inflight_cap_and_commits_nothing() {
+    let h = Harness::new();
+    h.topic("full", 2);
+    h.produce("full", None, &orders(2000, 11)).await;
+    let connector = h.connector(
+        "name=full\nconnector.class=FileStreamSink\ntopics=full\nfile=/dev/full\n\
+         sluice.max.inflight.records=50\nconsumer.override.max.poll.records=10\n",
+    );
+    let running = h.start(h.worker(""), vec![connector]).await.unwrap();
+    let status = running.statuses()[0].clone();
+    assert!(wait_until(Duration::from_secs(20), || Counters::get(&status.counters.retries) >= 3).await);
+    let read = Counters::get(&status.counters.records_read);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let read_later = Counters::get(&status.counters.records_read);
+    assert!(read_later <= 100, "read {read_later} records with a cap of 50: consumption must pause");
+    assert_eq!(read, read_later, "nothing more is read while the pipeline is full");
+    assert_eq!(Counters::get(&status.counters.records_written), 0);
+    assert!(!status.is_failed(), "a retryable sink error does not fail the connector");
+    running.shutdown();
+    running.wait().await;
+    assert_eq!(h.committed("connect-full", "full", 2), vec![-1, -1], "nothing written, nothing committed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_instance_joining_the_group_splits_partitions_without_losing_records() {
+    let h = Harness::new();
+    h.topic("shared", 4);
+    h.produce("shared", None, &orders(800, 23)).await;
+    let config = |file: &str| {
+        h.connector(&format!(
+            "name=shared\nconnector.class=FileStreamSink\ntopics=shared\nfile={}\n",
+            h.path(file).display()
+        ))
+    };
+    let first = h.start(h.worker(""), vec![config("a.jsonl")]).await.unwrap();
+    assert!(wait_until(Duration::from_secs(30), || line_count(&h.path("a.jsonl")) >= 100).await);
+    let second = h.start(h.worker(""), vec![config("b.jsonl")]).await.unwrap();
+    let second_status = second.statuses()[0].clone();
+    // Give the group time to rebalance, then add records for both members.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    h.produce("shared", None, &orders(800, 29)).await;
+    let end = h.end_offsets("shared", 4);
+    assert!(wait_until(Duration::from_secs(60), || h.committed("connect-shared", "shared", 4) == end).await,
+        "committed {:?} end {end:?}", h.committed("connect-shared", "shared", 4));
+    let mut lines = output_lines(&h.path("a.jsonl"));
+    lines.extend(output_lines(&h.path("b.jsonl")));
+    for (partition, mut offsets) in offsets_by_partition(&lines) {
+        offsets.sort_unstable();
+        offsets.dedup();
+        assert_eq!(offsets, (0..end[partition as usize]).collect::<Vec<_>>(), "partition {partition}");
+    }
+    assert!(Counters::get(&second_status.counters.records_read) > 0, "the second member got partitions");
+    first.shutdown();
+    second.shutdown();
+    first.wait().await;
+    second.wait().await;
+}

@@ -85,3 +85,42 @@ async fn a_file_that_is_not_a_component_is_refused_with_the_reason() {
     let message = format!("{error:#}");
     assert!(message.contains("bogus.wasm"), "{message}");
 }
+
+fn record(value: &str) -> sluice::plugin::KafkaRecord {
+    sluice::plugin::KafkaRecord {
+        topic: "t".into(),
+        partition: 0,
+        offset: 0,
+        timestamp_ms: None,
+        key: None,
+        value: Some(value.as_bytes().to_vec()),
+        headers: vec![],
+    }
+}
+
+#[test]
+fn plugins_cannot_read_files_the_environment_or_the_network() {
+    use sluice::plugin::*;
+    let runtime = PluginRuntime::new(ComponentCache::new(Some(cache_dir()))).unwrap();
+    let plugin = runtime.load(&PluginSource::File(guest("sluice_test_hostile"))).unwrap();
+    let mut instance = PluginInstance::new(plugin, &[], PluginLimits::default(), "test".into()).unwrap();
+    let results = instance.parse(&[record("escape")]).unwrap();
+    let Ok(outputs) = &results[0] else { panic!("{:?}", results[0]) };
+    let Output::Raw(raw) = &outputs[0] else { panic!("{outputs:?}") };
+    assert_eq!(String::from_utf8_lossy(&raw.data), "file=denied env=0 net=denied");
+}
+
+#[test]
+fn compiled_components_are_reused_from_the_disk_cache() {
+    use sluice::plugin::*;
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = PluginRuntime::new(ComponentCache::new(Some(dir.path().to_path_buf()))).unwrap();
+    let first = runtime.load(&PluginSource::Builtin("json".into())).unwrap();
+    assert!(!first.from_cache, "nothing cached yet");
+    let second = runtime.load(&PluginSource::Builtin("json".into())).unwrap();
+    assert!(second.from_cache, "second load deserialises the cached compilation");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    // The cached code runs.
+    let mut instance = PluginInstance::new(second, &[], PluginLimits::default(), "test".into()).unwrap();
+    assert!(instance.parse(&[record("{\"a\":1}")]).unwrap()[0].is_ok());
+}

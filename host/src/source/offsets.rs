@@ -17,7 +17,7 @@ struct PartitionOffsets {
     pending: BTreeSet<i64>,
     /// One past the highest dispatched offset.
     next: i64,
-    /// The last position committed (or -1).
+    /// The last position committed (initially where consumption started).
     committed: i64,
 }
 
@@ -37,10 +37,14 @@ pub struct OffsetTracker {
 impl OffsetTracker {
     /// Registers dispatched offsets (ascending, one partition).
     pub fn dispatch(&mut self, key: &PartitionKey, offsets: impl IntoIterator<Item = i64>) {
+        let mut offsets = offsets.into_iter().peekable();
+        let Some(&first) = offsets.peek() else { return };
+        // The position consumption started from counts as committed: only progress past it
+        // is worth a commit.
         let entry = self
             .partitions
             .entry(key.clone())
-            .or_insert_with(|| PartitionOffsets { committed: -1, ..Default::default() });
+            .or_insert_with(|| PartitionOffsets { next: first, committed: first, ..Default::default() });
         for offset in offsets {
             if entry.pending.insert(offset) {
                 self.inflight += 1;
@@ -123,6 +127,15 @@ mod tests {
         assert_eq!(t.to_commit(), vec![(key(0), 14)]);
         t.committed(&[(key(0), 14)]);
         assert!(t.to_commit().is_empty());
+    }
+
+    #[test]
+    fn a_partition_without_progress_has_nothing_to_commit() {
+        let mut t = OffsetTracker::default();
+        t.dispatch(&key(0), [40, 41]);
+        assert!(t.to_commit().is_empty(), "position 40 is where consumption started");
+        t.ack(&key(0), [40]);
+        assert_eq!(t.to_commit(), vec![(key(0), 41)]);
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! - `oom`: allocate and touch memory without bound;
 //! - `print`: write 1 MiB to stdout and 1 MiB to stderr, then act like a normal record;
 //! - `error`: reject the record with code `hostile-error`;
+//! - `escape`: try to read a file, list the environment and open a TCP connection, and
+//!   echo what happened as one `raw` output (the host must deny all three);
 //! - anything else: echo the value as one `raw` output of format `text`.
 //!
 //! `configure` refuses the settings when `hostile.fail=true`.
@@ -41,6 +43,7 @@ impl Parser for HostileParser {
             Ok("error") => {
                 return Err(PluginError::new("hostile-error", "asked to fail").with_field("value"))
             }
+            Ok("escape") => return Ok(vec![raw("text", try_to_escape()).into()]),
             _ => {}
         }
         Ok(vec![raw("text", value).into()])
@@ -71,6 +74,21 @@ fn flood_stdio() {
     let _ = std::io::stdout().write_all(text.as_bytes());
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+/// Tries the three ways out of the sandbox and reports each outcome on one line:
+/// `file=<ok|denied> env=<number of variables> net=<ok|denied>`.
+fn try_to_escape() -> String {
+    let file = match std::fs::read("/etc/passwd") {
+        Ok(_) => "ok",
+        Err(_) => "denied",
+    };
+    let env = std::env::vars_os().count();
+    let net = match std::net::TcpStream::connect("127.0.0.1:9") {
+        Ok(_) => "ok",
+        Err(_) => "denied",
+    };
+    format!("file={file} env={env} net={net}")
 }
 
 export_parser!(HostileParser);
