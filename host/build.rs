@@ -2,7 +2,7 @@
 //! can be embedded in the binary and the test plugins are at hand for integration tests.
 //! The directory holding the `.wasm` files is exported as `SLUICE_GUEST_DIR`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
@@ -19,10 +19,9 @@ fn main() {
         return;
     }
 
-    // <target>/<profile>/build/<pkg>/out → share one guest target dir per host target dir.
-    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
-    let target_dir = out_dir.ancestors().nth(4).map(Path::to_path_buf).unwrap_or_else(|| out_dir.clone());
-    let guest_target = target_dir.join("guests");
+    // Guests build in this checkout's plugins/target, so checkouts sharing a host target
+    // directory (CARGO_TARGET_DIR) never overwrite each other's components.
+    let guest_target = plugins.join("target");
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);

@@ -84,6 +84,29 @@ impl Failure {
     }
 }
 
+/// A boxed future, for trait objects.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Somewhere failed records are written durably (a Kafka topic, a Tablestore error table).
+/// A record is acknowledged only after `send` returned `Ok`.
+pub trait DeadLetterTarget: Send + Sync {
+    /// Where records go, for logs (`topic orders-dlq`, `table errors`).
+    fn describe(&self) -> String;
+
+    /// Writes every failed record; `Err` means none may be considered written (retried).
+    fn send<'a>(&'a self, task: usize, failed: &'a [(&'a KafkaRecord, &'a Failure)]) -> BoxFuture<'a, Result<(), String>>;
+}
+
+impl DeadLetterTarget for DeadLetterQueue {
+    fn describe(&self) -> String {
+        format!("topic {}", self.topic)
+    }
+
+    fn send<'a>(&'a self, task: usize, failed: &'a [(&'a KafkaRecord, &'a Failure)]) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(self.produce(task, failed))
+    }
+}
+
 /// A Kafka dead-letter topic and its producer.
 pub struct DeadLetterQueue {
     producer: FutureProducer,
@@ -105,13 +128,8 @@ impl DeadLetterQueue {
         Ok(Self { producer, topic: target.topic.clone(), connector: connector.name.clone() })
     }
 
-    /// The topic failed records go to.
-    pub fn topic(&self) -> &str {
-        &self.topic
-    }
-
     /// Produces every failed record and waits until the broker acknowledged all of them.
-    pub async fn send(&self, task: usize, failed: &[(&KafkaRecord, &Failure)]) -> Result<(), String> {
+    pub async fn produce(&self, task: usize, failed: &[(&KafkaRecord, &Failure)]) -> Result<(), String> {
         let mut deliveries = Vec::with_capacity(failed.len());
         for (record, failure) in failed {
             let headers = self.headers(task, record, failure);

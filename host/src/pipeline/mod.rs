@@ -66,7 +66,7 @@ pub async fn start_connector(
         })
         .await??
     };
-    let sink = config.sink.open(&config)?;
+    let sink = config.sink.open(&config).await?;
     let errors = match &config.errors {
         ErrorPolicy::Fail => ErrorPath::Fail,
         ErrorPolicy::Ignore => ErrorPath::Ignore,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::watch;
 
-use super::dead_letter::{DeadLetterQueue, Failure};
+use super::dead_letter::{DeadLetterTarget, Failure};
 use super::status::{ConnectorStatus, Counters};
 use crate::plugin::{parse_isolating, KafkaRecord, LoadedPlugin, Output, PluginInstance, PluginLimits, RecordFailure};
 use crate::sinks::{AnySink, Sink, SinkError, SinkItem};
@@ -92,8 +92,8 @@ pub enum ErrorPath {
     Fail,
     /// Logged, counted and acknowledged.
     Ignore,
-    /// Produced to a dead-letter topic, acknowledged once the broker confirmed.
-    DeadLetter(Arc<DeadLetterQueue>),
+    /// Written to a dead-letter target, acknowledged once it confirmed.
+    DeadLetter(Arc<dyn DeadLetterTarget>),
 }
 
 /// What a sink lane needs.
@@ -181,7 +181,7 @@ impl SinkLane {
                 ErrorPath::DeadLetter(queue) => {
                     let pairs: Vec<(&KafkaRecord, &Failure)> =
                         failures.iter().map(|(i, f)| (&records[*i], f)).collect();
-                    if !self.dead_letter(&queue, &pairs).await {
+                    if !self.dead_letter(queue.as_ref(), &pairs).await {
                         return false;
                     }
                     Counters::add(&self.status.counters.records_dead_lettered, failed_count as u64);
@@ -216,13 +216,13 @@ impl SinkLane {
         }
     }
 
-    async fn dead_letter(&mut self, queue: &DeadLetterQueue, pairs: &[(&KafkaRecord, &Failure)]) -> bool {
+    async fn dead_letter(&mut self, queue: &dyn DeadLetterTarget, pairs: &[(&KafkaRecord, &Failure)]) -> bool {
         let mut attempt = 0u32;
         loop {
             match queue.send(self.task, pairs).await {
                 Ok(()) => {
                     for (record, failure) in pairs {
-                        tracing::info!(connector = %self.status.name, topic = queue.topic(),
+                        tracing::info!(connector = %self.status.name, target = %queue.describe(),
                             "Dead-lettered: {}", failure.describe(record));
                     }
                     return true;

@@ -96,8 +96,9 @@ impl SinkKind {
         "json"
     }
 
-    /// Opens the sink's shared resources; each task lane then gets its own handle.
-    pub fn open(self, config: &ConnectorConfig) -> anyhow::Result<AnySink> {
+    /// Opens the sink's shared resources (clients, destination checks); each task lane then
+    /// gets its own clone.
+    pub async fn open(self, config: &ConnectorConfig) -> anyhow::Result<AnySink> {
         Ok(match self {
             SinkKind::File => match config.raw.get("file") {
                 Some(path) => AnySink::File(file::FileSink::open(path.as_ref())?),
