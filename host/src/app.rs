@@ -9,8 +9,13 @@ use tokio::sync::watch;
 
 use crate::config::{read_connector_file, read_worker_file, ConfigMap, ConnectorConfig, WorkerConfig};
 use crate::pipeline::status::ConnectorStatus;
+use crate::pipeline::swap::{ParserSpec, Swapper};
 use crate::pipeline::{start_connector, ConnectorHandle};
-use crate::plugin::{ComponentCache, PluginRuntime};
+use crate::plugin::{ComponentCache, PluginRuntime, PluginSource};
+
+fn parser_spec(config: &ConnectorConfig) -> ParserSpec {
+    ParserSpec { source: config.parser.clone(), settings: config.parser_settings.clone(), limits: config.limits }
+}
 
 /// Worker and connector configuration as read from files.
 pub struct StandaloneConfig {
@@ -63,19 +68,79 @@ pub fn from_maps(
 pub struct Standalone {
     shutdown: watch::Sender<bool>,
     handles: Vec<ConnectorHandle>,
+    reloadable: Vec<Reloadable>,
+    worker: WorkerConfig,
+    bootstrap_override: Option<String>,
+}
+
+/// A connector whose file is watched for parser changes.
+struct Reloadable {
+    name: String,
+    path: PathBuf,
+    swapper: Arc<Swapper>,
+    applied: std::sync::Mutex<Fingerprint>,
+}
+
+/// What a parser swap depends on: the component (and its file's identity) and its settings.
+#[derive(Debug, Clone, PartialEq)]
+struct Fingerprint {
+    source: PluginSource,
+    file: Option<(std::time::SystemTime, u64)>,
+    settings: Vec<(String, String)>,
+    limits: crate::plugin::PluginLimits,
+}
+
+impl Fingerprint {
+    fn of(spec: &ParserSpec) -> Self {
+        let file = match &spec.source {
+            PluginSource::File(path) => std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len()))),
+            PluginSource::Builtin(_) => None,
+        };
+        Self { source: spec.source.clone(), file, settings: spec.settings.clone(), limits: spec.limits }
+    }
+}
+
+/// The outcome of reloading one connector.
+#[derive(Debug)]
+pub enum ReloadOutcome {
+    /// Nothing the parser depends on changed.
+    Unchanged,
+    /// The parser was swapped; the new generation number.
+    Swapped(u64),
+    /// The new file, plugin or settings were refused; the old parser keeps running.
+    Refused(String),
 }
 
 impl Standalone {
     /// Starts every connector; fails (stopping those already started) if one cannot start.
     pub async fn start(config: StandaloneConfig) -> anyhow::Result<Self> {
+        Self::start_with_override(config, None).await
+    }
+
+    /// Like [`Standalone::start`], remembering the embedded broker's address so reloaded
+    /// connector files get the same override.
+    pub async fn start_with_override(config: StandaloneConfig, bootstrap_override: Option<String>) -> anyhow::Result<Self> {
         let cache_dir = config.worker.plugin_cache_dir.clone().or_else(ComponentCache::default_dir);
         let runtime = PluginRuntime::new(ComponentCache::new(cache_dir))?;
         let (shutdown, receiver) = watch::channel(false);
         let mut handles = Vec::with_capacity(config.connectors.len());
+        let mut reloadable = Vec::new();
         for connector in config.connectors {
             let name = connector.name.clone();
+            let path = PathBuf::from(connector.raw.origin());
+            let spec = parser_spec(&connector);
             match start_connector(connector, &config.worker, &runtime, receiver.clone()).await {
-                Ok(handle) => handles.push(handle),
+                Ok(handle) => {
+                    if path.is_file() {
+                        reloadable.push(Reloadable {
+                            name,
+                            path,
+                            swapper: handle.swapper.clone(),
+                            applied: std::sync::Mutex::new(Fingerprint::of(&spec)),
+                        });
+                    }
+                    handles.push(handle);
+                }
                 Err(error) => {
                     shutdown.send_replace(true);
                     for handle in handles {
@@ -85,7 +150,52 @@ impl Standalone {
                 }
             }
         }
-        Ok(Self { shutdown, handles })
+        Ok(Self { shutdown, handles, reloadable, worker: config.worker, bootstrap_override })
+    }
+
+    /// Re-reads every connector file and swaps the parser of those whose parser, plugin file
+    /// or settings changed (called on SIGHUP and by the file watcher). Changes to other keys
+    /// need a restart and are not applied.
+    pub async fn reload(&self) -> Vec<(String, ReloadOutcome)> {
+        let mut outcomes = Vec::with_capacity(self.reloadable.len());
+        for connector in &self.reloadable {
+            let outcome = match self.read_spec(connector) {
+                Err(error) => {
+                    tracing::error!(connector = %connector.name, error = %format!("{error:#}"),
+                        "Connector file cannot be used; the running parser stays.");
+                    ReloadOutcome::Refused(format!("{error:#}"))
+                }
+                Ok(spec) => {
+                    let fingerprint = Fingerprint::of(&spec);
+                    let unchanged = *connector.applied.lock().unwrap_or_else(|e| e.into_inner()) == fingerprint;
+                    if unchanged {
+                        ReloadOutcome::Unchanged
+                    } else {
+                        // Remember the attempt either way: a refused file is retried only
+                        // once it changes again.
+                        *connector.applied.lock().unwrap_or_else(|e| e.into_inner()) = fingerprint;
+                        match connector.swapper.swap(spec).await {
+                            Ok(generation) => ReloadOutcome::Swapped(generation),
+                            Err(error) => ReloadOutcome::Refused(format!("{error:#}")),
+                        }
+                    }
+                }
+            };
+            outcomes.push((connector.name.clone(), outcome));
+        }
+        outcomes
+    }
+
+    fn read_spec(&self, connector: &Reloadable) -> anyhow::Result<ParserSpec> {
+        let mut map = read_connector_file(&connector.path)?;
+        if let (Some(bootstrap), Some(_)) = (&self.bootstrap_override, map.get("runtime.error.bootstrap.servers")) {
+            map.set("runtime.error.bootstrap.servers", bootstrap.as_str());
+        }
+        let config = ConnectorConfig::from_map(&map, &self.worker)?;
+        if config.name != connector.name {
+            bail!("the connector's `name` changed from `{}` to `{}`; renaming needs a restart", connector.name, config.name);
+        }
+        Ok(parser_spec(&config))
     }
 
     /// Status of every connector.

@@ -2,6 +2,7 @@
 
 use std::io::BufReader;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -141,13 +142,46 @@ async fn standalone(
         println!("embedded Kafka listening on {bootstrap}");
         println!("feed it with: sluice produce --bootstrap {bootstrap} --topic <topic> <file>");
     }
-    let running = Standalone::start(config).await?;
+    let running = Arc::new(Standalone::start_with_override(config, bootstrap.clone()).await?);
+    let watcher = tokio::spawn(watch_for_changes(running.clone()));
     wait_for_signal().await;
+    watcher.abort();
+    let _ = watcher.await;
     tracing::info!("Shutting down.");
     running.shutdown();
-    running.wait().await;
+    match Arc::try_unwrap(running) {
+        Ok(running) => running.wait().await,
+        Err(_) => tracing::warn!("Connectors still referenced at shutdown."),
+    }
     drop(embedded);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Swaps parsers when a connector file or plugin file changes (polled every second) or on
+/// SIGHUP.
+async fn watch_for_changes(running: Arc<Standalone>) {
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        {
+            let hangup_received = async {
+                match hangup.as_mut() {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = hangup_received => tracing::info!("SIGHUP: reloading connector files and plugins."),
+            }
+        }
+        #[cfg(not(unix))]
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        running.reload().await;
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -4,6 +4,7 @@
 
 pub mod dead_letter;
 pub mod status;
+pub mod swap;
 pub mod task;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -17,17 +18,20 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::config::{ConnectorConfig, ErrorPolicy, WorkerConfig};
-use crate::plugin::{KafkaRecord, PluginInstance, PluginRuntime};
+use crate::plugin::{KafkaRecord, PluginRuntime};
 use crate::source::consumer::{self, lock, SourceConsumer, SourceContext};
 use crate::source::offsets::OffsetTracker;
 use dead_letter::DeadLetterQueue;
 use status::{ConnectorState, ConnectorStatus, Counters};
+use swap::{ParserSpec, Swapper};
 use task::{Batch, ErrorPath, ParserWorker, SinkLane};
 
 /// A running connector.
 pub struct ConnectorHandle {
     /// Live state and counters.
     pub status: Arc<ConnectorStatus>,
+    /// Swaps the parser or its settings while the connector runs.
+    pub swapper: Arc<Swapper>,
     join: tokio::task::JoinHandle<()>,
 }
 
@@ -50,22 +54,14 @@ pub async fn start_connector(
     for key in &config.ignored_keys {
         tracing::info!(connector = %name, key = %key, "Key is not used by sluice; it is only passed to the parser.");
     }
-    let label: Arc<str> = Arc::from(format!("{name}/{}", config.parser));
-    let settings = Arc::new(config.parser_settings.clone());
-    let (plugin, instances) = {
-        let runtime = runtime.clone();
-        let (source, settings, limits, label, tasks) =
-            (config.parser.clone(), settings.clone(), config.limits, label.clone(), config.tasks_max);
-        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let plugin = runtime.load(&source)?;
-            let instances = (0..tasks)
-                .map(|_| PluginInstance::new(plugin.clone(), &settings, limits, label.clone()))
-                .collect::<Result<Vec<_>, _>>()
-                .with_context(|| format!("starting parser `{source}`"))?;
-            Ok((plugin, instances))
-        })
-        .await??
+    let status = Arc::new(ConnectorStatus::new(&name));
+    let spec = ParserSpec {
+        source: config.parser.clone(),
+        settings: config.parser_settings.clone(),
+        limits: config.limits,
     };
+    let (swapper, generations) =
+        Swapper::start(runtime.clone(), config.tasks_max, name.clone(), status.clone(), spec).await?;
     let sink = config.sink.open(&config).await?;
     let errors = match &config.errors {
         ErrorPolicy::Fail => ErrorPath::Fail,
@@ -75,7 +71,6 @@ pub async fn start_connector(
         }
     };
 
-    let status = Arc::new(ConnectorStatus::new(&name));
     let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
     let context = SourceContext {
         tracker: tracker.clone(),
@@ -88,26 +83,16 @@ pub async fn start_connector(
     let abandon = Arc::new(AtomicBool::new(false));
     let mut batch_senders = Vec::with_capacity(config.tasks_max);
     let mut lanes = Vec::with_capacity(config.tasks_max);
-    for (task, instance) in instances.into_iter().enumerate() {
+    for task in 0..config.tasks_max {
         let (batch_tx, batch_rx) = mpsc::unbounded_channel();
         let (parsed_tx, parsed_rx) = mpsc::unbounded_channel();
-        ParserWorker {
-            task,
-            plugin: plugin.clone(),
-            instance: Some(instance),
-            settings: settings.clone(),
-            limits: config.limits,
-            label: label.clone(),
-            status: status.clone(),
-            abandon: abandon.clone(),
-        }
+        ParserWorker { task, generations: generations.clone(), status: status.clone(), abandon: abandon.clone() }
         .spawn(batch_rx, parsed_tx)
         .context("starting a parser thread")?;
         let lane = SinkLane {
             task,
             sink: sink.clone(),
             sink_name: format!("{:?}", config.sink).to_lowercase(),
-            parser_name: plugin.name.clone(),
             errors: errors.clone(),
             tracker: tracker.clone(),
             status: status.clone(),
@@ -118,7 +103,7 @@ pub async fn start_connector(
     }
 
     status.set(ConnectorState::Running);
-    tracing::info!(connector = %name, group = %config.group_id(), parser = %plugin.name,
+    tracing::info!(connector = %name, group = %config.group_id(), parser = %config.parser,
         tasks = config.tasks_max, "Connector running.");
     let consume = ConsumeLoop {
         consumer,
@@ -131,7 +116,7 @@ pub async fn start_connector(
         paused: false,
     };
     let join = tokio::spawn(consume.run(shutdown, lanes, abandon));
-    Ok(ConnectorHandle { status, join })
+    Ok(ConnectorHandle { status, swapper: Arc::new(swapper), join })
 }
 
 /// Splits records into per-task batches: a partition always goes to the same task.

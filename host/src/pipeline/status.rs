@@ -49,6 +49,12 @@ pub struct Counters {
     pub retries: AtomicU64,
     /// Offset commits that succeeded.
     pub commits: AtomicU64,
+    /// Parser swaps published.
+    pub swaps: AtomicU64,
+    /// Parser replacements refused (compile, instantiate or configure failed).
+    pub swaps_refused: AtomicU64,
+    /// Batches parsed by a parser generation newer than the one before them.
+    pub swaps_applied: AtomicU64,
 }
 
 impl Counters {

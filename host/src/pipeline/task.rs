@@ -12,7 +12,8 @@ use tokio::sync::watch;
 
 use super::dead_letter::{DeadLetterTarget, Failure};
 use super::status::{ConnectorStatus, Counters};
-use crate::plugin::{parse_isolating, KafkaRecord, LoadedPlugin, Output, PluginInstance, PluginLimits, RecordFailure};
+use super::swap::ParserGeneration;
+use crate::plugin::{parse_isolating, KafkaRecord, Output, RecordFailure};
 use crate::sinks::{AnySink, Sink, SinkError, SinkItem};
 use crate::source::consumer::lock;
 use crate::source::offsets::{OffsetTracker, PartitionKey};
@@ -29,22 +30,16 @@ pub struct ParsedBatch {
     pub records: Vec<KafkaRecord>,
     /// Outputs or failure, one per record.
     pub outcomes: Vec<Result<Vec<Output>, RecordFailure>>,
+    /// The parser generation that parsed it.
+    pub generation: Arc<ParserGeneration>,
 }
 
 /// What a parser worker needs.
 pub struct ParserWorker {
     /// Task number.
     pub task: usize,
-    /// The compiled plugin.
-    pub plugin: Arc<LoadedPlugin>,
-    /// A ready instance (configured at startup), if any.
-    pub instance: Option<PluginInstance>,
-    /// Settings for fresh instances.
-    pub settings: Arc<Vec<(String, String)>>,
-    /// Sandbox limits.
-    pub limits: PluginLimits,
-    /// Log label of the instances.
-    pub label: Arc<str>,
+    /// The parser generations published by the connector's [`Swapper`](super::swap::Swapper).
+    pub generations: watch::Receiver<Arc<ParserGeneration>>,
     /// Connector status (failed when no instance can be made).
     pub status: Arc<ConnectorStatus>,
     /// Set to stop after the current batch.
@@ -52,7 +47,8 @@ pub struct ParserWorker {
 }
 
 impl ParserWorker {
-    /// Runs the worker on its own thread until the input closes.
+    /// Runs the worker on its own thread until the input closes. Before each batch it checks
+    /// for a newer parser generation and switches to it (a batch boundary).
     pub fn spawn(
         mut self,
         mut input: UnboundedReceiver<Batch>,
@@ -60,22 +56,31 @@ impl ParserWorker {
     ) -> std::io::Result<std::thread::JoinHandle<()>> {
         std::thread::Builder::new().name(format!("sluice-parse-{}-{}", self.status.name, self.task)).spawn(
             move || {
-                let mut slot = self.instance.take();
-                let (plugin, settings, limits, label) =
-                    (self.plugin.clone(), self.settings.clone(), self.limits, self.label.clone());
-                let mut make = || PluginInstance::new(plugin.clone(), &settings, limits, label.clone());
+                let mut generation = self.generations.borrow_and_update().clone();
+                let mut slot = generation.take_ready(self.task);
                 while let Some(batch) = input.blocking_recv() {
                     if self.abandon.load(Ordering::Relaxed) || self.status.is_failed() {
                         break;
                     }
+                    if self.generations.has_changed().unwrap_or(false) {
+                        generation = self.generations.borrow_and_update().clone();
+                        slot = generation.take_ready(self.task);
+                        Counters::add(&self.status.counters.swaps_applied, 1);
+                        tracing::debug!(connector = %self.status.name, task = self.task, generation = generation.number,
+                            pause_us = generation.requested_at.elapsed().as_micros() as u64,
+                            "Worker switched parser generation.");
+                    }
+                    let current = generation.clone();
+                    let mut make = || current.instantiate();
                     match parse_isolating(&mut slot, &mut make, &batch.records) {
                         Ok(outcomes) => {
-                            if output.send(ParsedBatch { records: batch.records, outcomes }).is_err() {
+                            let parsed = ParsedBatch { records: batch.records, outcomes, generation: generation.clone() };
+                            if output.send(parsed).is_err() {
                                 break;
                             }
                         }
                         Err(error) => {
-                            self.status.fail(format!("the parser `{}` cannot be restarted: {error}", self.plugin.name));
+                            self.status.fail(format!("the parser `{}` cannot be restarted: {error}", generation.plugin.name));
                             break;
                         }
                     }
@@ -104,8 +109,6 @@ pub struct SinkLane {
     pub sink: AnySink,
     /// Sink name for error messages.
     pub sink_name: String,
-    /// Parser name for error messages.
-    pub parser_name: String,
     /// The error policy.
     pub errors: ErrorPath,
     /// Offsets to acknowledge.
@@ -128,7 +131,8 @@ impl SinkLane {
 
     /// Writes one batch and handles its failures. Returns false when the lane must stop.
     async fn deliver(&mut self, batch: ParsedBatch) -> bool {
-        let ParsedBatch { records, outcomes } = batch;
+        let ParsedBatch { records, outcomes, generation } = batch;
+        let parser_name = &generation.plugin.name;
         let mut failures: Vec<(usize, Failure)> = Vec::new();
         let mut items = Vec::with_capacity(records.len());
         let mut item_records = Vec::with_capacity(records.len());
@@ -139,7 +143,7 @@ impl SinkLane {
                     item_records.push(index);
                 }
                 Ok(_) => {}
-                Err(failure) => failures.push((index, Failure::from_parser(&self.parser_name, failure))),
+                Err(failure) => failures.push((index, Failure::from_parser(parser_name, failure))),
             }
         }
 

@@ -27,7 +27,7 @@ pub use bindings::{
 pub use builtin::{builtin_keys, builtin_wasm, BUILTIN_PARSERS};
 pub use cache::ComponentCache;
 pub use contract::ContractReport;
-pub use instance::{PluginInstance, SandboxFailure, SandboxFailureKind};
+pub use instance::{InstanceError, PluginInstance, SandboxFailure, SandboxFailureKind};
 pub use isolate::{parse_isolating, RecordFailure};
 pub use limits::PluginLimits;
 
