@@ -12,6 +12,7 @@ use crate::app::{self, Standalone};
 use crate::source::embedded::EmbeddedKafka;
 use crate::source::produce::{produce_lines, LineFormat};
 
+mod plugin;
 mod quickstart;
 
 /// sluice: Kafka Connect sink connectors in one binary, with WebAssembly record parsers.
@@ -42,6 +43,9 @@ enum Command {
     /// Try sluice with nothing installed: embedded Kafka, sample records, the built-in JSON
     /// parser, the file sink and a dead-letter topic, then a summary.
     Quickstart(quickstart::Args),
+    /// Plugin author tools: test a plugin on sample records, inspect it, scaffold a new one.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
     /// Print the configuration reference (Markdown), as embedded in README.md.
     ConfigReference,
     /// Send one record per line of FILE (`-` for stdin) to a topic; a line `key<TAB>value`
@@ -101,6 +105,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             standalone(embedded_kafka, embedded_partitions, worker, connectors).await
         }
         Command::Quickstart(args) => quickstart::run(args).await,
+        Command::Plugin(command) => tokio::task::block_in_place(|| plugin::run(command)),
         Command::ConfigReference => {
             print!("{}", crate::config::reference::markdown());
             Ok(ExitCode::SUCCESS)

@@ -22,11 +22,17 @@ pub struct ContractReport {
     pub contract_version: String,
 }
 
+/// The names a component imports and exports, without judging them.
+pub fn describe(engine: &Engine, component: &Component) -> (Vec<String>, Vec<String>) {
+    let ty = component.component_type();
+    let imports = ty.imports(engine).map(|(name, _)| name.to_string()).collect();
+    let exports = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
+    (imports, exports)
+}
+
 /// Checks `component` and describes it. The error says exactly what is wrong.
 pub fn check(engine: &Engine, component: &Component) -> anyhow::Result<ContractReport> {
-    let ty = component.component_type();
-    let imports: Vec<String> = ty.imports(engine).map(|(name, _)| name.to_string()).collect();
-    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
+    let (imports, exports) = describe(engine, component);
 
     let parsing_prefix = format!("{CONTRACT_PACKAGE}/parsing@");
     let Some(export) = exports.iter().find(|e| e.starts_with(&parsing_prefix)) else {

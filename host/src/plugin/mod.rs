@@ -11,6 +11,7 @@ mod instance;
 mod isolate;
 mod limits;
 pub mod render;
+pub mod testing;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -126,6 +127,43 @@ impl PluginRuntime {
             engine: self.engine.clone(),
             pre,
         }))
+    }
+}
+
+/// What `sluice plugin inspect` shows about a component.
+#[derive(Debug)]
+pub struct Inspection {
+    /// Component size in bytes.
+    pub size_bytes: usize,
+    /// Content hash.
+    pub digest: String,
+    /// Time to compile it from scratch.
+    pub compile_time: Duration,
+    /// Import names.
+    pub imports: Vec<String>,
+    /// Export names.
+    pub exports: Vec<String>,
+    /// The contract check: the report, or why the host refuses the component.
+    pub verdict: Result<ContractReport, String>,
+}
+
+impl PluginRuntime {
+    /// Compiles `wasm` from scratch (no cache) and describes it; never fails on a component
+    /// that compiles, so refused plugins can be inspected too.
+    pub fn inspect(&self, wasm: &[u8]) -> anyhow::Result<Inspection> {
+        let started = Instant::now();
+        let component = wasmtime::component::Component::new(&self.engine, wasm)
+            .map_err(anyhow::Error::from)
+            .context("not a valid WebAssembly component")?;
+        let compile_time = started.elapsed();
+        let (imports, exports) = contract::describe(&self.engine, &component);
+        let verdict = contract::check(&self.engine, &component)
+            .and_then(|report| {
+                self.linker.instantiate_pre(&component).map_err(anyhow::Error::from)?;
+                Ok(report)
+            })
+            .map_err(|e| format!("{e:#}"));
+        Ok(Inspection { size_bytes: wasm.len(), digest: cache::content_digest(wasm), compile_time, imports, exports, verdict })
     }
 }
 
