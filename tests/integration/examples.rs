@@ -8,7 +8,8 @@ fn config_files(dir: &Path, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
-            if !path.ends_with("target") && !path.ends_with("node_modules") {
+            // Plugin sample settings are plugin input, not connector files.
+            if !path.ends_with("target") && !path.ends_with("node_modules") && !path.ends_with("samples") {
                 config_files(&path, found);
             }
         } else if matches!(path.extension().and_then(|e| e.to_str()), Some("properties" | "json"))

@@ -56,6 +56,30 @@ impl Harness {
             .unwrap();
     }
 
+    /// Produces records with their keys, values and headers as given (topic and partition
+    /// from the records), waiting for the broker's acks.
+    pub async fn produce_records(&self, records: &[sluice::plugin::KafkaRecord]) {
+        use rdkafka::message::{Header, OwnedHeaders};
+        use rdkafka::producer::{FutureProducer, FutureRecord};
+        let mut config = client::client_config(&self.bootstrap, &[]);
+        config.set("acks", "all");
+        let producer: FutureProducer = client::create(config).unwrap();
+        for record in records {
+            let mut headers = OwnedHeaders::new();
+            for h in &record.headers {
+                headers = headers.insert(Header { key: &h.key, value: h.value.as_deref() });
+            }
+            let mut message = FutureRecord::<[u8], [u8]>::to(&record.topic).partition(record.partition).headers(headers);
+            if let Some(key) = &record.key {
+                message = message.key(key.as_slice());
+            }
+            if let Some(value) = &record.value {
+                message = message.payload(value.as_slice());
+            }
+            producer.send(message, Duration::from_secs(10)).await.map_err(|(e, _)| e).unwrap();
+        }
+    }
+
     /// A worker file with a fast commit interval.
     pub fn worker(&self, extra: &str) -> ConfigMap {
         let text = format!(
