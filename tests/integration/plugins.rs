@@ -155,3 +155,32 @@ async fn every_example_plugin_runs_in_a_connector() {
     running.shutdown();
     running.wait().await;
 }
+
+#[test]
+fn scaffolded_plugins_build_and_pass_their_own_test_in_every_language() {
+    let dir = tempfile::tempdir().unwrap();
+    for lang in ["rust", "python", "js"] {
+        let name = format!("my-{lang}-parser");
+        let output = sluice().current_dir(dir.path()).args(["plugin", "new", "--lang", lang, &name]).output().unwrap();
+        assert!(output.status.success(), "{lang}: {}", String::from_utf8_lossy(&output.stderr));
+        let project = dir.path().join(&name);
+        if lang == "js" {
+            // Reuse the example's installed toolchain instead of downloading it again.
+            let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/plugins/js-sensor/node_modules");
+            std::os::unix::fs::symlink(&modules, project.join("node_modules")).unwrap();
+        }
+        let output = Command::new("bash")
+            .arg("test.sh")
+            .current_dir(&project)
+            .env("SLUICE", env!("CARGO_BIN_EXE_sluice"))
+            .env("SLUICE_CACHE_DIR", cache_dir())
+            .env("SLUICE_LOG", "warn")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{lang}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        assert!(stdout.contains("ok: 4 records match"), "{lang}: {stdout}");
+    }
+    let again = sluice().current_dir(dir.path()).args(["plugin", "new", "--lang", "rust", "my-rust-parser"]).output().unwrap();
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}
