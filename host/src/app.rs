@@ -203,6 +203,11 @@ impl Standalone {
         self.handles.iter().map(|h| h.status.clone()).collect()
     }
 
+    /// The parser swapper of every connector (for the REST API, benchmarks and tests).
+    pub fn swappers(&self) -> Vec<Arc<Swapper>> {
+        self.handles.iter().map(|h| h.swapper.clone()).collect()
+    }
+
     /// Asks every connector to stop (gracefully: in-flight work finishes or is abandoned
     /// uncommitted, then positions are committed).
     pub fn shutdown(&self) {

@@ -38,6 +38,25 @@ pub enum PluginCommand {
         /// The component (`.wasm`).
         plugin: PathBuf,
     },
+    /// Measure a plugin's cost per record on sample records under production limits: the
+    /// records are repeated to `--records`, parsed in batches, and the best of several passes
+    /// is reported (one core).
+    Bench {
+        /// The component (`.wasm`), or `builtin:<name>`.
+        plugin: String,
+        /// Settings passed to `configure` (properties or JSON).
+        #[arg(long)]
+        settings: Option<PathBuf>,
+        /// Sample records, one JSON object per line.
+        #[arg(long)]
+        input: PathBuf,
+        /// Records per pass.
+        #[arg(long, default_value_t = 20_000)]
+        records: usize,
+        /// Records per `parse` call.
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
+    },
     /// Create a plugin project that builds and passes its own sample test right away.
     New {
         /// Language of the plugin.
@@ -55,6 +74,9 @@ pub fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
             test(&plugin, settings.as_deref(), &input, expect.as_deref(), batch_size)
         }
         PluginCommand::Inspect { plugin } => inspect(&plugin),
+        PluginCommand::Bench { plugin, settings, input, records, batch_size } => {
+            bench(&plugin, settings.as_deref(), &input, records, batch_size)
+        }
         PluginCommand::New { lang, name } => scaffold::create(lang, &name).map(|()| ExitCode::SUCCESS),
     }
 }
@@ -70,7 +92,14 @@ fn source(plugin: &str) -> PluginSource {
     }
 }
 
-fn test(plugin: &str, settings: Option<&Path>, input: &Path, expect: Option<&Path>, batch_size: usize) -> anyhow::Result<ExitCode> {
+/// Settings, limits and records for `test` and `bench`.
+struct Inputs {
+    settings: Vec<(String, String)>,
+    limits: PluginLimits,
+    records: Vec<crate::plugin::KafkaRecord>,
+}
+
+fn read_inputs(settings: Option<&Path>, input: &Path) -> anyhow::Result<Inputs> {
     let settings = match settings {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading settings {}", path.display()))?;
@@ -86,9 +115,45 @@ fn test(plugin: &str, settings: Option<&Path>, input: &Path, expect: Option<&Pat
     };
     let records_text = std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
     let records = testing::parse_records(&records_text).with_context(|| format!("in {}", input.display()))?;
+    let settings = settings.entries().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    Ok(Inputs { settings, limits, records })
+}
+
+fn bench(plugin: &str, settings: Option<&Path>, input: &Path, count: usize, batch_size: usize) -> anyhow::Result<ExitCode> {
+    let Inputs { settings, limits, records } = read_inputs(settings, input)?;
+    if records.is_empty() {
+        bail!("{} has no records", input.display());
+    }
+    let records: Vec<_> = records.iter().cycle().take(count.max(1)).cloned().collect();
+    let loaded = runtime()?.load(&source(plugin))?;
+    let started = Instant::now();
+    let mut instance = crate::plugin::PluginInstance::new(loaded.clone(), &settings, limits, "bench".into())?;
+    let ready = started.elapsed();
+    let mut best = std::time::Duration::MAX;
+    for _ in 0..5 {
+        let started = Instant::now();
+        for batch in records.chunks(batch_size.max(1)) {
+            instance.parse(batch).map_err(|failure| anyhow::anyhow!("the plugin failed during the benchmark: {failure}"))?;
+        }
+        best = best.min(started.elapsed());
+    }
+    let ns = best.as_nanos() as f64 / records.len() as f64;
+    println!(
+        "plugin={} records={} batch={} ns_per_record={:.0} records_per_sec={:.0} instantiate_and_configure_us={}",
+        loaded.name,
+        records.len(),
+        batch_size,
+        ns,
+        1e9 / ns,
+        ready.as_micros()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn test(plugin: &str, settings: Option<&Path>, input: &Path, expect: Option<&Path>, batch_size: usize) -> anyhow::Result<ExitCode> {
+    let Inputs { settings, limits, records } = read_inputs(settings, input)?;
     let plugin = runtime()?.load(&source(plugin))?;
-    let pairs: Vec<(String, String)> = settings.entries().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let results = testing::run(plugin, &pairs, limits, &records, batch_size)?;
+    let results = testing::run(plugin, &settings, limits, &records, batch_size)?;
 
     let Some(expect) = expect else {
         for line in &results {
