@@ -9,7 +9,7 @@ mod retry;
 mod sink;
 
 pub use config::{adapter_endpoint, Precision, Protocol, TdengineConfig, TopicDatabases};
-pub use encode::{point_line, ColumnTypes, Piece};
+pub use encode::{body, gzip, point_line, raw_piece, ColumnTypes, Piece};
 pub use sink::TdengineSink;
 
 use crate::config::KeySet;
