@@ -261,10 +261,17 @@ async fn transient_failures_are_retried_and_nothing_is_lost() {
     let adapter = Adapter::start(&[]);
     let h = Harness::new();
     h.topic("flaky", 2);
-    let c = connector("c-flaky", "flaky", &adapter, "db.schemaless=line\nconnection.database=flaky\nmax.retries=10\nbatch.size=7\n");
+    let c = connector(
+        "c-flaky",
+        "flaky",
+        &adapter,
+        "db.schemaless=line\nconnection.database=flaky\nmax.retries=10\nbatch.size=7\ntdengine.request.timeout.ms=1000\n",
+    );
     let running = h.start(h.worker(""), vec![h.connector(&c)]).await.unwrap();
     let status = running.statuses()[0].clone();
-    adapter.faults(json!({"unavailable": 3, "retry_after": 1, "bad_gateway": 2, "drop": 2, "slow_ms": 300, "slow_requests": 2}));
+    // 503 with Retry-After, 502, dropped connections, and two answers slower than the
+    // request timeout.
+    adapter.faults(json!({"unavailable": 3, "retry_after": 1, "bad_gateway": 2, "drop": 2, "slow_ms": 1500, "slow_requests": 2}));
     let records: Vec<String> = (0..60).map(|i| format!("k{i}\tf,dev=d{} v={i}i64 {}", i % 4, 1_000 + i)).collect();
     h.produce("flaky", None, &records).await;
     let end = h.end_offsets("flaky", 2);

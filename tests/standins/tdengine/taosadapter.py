@@ -680,6 +680,18 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(204)
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """A client that gave up (timeout) or a dropped connection is not an error here."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=0)
@@ -688,8 +700,7 @@ def main():
     parser.add_argument("--version", default="3.3.6.0")
     parser.add_argument("--faults", default="{}", help="initial faults as JSON")
     args = parser.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", args.port), Handler)
     server.state = State(args)
     server.state.faults.update(json.loads(args.faults))
     print("PORT %d" % server.server_address[1], flush=True)

@@ -132,16 +132,17 @@ impl FieldType {
 
 /// A field value normalised for encoding.
 #[derive(Debug, Clone, PartialEq)]
-enum Scalar {
+enum Scalar<'a> {
     Bool(bool),
     Int(i128),
     Float(f64),
-    Text(String),
+    Text(&'a str),
 }
 
-fn scalar(value: &Value) -> Option<(FieldType, Scalar)> {
-    Some(match value {
-        Value::Null => return None,
+/// The value's type and content; `None` for null, an error for bytes that are not UTF-8.
+fn scalar<'a>(name: &str, value: &'a Value) -> Result<Option<(FieldType, Scalar<'a>)>, String> {
+    Ok(Some(match value {
+        Value::Null => return Ok(None),
         Value::Boolean(b) => (FieldType::Bool, Scalar::Bool(*b)),
         Value::Int8(v) => (FieldType::I8, Scalar::Int((*v).into())),
         Value::Int16(v) => (FieldType::I16, Scalar::Int((*v).into())),
@@ -153,10 +154,15 @@ fn scalar(value: &Value) -> Option<(FieldType, Scalar)> {
         Value::Uint64(v) => (FieldType::U64, Scalar::Int((*v).into())),
         Value::Float32(v) => (FieldType::F32, Scalar::Float((*v).into())),
         Value::Float64(v) => (FieldType::F64, Scalar::Float(*v)),
-        Value::Text(s) => (FieldType::Nchar, Scalar::Text(s.clone())),
-        Value::Binary(bytes) => (FieldType::Binary, Scalar::Text(String::from_utf8_lossy(bytes).into_owned())),
+        Value::Text(s) => (FieldType::Nchar, Scalar::Text(s)),
+        Value::Binary(bytes) => (
+            FieldType::Binary,
+            Scalar::Text(std::str::from_utf8(bytes).map_err(|_| {
+                format!("field `{name}` holds bytes that are not UTF-8, which line protocol cannot carry")
+            })?),
+        ),
         Value::TimestampUs(us) => (FieldType::I64, Scalar::Int((*us).into())),
-    })
+    }))
 }
 
 fn int_range(ty: FieldType) -> Option<(i128, i128)> {
@@ -174,7 +180,7 @@ fn int_range(ty: FieldType) -> Option<(i128, i128)> {
 }
 
 /// Converts a value to an established column type when that loses nothing.
-fn convert(value: Scalar, from: FieldType, to: FieldType) -> Option<Scalar> {
+fn convert(value: Scalar<'_>, from: FieldType, to: FieldType) -> Option<Scalar<'_>> {
     match (value, to) {
         (v, to) if to == from => Some(v),
         (Scalar::Int(i), to) if int_range(to).is_some_and(|(lo, hi)| i >= lo && i <= hi) => Some(Scalar::Int(i)),
@@ -187,23 +193,27 @@ fn convert(value: Scalar, from: FieldType, to: FieldType) -> Option<Scalar> {
     }
 }
 
+/// Column types per database, then measurement, then field.
+type Known = HashMap<String, HashMap<String, HashMap<String, FieldType>>>;
+
 /// The column types this sink has written, per (database, measurement, field), so a value
 /// of another type is converted to the established one (or rejected) instead of making
 /// TDengine fail the whole request with a type conflict.
 #[derive(Debug, Clone, Default)]
 pub struct ColumnTypes {
-    known: Arc<Mutex<HashMap<(String, String, String), FieldType>>>,
+    known: Arc<Mutex<Known>>,
 }
 
-impl ColumnTypes {
-    fn settle(&self, db: &str, measurement: &str, field: &str, ty: FieldType) -> FieldType {
-        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(existing) = known.get(&(db.to_string(), measurement.to_string(), field.to_string())) {
-            return *existing;
-        }
-        known.insert((db.to_string(), measurement.to_string(), field.to_string()), ty);
-        ty
+/// The field types of one measurement (created on first use, allocating only then).
+fn measurement_types<'k>(known: &'k mut Known, db: &str, measurement: &str) -> &'k mut HashMap<String, FieldType> {
+    if !known.contains_key(db) {
+        known.insert(db.to_owned(), HashMap::new());
     }
+    let measurements = known.get_mut(db).expect("inserted above");
+    if !measurements.contains_key(measurement) {
+        measurements.insert(measurement.to_owned(), HashMap::new());
+    }
+    measurements.get_mut(measurement).expect("inserted above")
 }
 
 /// Encodes a point as one line of line protocol at `precision`.
@@ -244,9 +254,17 @@ pub fn point_line(
         escape_into(&mut line, value, &format!("tag `{key}`"), &[',', '=', ' '])?;
     }
     let mut written = 0;
+    let mut known = types.known.lock().unwrap_or_else(|e| e.into_inner());
+    let settled = measurement_types(&mut known, db, measurement);
     for column in &point.fields {
-        let Some((from, value)) = scalar(&column.value) else { continue };
-        let ty = types.settle(db, measurement, &column.name, from);
+        let Some((from, value)) = scalar(&column.name, &column.value)? else { continue };
+        let ty = match settled.get(&column.name) {
+            Some(ty) => *ty,
+            None => {
+                settled.insert(column.name.clone(), from);
+                from
+            }
+        };
         let value = convert(value, from, ty).ok_or_else(|| {
             format!(
                 "field `{}` of `{measurement}` was first written as {}, this value is {} and does not fit; \
@@ -262,6 +280,7 @@ pub fn point_line(
         line.push('=');
         field_value(&mut line, &column.name, ty, value)?;
     }
+    drop(known);
     if written == 0 {
         return Err(format!("the point of `{measurement}` has no non-null field; TDengine needs at least one"));
     }
@@ -273,7 +292,7 @@ pub fn point_line(
     Ok(Piece { payload: line.into_bytes() })
 }
 
-fn field_value(out: &mut String, name: &str, ty: FieldType, value: Scalar) -> Result<(), String> {
+fn field_value(out: &mut String, name: &str, ty: FieldType, value: Scalar<'_>) -> Result<(), String> {
     match value {
         Scalar::Bool(b) => out.push_str(if b { "true" } else { "false" }),
         Scalar::Int(i) => {
@@ -392,6 +411,7 @@ mod tests {
             point("m", &[("t", "a\nb")], vec![("f", Value::Int8(1))]),
             point("m", &[], vec![("f", Value::Text("x\ny".into()))]),
             point("m", &[], vec![("f", Value::Float64(f64::NAN))]),
+            point("m", &[], vec![("f", Value::Binary(vec![0xff, 0xfe]))]),
             point("m", &[], vec![("f", Value::Null)]),
             point("", &[], vec![("f", Value::Int8(1))]),
         ] {
