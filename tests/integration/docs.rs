@@ -41,7 +41,13 @@ fn every_key_sluice_reads_is_documented() {
             missing.push(*key);
         }
     }
-    for key in sluice::sinks::file::FILE_KEYS.keys.iter().chain(sluice::plugin::builtin_keys("json").keys) {
+    for key in sluice::sinks::file::FILE_KEYS
+        .keys
+        .iter()
+        .chain(sluice::plugin::builtin_keys("json").keys)
+        .chain(sluice::sinks::tdengine::TDENGINE_KEYS.keys)
+        .chain(sluice::plugin::builtin_keys("tdengine").keys)
+    {
         if !reference::documents(key) {
             missing.push(*key);
         }

@@ -8,4 +8,5 @@ mod examples;
 mod plugins;
 mod sandbox;
 mod swap;
+mod tdengine;
 mod util;

@@ -159,6 +159,19 @@ pub fn output_lines(path: &Path) -> Vec<Json> {
         .collect()
 }
 
+/// The JSON lines of an output file, skipping lines torn by a killed writer; returns them
+/// and the number of torn lines.
+pub fn output_lines_lenient(path: &Path) -> (Vec<Json>, usize) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut torn = 0;
+    let lines = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| serde_json::from_str(l).map_err(|_| torn += 1).ok())
+        .collect();
+    (lines, torn)
+}
+
 /// Number of lines in a file, without parsing them.
 pub fn line_count(path: &Path) -> usize {
     std::fs::read(path).map(|b| b.iter().filter(|&&c| c == b'\n').count()).unwrap_or(0)

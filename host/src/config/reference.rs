@@ -13,6 +13,10 @@ pub enum Scope {
     FileSink,
     /// Connectors using the built-in `json` parser.
     JsonParser,
+    /// Connectors using the TDengine sink.
+    TdengineSink,
+    /// Connectors using the built-in `tdengine` parser.
+    TdengineParser,
 }
 
 impl Scope {
@@ -22,6 +26,8 @@ impl Scope {
             Scope::Connector => "Every connector",
             Scope::FileSink => "File sink (`connector.class=FileStreamSink`)",
             Scope::JsonParser => "Built-in `json` parser",
+            Scope::TdengineSink => "TDengine sink (`connector.class=com.taosdata.kafka.connect.sink.TDengineSinkConnector`)",
+            Scope::TdengineParser => "Built-in `tdengine` parser (the TDengine sink's default)",
         }
     }
 }
@@ -59,11 +65,11 @@ pub const KEYS: &[KeyDoc] = &[
     key(Worker, "sluice.plugin.cache.dir", "$SLUICE_CACHE_DIR or ~/.cache/sluice/components", "Where compiled plugins are cached so restarts do not recompile."),
     key(Worker, "sluice.max.inflight.records", "10000", "Default cap on records read but not yet written or dead-lettered, per connector; partitions pause at the cap."),
     key(Connector, "name", "(required)", "Connector name; the consumer group is `connect-<name>`."),
-    key(Connector, "connector.class", "(required)", "Which sink: `org.apache.kafka.connect.file.FileStreamSinkConnector` (`FileStreamSink`) or `stdout`."),
+    key(Connector, "connector.class", "(required)", "Which sink: `org.apache.kafka.connect.file.FileStreamSinkConnector` (`FileStreamSink`), `stdout`, or `com.taosdata.kafka.connect.sink.TDengineSinkConnector` (`TDengineSinkConnector`)."),
     key(Connector, "tasks.max", "1", "Parser workers (and sink lanes) running in parallel; each partition always goes to the same task, so order per partition is kept."),
     key(Connector, "topics", "(one of topics, topics.regex)", "Comma-separated topics to read."),
     key(Connector, "topics.regex", "(one of topics, topics.regex)", "Regular expression of topics to read."),
-    key(Connector, "parser", "json", "Built-in parser to use (`json`)."),
+    key(Connector, "parser", "(the sink's)", "Built-in parser to use: `json` (default of the file sinks) or `tdengine` (default of the TDengine sink)."),
     key(Connector, "parser.plugin", "(none)", "Path of a parser component (`.wasm`) to use instead of a built-in parser; relative to the connector file."),
     key(Connector, "parser.timeout.ms", "5000", "Deadline of one parser call; a record that makes the parser run past it is dead-lettered with reason `timeout`."),
     key(Connector, "parser.memory.max.bytes", "268435456", "Memory cap of a parser instance; a record that makes it grow past the cap is dead-lettered with reason `memory`."),
@@ -82,12 +88,37 @@ pub const KEYS: &[KeyDoc] = &[
     key(FileSink, "file", "(stdout)", "File receiving one JSON line per parser output with the record's topic, partition and offset; standard output when unset, as in Kafka Connect."),
     key(JsonParser, "primarykey.mode", "kafka", "Primary key of emitted rows: `kafka` (`topic_partition`, `offset`), `record_key` (fields of the record key) or `none`."),
     key(JsonParser, "json.integers", "int64", "How schemaless JSON integers are typed: `int64`, or `text` (the Tablestore Java connector's all-strings behaviour)."),
+    key(TdengineSink, "connection.url", "(required)", "taosAdapter's address: `http(s)://host:6041` or `jdbc:TAOS-RS://host:6041`; a native `jdbc:TAOS://host:6030` is written through the adapter on the same host at port 6041 (logged)."),
+    key(TdengineSink, "connection.user", "root", "TDengine user (Basic auth on every request)."),
+    key(TdengineSink, "connection.password", "taosdata", "TDengine password."),
+    key(TdengineSink, "connection.database", "(none)", "Database for every topic; created with `CREATE DATABASE IF NOT EXISTS` when missing."),
+    key(TdengineSink, "connection.database.prefix", "(empty)", "Without `connection.database`: database = prefix + topic, or the prefix with `${topic}` replaced; characters other than letters, digits and `_` become `_`, and the name is lower-cased."),
+    key(TdengineSink, "connection.attempts", "3", "Tries to reach taosAdapter when the connector starts."),
+    key(TdengineSink, "connection.backoff.ms", "5000", "Pause between those tries."),
+    key(TdengineSink, "batch.size", "3000", "Records per request at most (0 = no limit); requests are also capped by `tdengine.batch.max.bytes` and grouped per database."),
+    key(TdengineSink, "max.retries", "3", "Retries of one request (503/502/timeouts/connection errors/other TDengine errors) before the batch goes back to the pipeline, which keeps retrying with partitions paused; reset after every success."),
+    key(TdengineSink, "retry.backoff.ms", "3000", "First retry delay; doubles per retry (at most 60 s) with jitter. A `Retry-After` from the server replaces it."),
+    key(TdengineSink, "db.schemaless", "(required)", "Format of the record values: `line` (InfluxDB line protocol), `telnet` (OpenTSDB telnet) or `json` (OpenTSDB JSON)."),
+    key(TdengineSink, "data.precision", "ns", "`ms`, `us` or `ns`: precision of line-protocol timestamps and of the databases sluice creates (`us` is sent as `u`)."),
+    key(TdengineSink, "connection.timezone, db.charset", "(none)", "Accepted for compatibility with the Java connector; not used (REST is UTF-8 and timestamps are epoch numbers)."),
+    key(TdengineSink, "tdengine.batch.max.bytes", "4194304", "Uncompressed bytes per request at most."),
+    key(TdengineSink, "tdengine.ttl", "(none)", "Child-table TTL in days, sent as the `ttl` request parameter (applies when a table is created)."),
+    key(TdengineSink, "tdengine.table.name.key", "(none)", "Tag whose value names the child table, sent as `table_name_key`; a point's `table` is sent as this tag."),
+    key(TdengineSink, "tdengine.request.timeout.ms", "30000", "Timeout of one HTTP request (timeouts are retried)."),
+    key(TdengineSink, "tdengine.gzip", "true", "Gzip request bodies of 1 KiB and more."),
+    key(TdengineParser, "tdengine.mapping.measurement", "(none)", "Turns on the JSON-to-point mapping: the measurement (super table) of every record; `${topic}` is replaced by the topic."),
+    key(TdengineParser, "tdengine.mapping.measurement.field", "(none)", "Instead of a fixed measurement: the JSON field holding it."),
+    key(TdengineParser, "tdengine.mapping.tags", "(none)", "Comma-separated JSON fields (or dotted paths) that become tags."),
+    key(TdengineParser, "tdengine.mapping.fields", "(every other top-level field)", "Comma-separated `field:type` with type `i8`…`i64`, `u8`…`u64`, `f32`, `f64`, `bool`, `binary`, `nchar`; without a type numbers are `f64`, booleans `bool`, strings `binary`."),
+    key(TdengineParser, "tdengine.mapping.timestamp.field", "(the record timestamp)", "JSON field holding the point's time."),
+    key(TdengineParser, "tdengine.mapping.timestamp.unit", "ms", "Unit of that field: `s`, `ms`, `us` or `ns`."),
+    key(TdengineParser, "tdengine.mapping.table.field", "(none)", "JSON field naming the child table (written through `tdengine.table.name.key`)."),
 ];
 
 /// Renders the reference as Markdown tables, one per scope.
 pub fn markdown() -> String {
     let mut out = String::new();
-    for scope in [Worker, Connector, FileSink, JsonParser] {
+    for scope in [Worker, Connector, FileSink, JsonParser, TdengineSink, TdengineParser] {
         out.push_str(&format!("### {}\n\n| key | default | meaning |\n|---|---|---|\n", scope.title()));
         for doc in KEYS.iter().filter(|k| k.scope == scope) {
             let keys: Vec<String> = doc.key.split(", ").map(|k| format!("`{k}`")).collect();

@@ -37,6 +37,9 @@ pub struct Counters {
     pub records_read: AtomicU64,
     /// Records whose outputs were written (including records with no outputs).
     pub records_written: AtomicU64,
+    /// Records that produced no output (null values / tombstones, records a parser skips);
+    /// acknowledged without reaching the sink.
+    pub records_without_output: AtomicU64,
     /// Outputs written to the sink.
     pub outputs_written: AtomicU64,
     /// Records that failed in the parser or the sink.

@@ -142,7 +142,7 @@ impl SinkLane {
                     items.push(SinkItem { record: &records[index], outputs });
                     item_records.push(index);
                 }
-                Ok(_) => {}
+                Ok(_) => Counters::add(&self.status.counters.records_without_output, 1),
                 Err(failure) => failures.push((index, Failure::from_parser(parser_name, failure))),
             }
         }

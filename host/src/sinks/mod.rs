@@ -3,10 +3,11 @@
 //! after `write` returned with that record not listed as failed.
 
 pub mod file;
+pub mod tdengine;
 
 use std::future::Future;
 
-use crate::config::{ConnectorConfig, KeySet};
+use crate::config::{ConnectorConfig, KeySet, TopicSelection};
 use crate::plugin::{KafkaRecord, Output};
 
 /// One parsed record on its way into a sink.
@@ -52,14 +53,14 @@ pub enum SinkKind {
     File,
     /// JSON Lines of outputs on standard output.
     Stdout,
+    /// TDengine through taosAdapter (`com.taosdata.kafka.connect.sink.TDengineSinkConnector`).
+    Tdengine,
 }
 
 /// Connector classes that come with later sinks; named so the error is helpful.
 const PLANNED_CLASSES: &[&str] = &[
     "TableStoreSinkConnector",
     "com.aliyun.tablestore.kafka.connect.TableStoreSinkConnector",
-    "com.taosdata.kafka.connect.sink.TDengineSinkConnector",
-    "TDengineSinkConnector",
     "com.aliyun.odps.kafka.connect.MaxComputeSinkConnector",
     "MaxComputeSinkConnector",
 ];
@@ -73,12 +74,17 @@ impl SinkKind {
             | "FileStreamSink"
             | "file" => Ok(SinkKind::File),
             "stdout" | "StdoutSink" | "sluice.StdoutSink" => Ok(SinkKind::Stdout),
+            "com.taosdata.kafka.connect.sink.TDengineSinkConnector" | "TDengineSinkConnector" | "tdengine" => {
+                Ok(SinkKind::Tdengine)
+            }
             other if PLANNED_CLASSES.contains(&other) => anyhow::bail!(
-                "`{other}` is not available in this build of sluice yet; available: FileStreamSink, stdout"
+                "`{other}` is not available in this build of sluice yet; available: FileStreamSink, stdout, \
+                 TDengineSinkConnector"
             ),
             other => anyhow::bail!(
                 "unknown connector class `{other}`; available: \
-                 org.apache.kafka.connect.file.FileStreamSinkConnector (FileStreamSink), stdout"
+                 org.apache.kafka.connect.file.FileStreamSinkConnector (FileStreamSink), stdout, \
+                 com.taosdata.kafka.connect.sink.TDengineSinkConnector (TDengineSinkConnector)"
             ),
         }
     }
@@ -88,12 +94,25 @@ impl SinkKind {
         match self {
             SinkKind::File => file::FILE_KEYS,
             SinkKind::Stdout => KeySet { keys: &[], prefixes: &[] },
+            SinkKind::Tdengine => tdengine::TDENGINE_KEYS,
         }
     }
 
     /// The built-in parser used when the connector names none.
     pub fn default_parser(self) -> &'static str {
-        "json"
+        match self {
+            SinkKind::Tdengine => "tdengine",
+            SinkKind::File | SinkKind::Stdout => "json",
+        }
+    }
+
+    /// Checks the sink's own keys when the connector file is read, so mistakes surface
+    /// before anything connects.
+    pub fn check(self, config: &ConnectorConfig) -> anyhow::Result<()> {
+        match self {
+            SinkKind::Tdengine => tdengine::TdengineConfig::from_connector(config).map(drop),
+            SinkKind::File | SinkKind::Stdout => Ok(()),
+        }
     }
 
     /// Opens the sink's shared resources (clients, destination checks); each task lane then
@@ -105,6 +124,15 @@ impl SinkKind {
                 None => AnySink::File(file::FileSink::stdout()),
             },
             SinkKind::Stdout => AnySink::File(file::FileSink::stdout()),
+            SinkKind::Tdengine => {
+                let topics = match &config.topics {
+                    TopicSelection::List(topics) => tdengine::TopicDatabases::Listed(topics),
+                    TopicSelection::Regex(_) => tdengine::TopicDatabases::Pattern,
+                };
+                AnySink::Tdengine(
+                    tdengine::TdengineSink::open(tdengine::TdengineConfig::from_connector(config)?, topics).await?,
+                )
+            }
         })
     }
 }
@@ -114,12 +142,15 @@ impl SinkKind {
 pub enum AnySink {
     /// File or stdout JSON Lines.
     File(file::FileSink),
+    /// TDengine through taosAdapter.
+    Tdengine(tdengine::TdengineSink),
 }
 
 impl Sink for AnySink {
     async fn write(&mut self, items: &[SinkItem<'_>]) -> Result<WriteReport, SinkError> {
         match self {
             AnySink::File(sink) => sink.write(items).await,
+            AnySink::Tdengine(sink) => sink.write(items).await,
         }
     }
 }

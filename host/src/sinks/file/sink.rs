@@ -24,11 +24,13 @@ impl FileSink {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .create(true)
             .append(true)
+            .read(true)
             .open(path)
             .with_context(|| format!("opening `file` {} for appending", path.display()))?;
+        end_with_newline(&mut file).with_context(|| format!("checking the end of {}", path.display()))?;
         Ok(Self { target: Arc::new(Mutex::new(Box::new(file))) })
     }
 
@@ -55,6 +57,24 @@ impl FileSink {
         target.write_all(&text)?;
         target.flush()
     }
+}
+
+/// A process killed mid-write can leave a torn last line; its records were not committed
+/// and will be written again, so end it here to keep the next lines intact.
+fn end_with_newline(file: &mut std::fs::File) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let length = file.metadata()?.len();
+    if length == 0 {
+        return Ok(());
+    }
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::Start(length - 1))?;
+    file.read_exact(&mut last)?;
+    if last[0] != b'\n' {
+        tracing::warn!("The output file ends with a torn line (a previous run was killed mid-write); starting on a new line.");
+        file.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 impl Sink for FileSink {

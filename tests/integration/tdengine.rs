@@ -1,0 +1,406 @@
+//! The TDengine sink against the taosAdapter stand-in (`tests/standins/tdengine`): the
+//! seed's example end to end, every schemaless format, precision, database naming and
+//! creation, retries, bad-data isolation and an adapter outage.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value as Json};
+use sluice::pipeline::status::{ConnectorState, Counters};
+
+use crate::util::*;
+
+/// The stand-in as a child process, killed on drop.
+struct Adapter {
+    child: Child,
+    port: u16,
+}
+
+impl Adapter {
+    fn start(args: &[&str]) -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/standins/tdengine/taosadapter.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs the taosAdapter stand-in");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("stand-in said {line:?}"));
+        Self { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("jdbc:TAOS-RS://127.0.0.1:{}", self.port)
+    }
+
+    /// One HTTP/1.0 request; returns (status, body).
+    fn request(&self, method: &str, path: &str, auth: bool, body: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let auth = if auth { "Authorization: Basic cm9vdDp0YW9zZGF0YQ==\r\n" } else { "" };
+        write!(stream, "{method} {path} HTTP/1.0\r\nHost: x\r\n{auth}Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response[9..12].parse().unwrap();
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        (status, body)
+    }
+
+    fn sql(&self, sql: &str) -> Json {
+        serde_json::from_str(&self.request("POST", "/rest/sql", true, sql).1).unwrap()
+    }
+
+    fn dump(&self) -> Json {
+        serde_json::from_str(&self.request("GET", "/_standin/dump", false, "").1).unwrap()
+    }
+
+    fn stats(&self) -> Json {
+        serde_json::from_str(&self.request("GET", "/_standin/stats", false, "").1).unwrap()
+    }
+
+    fn faults(&self, faults: Json) {
+        assert_eq!(self.request("POST", "/_standin/faults", false, &faults.to_string()).0, 200);
+    }
+
+    /// Rows of `db`.`stable` (empty when it does not exist yet).
+    fn rows(&self, db: &str, stable: &str) -> Vec<Json> {
+        self.dump()[db]["stables"][stable]["rows"].as_array().cloned().unwrap_or_default()
+    }
+
+    fn row_count(&self, db: &str, stable: &str) -> usize {
+        self.rows(db, stable).len()
+    }
+}
+
+impl Drop for Adapter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Produces each value as one record (values may contain line breaks) to partition 0.
+async fn produce_raw(bootstrap: &str, topic: &str, values: &[String]) {
+    produce_values(bootstrap, topic, &values.iter().map(|v| Some(v.as_str())).collect::<Vec<_>>()).await;
+}
+
+/// Like [`produce_raw`]; `None` produces a tombstone (null value).
+async fn produce_values(bootstrap: &str, topic: &str, values: &[Option<&str>]) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let mut config = sluice::source::client::client_config(bootstrap, &[]);
+    config.set("acks", "all");
+    let producer: FutureProducer = sluice::source::client::create(config).unwrap();
+    for value in values {
+        let mut record = FutureRecord::<str, str>::to(topic).partition(0).key("k");
+        if let Some(value) = value {
+            record = record.payload(value);
+        }
+        producer.send(record, Duration::from_secs(10)).await.unwrap();
+    }
+}
+
+const SEED_LINES: [&str; 4] = [
+    "meters,location=Beijing.Haidian,groupid=2 current=11.8,voltage=221,phase=0.28 1648432611249000000",
+    "meters,location=Beijing.Haidian,groupid=2 current=13.4,voltage=223,phase=0.29 1648432611250000000",
+    "meters,location=Beijing.Haidian,groupid=3 current=10.8,voltage=223,phase=0.29 1648432611249000000",
+    "meters,location=Beijing.Haidian,groupid=3 current=11.3,voltage=221,phase=0.35 1648432611250000000",
+];
+
+fn connector(name: &str, topics: &str, adapter: &Adapter, extra: &str) -> String {
+    format!(
+        "name={name}\nconnector.class=TDengineSinkConnector\ntopics={topics}\nconnection.url={}\n\
+         retry.backoff.ms=50\n{extra}",
+        adapter.url()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seed_example_lands_in_power_with_the_seeds_values() {
+    let adapter = Adapter::start(&[]);
+    let h = Harness::new();
+    h.topic("meters", 1);
+    let example = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/tdengine/sink-demo.properties")).unwrap();
+    assert!(example.contains("connection.url=jdbc:TAOS://127.0.0.1:6030"), "the example is the seed's file");
+    let example = example.replace("connection.url=jdbc:TAOS://127.0.0.1:6030", &format!("connection.url={}", adapter.url()));
+    let running = h.start(h.worker(""), vec![h.connector(&example)]).await.unwrap();
+    h.produce("meters", Some(0), &SEED_LINES.iter().map(|l| l.to_string()).collect::<Vec<_>>()).await;
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-tdengine-sink-demo", "meters", 1) == vec![4]).await);
+
+    let result = adapter.sql("select * from power.meters");
+    assert_eq!(result["code"], 0, "{result}");
+    let names: Vec<&str> = result["column_meta"].as_array().unwrap().iter().map(|c| c[0].as_str().unwrap()).collect();
+    assert_eq!(names, ["_ts", "current", "voltage", "phase", "location", "groupid"]);
+    let mut rows: Vec<Json> = result["data"].as_array().unwrap().clone();
+    rows.sort_by_key(|r| (r[5].as_str().unwrap().to_string(), r[0].as_str().unwrap().to_string()));
+    // The seed's `select * from meters` (shown there in UTC+8).
+    assert_eq!(
+        Json::Array(rows),
+        json!([
+            ["2022-03-28T01:56:51.249000000Z", 11.8, 221.0, 0.28, "Beijing.Haidian", "2"],
+            ["2022-03-28T01:56:51.250000000Z", 13.4, 223.0, 0.29, "Beijing.Haidian", "2"],
+            ["2022-03-28T01:56:51.249000000Z", 10.8, 223.0, 0.29, "Beijing.Haidian", "3"],
+            ["2022-03-28T01:56:51.250000000Z", 11.3, 221.0, 0.35, "Beijing.Haidian", "3"],
+        ])
+    );
+    assert_eq!(adapter.dump()["power"]["precision"], "ns");
+    let sql = adapter.stats()["sql"].to_string();
+    assert_eq!(sql.matches("CREATE DATABASE IF NOT EXISTS `power` PRECISION 'ns' SCHEMALESS 1").count(), 1, "{sql}");
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_schemaless_format_is_written_in_full() {
+    let adapter = Adapter::start(&[]);
+    let h = Harness::new();
+    for topic in ["lines", "telnet", "json"] {
+        h.topic(topic, 1);
+    }
+    // Multi-line records with CRLF and blank lines; telnet with `put`; JSON as single
+    // objects, arrays and pretty-printed documents: every point must arrive.
+    let lines: Vec<String> = (0..20)
+        .map(|i| format!("cpu,host=h{} usage={i}.5,idle={i}i64 {}\r\n\r\ncpu,host=x{i} usage=1 {}\n", i % 3, 1_700_000_000_000u64 + i, 1_700_000_000_000u64 + i))
+        .collect();
+    produce_raw(&h.bootstrap, "lines", &lines).await;
+    let telnet: Vec<String> = (0..20).map(|i| format!("put sys.mem {} {i} host=h{}", 1_700_000_000 + i, i % 2)).collect();
+    h.produce("telnet", Some(0), &telnet).await;
+    let mut json_records: Vec<String> = (0..10)
+        .map(|i| format!(r#"{{"metric":"temp","timestamp":{},"value":{i},"tags":{{"room":"r{i}"}}}}"#, 1_700_000_000_000u64 + i))
+        .collect();
+    json_records.push(r#"[{"metric":"temp","timestamp":1700000000100,"value":100,"tags":{"room":"a"}},{"metric":"temp","timestamp":1700000000101,"value":101,"tags":{"room":"b"}}]"#.into());
+    json_records.push("{\n  \"metric\": \"temp\",\n  \"timestamp\": 1700000000200,\n  \"value\": 200,\n  \"tags\": {\"room\": \"c\"}\n}\n".into());
+    produce_raw(&h.bootstrap, "json", &json_records).await;
+
+    let connectors = vec![
+        h.connector(&connector("c-line", "lines", &adapter, "db.schemaless=line\nconnection.database=metrics\ndata.precision=ms\n")),
+        h.connector(&connector("c-telnet", "telnet", &adapter, "db.schemaless=telnet\nconnection.database=metrics\n")),
+        h.connector(&connector("c-json", "json", &adapter, "db.schemaless=json\nconnection.database=metrics\n")),
+    ];
+    let running = h.start(h.worker(""), connectors).await.unwrap();
+    let lines_end = vec![20];
+    assert!(wait_until(Duration::from_secs(40), || {
+        h.committed("connect-c-line", "lines", 1) == lines_end
+            && h.committed("connect-c-telnet", "telnet", 1) == vec![20]
+            && h.committed("connect-c-json", "json", 1) == vec![12]
+    })
+    .await);
+    assert_eq!(adapter.row_count("metrics", "sys_mem"), 20, "telnet");
+    assert_eq!(adapter.row_count("metrics", "temp"), 13, "every JSON point, not only the first of a batch");
+    let cpu = adapter.rows("metrics", "cpu");
+    assert_eq!(cpu.len() as i64, lines_end[0] * 2, "both lines of every multi-line record");
+    let schema = &adapter.dump()["metrics"]["stables"]["cpu"]["columns"];
+    assert_eq!(schema["idle"], "BIGINT");
+    assert_eq!(schema["usage"], "DOUBLE");
+    let stats = adapter.stats();
+    assert!(stats["requests"]["opentsdb_json"].as_u64().unwrap() < 12, "JSON records merged into arrays: {stats}");
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn microsecond_precision_is_sent_as_u_and_databases_are_created_with_it() {
+    let adapter = Adapter::start(&[]);
+    let h = Harness::new();
+    h.topic("us", 1);
+    // A tombstone between the two lines is skipped (and counted), never written as "null".
+    produce_values(&h.bootstrap, "us", &[Some("m,t=a v=1 1648432611249123"), None, Some("m,t=a v=2 1648432611249124")]).await;
+    let c = connector("c-us", "us", &adapter, "db.schemaless=line\ndata.precision=us\nconnection.database=micro\n");
+    let running = h.start(h.worker(""), vec![h.connector(&c)]).await.unwrap();
+    let status = running.statuses()[0].clone();
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-c-us", "us", 1) == vec![3]).await);
+    assert_eq!(Counters::get(&status.counters.records_without_output), 1, "the tombstone");
+    let db = &adapter.dump()["micro"];
+    assert_eq!(db["precision"], "us");
+    let ts: Vec<i64> = db["stables"]["m"]["rows"].as_array().unwrap().iter().map(|r| r["ts"].as_i64().unwrap()).collect();
+    assert_eq!(ts, vec![1_648_432_611_249_123, 1_648_432_611_249_124], "microseconds, not nanoseconds");
+    let stats = adapter.stats();
+    assert!(stats["write_params"].as_array().unwrap().iter().all(|p| p["precision"] == "u"), "{stats}");
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn databases_are_named_from_topics_created_once_and_recreated_when_dropped() {
+    let adapter = Adapter::start(&[]);
+    let h = Harness::new();
+    h.topic("orders-eu.v1", 1);
+    h.topic("orders", 1);
+    h.produce("orders-eu.v1", Some(0), &["o,r=eu n=1i 1".into()]).await;
+    h.produce("orders", Some(0), &["o,r=x n=1i 1".into()]).await;
+    let plain = connector("c-prefix", "orders-eu.v1", &adapter, "db.schemaless=line\nconnection.database.prefix=k_\n");
+    let template = connector("c-template", "orders", &adapter, "db.schemaless=line\nconnection.database.prefix=kafka_${topic}_db\n");
+    let running = h.start(h.worker(""), vec![h.connector(&plain), h.connector(&template)]).await.unwrap();
+    assert!(wait_until(Duration::from_secs(30), || {
+        h.committed("connect-c-prefix", "orders-eu.v1", 1) == vec![1] && h.committed("connect-c-template", "orders", 1) == vec![1]
+    })
+    .await);
+    assert_eq!(adapter.row_count("k_orders_eu_v1", "o"), 1, "`-` and `.` become `_`: {}", adapter.dump());
+    assert_eq!(adapter.row_count("kafka_orders_db", "o"), 1);
+    let creates = |db: &str| {
+        adapter.stats()["sql"].as_array().unwrap().iter().filter(|s| s.as_str().unwrap().contains(&format!("`{db}`"))).count()
+    };
+    assert_eq!(creates("k_orders_eu_v1"), 1, "created once");
+
+    // Someone drops the database: the missing-database error makes the sink create it again.
+    assert_eq!(adapter.sql("DROP DATABASE k_orders_eu_v1")["code"], 0);
+    h.produce("orders-eu.v1", Some(0), &["o,r=eu n=2i 2".into()]).await;
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-c-prefix", "orders-eu.v1", 1) == vec![2]).await);
+    assert_eq!(adapter.row_count("k_orders_eu_v1", "o"), 1);
+    assert_eq!(creates("k_orders_eu_v1"), 2);
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transient_failures_are_retried_and_nothing_is_lost() {
+    let adapter = Adapter::start(&[]);
+    let h = Harness::new();
+    h.topic("flaky", 2);
+    let c = connector(
+        "c-flaky",
+        "flaky",
+        &adapter,
+        "db.schemaless=line\nconnection.database=flaky\nmax.retries=10\nbatch.size=7\ntdengine.request.timeout.ms=1000\n",
+    );
+    let running = h.start(h.worker(""), vec![h.connector(&c)]).await.unwrap();
+    let status = running.statuses()[0].clone();
+    // 503 with Retry-After, 502, dropped connections, and two answers slower than the
+    // request timeout.
+    adapter.faults(json!({"unavailable": 3, "retry_after": 1, "bad_gateway": 2, "drop": 2, "slow_ms": 1500, "slow_requests": 2}));
+    let records: Vec<String> = (0..60).map(|i| format!("k{i}\tf,dev=d{} v={i}i64 {}", i % 4, 1_000 + i)).collect();
+    h.produce("flaky", None, &records).await;
+    let end = h.end_offsets("flaky", 2);
+    assert!(wait_until(Duration::from_secs(60), || h.committed("connect-c-flaky", "flaky", 2) == end).await);
+    let rows = adapter.rows("flaky", "f");
+    let mut values: Vec<i64> = rows.iter().map(|r| r["values"]["v"].as_i64().unwrap()).collect();
+    values.sort();
+    assert_eq!(values, (0..60).collect::<Vec<_>>(), "every record stored, none twice");
+    assert_eq!(status.state(), ConnectorState::Running);
+    let stats = adapter.stats();
+    // At least ceil(60/7) requests, plus the 3 answered 503 and the 2 answered 502 (dropped
+    // connections are not counted by the stand-in).
+    assert!(stats["requests"]["influxdb"].as_u64().unwrap() >= 9 + 5, "retried requests: {stats}");
+    for fault in ["unavailable", "bad_gateway", "drop", "slow_requests"] {
+        assert_eq!(stats["faults"][fault], 0, "fault `{fault}` was hit: {stats}");
+    }
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_lines_are_isolated_and_dead_lettered_with_the_servers_message() {
+    let adapter = Adapter::start(&[]);
+    let h = Harness::new();
+    h.topic("mixed", 1);
+    h.topic("mixed-dlq", 1);
+    adapter.faults(json!({"reject_marker": "POISON"}));
+    let mut records: Vec<String> = (0..30).map(|i| format!("k{i}\tm,s=a v={i} {}", 1_000 + i)).collect();
+    records[7] = "k7\tm,s=POISON v=7 1007".into();
+    records[19] = "k19\tm,s=a v=19i64 1019".into(); // type conflict with the DOUBLE column `v`
+    records[23] = "k23\tm,s=a v=oops 1023".into(); // the parser rejects it before any request
+    let c = connector(
+        "c-mixed",
+        "mixed",
+        &adapter,
+        "db.schemaless=line\nconnection.database=mixed\nerrors.tolerance=all\n\
+         errors.deadletterqueue.topic.name=mixed-dlq\nerrors.deadletterqueue.topic.replication.factor=1\n",
+    );
+    // Write the first good row first so `v` is DOUBLE when the batch arrives.
+    h.produce("mixed", Some(0), &records[..1]).await;
+    let running = h.start(h.worker(""), vec![h.connector(&c)]).await.unwrap();
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-c-mixed", "mixed", 1) == vec![1]).await);
+    h.produce("mixed", Some(0), &records[1..]).await;
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-c-mixed", "mixed", 1) == vec![30]).await);
+
+    let mut stored: Vec<i64> = adapter.rows("mixed", "m").iter().map(|r| r["values"]["v"].as_f64().unwrap() as i64).collect();
+    stored.sort();
+    let expected: Vec<i64> = (0..30).filter(|i| ![7, 19, 23].contains(i)).collect();
+    assert_eq!(stored, expected, "every good record written");
+    let dead = h.read("mixed-dlq", 0, 3);
+    assert_eq!(dead.len(), 3);
+    let info: Vec<String> = dead.iter().map(|m| header(m, "ErrorInfo").unwrap()).collect();
+    let offsets: Vec<String> = dead.iter().map(|m| header(m, "__connect.errors.offset").unwrap()).collect();
+    assert_eq!(offsets, ["7", "19", "23"]);
+    assert!(info[0].contains("[0x3002]") && info[0].contains("injected rejection"), "{}", info[0]);
+    assert!(info[1].contains("[0x3002]") && info[1].contains("mismatch"), "{}", info[1]);
+    assert!(info[2].contains("invalid-line") && info[2].contains("`v`"), "{}", info[2]);
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_adapter_outage_loses_nothing_and_the_sink_resumes_by_itself() {
+    let adapter = Adapter::start(&[]);
+    let h = Harness::new();
+    h.topic("outage", 1);
+    let c = connector("c-outage", "outage", &adapter, "db.schemaless=line\nconnection.database=outage\nmax.retries=1\n");
+    let running = h.start(h.worker(""), vec![h.connector(&c)]).await.unwrap();
+    let status = running.statuses()[0].clone();
+    h.produce("outage", Some(0), &["o v=0i64 1000".into()]).await;
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-c-outage", "outage", 1) == vec![1]).await);
+
+    adapter.faults(json!({"down_seconds": 4}));
+    let records: Vec<String> = (1..200).map(|i| format!("o v={i}i64 {}", 1000 + i)).collect();
+    h.produce("outage", Some(0), &records).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(h.committed("connect-c-outage", "outage", 1)[0] <= 1, "nothing committed while the adapter is down");
+    assert!(Counters::get(&status.counters.retries) > 0, "the pipeline is retrying");
+    assert!(wait_until(Duration::from_secs(60), || h.committed("connect-c-outage", "outage", 1) == vec![200]).await);
+    assert_eq!(adapter.row_count("outage", "o"), 200);
+    assert!(adapter.stats()["gzip_bodies"].as_u64().unwrap() > 0, "large bodies are gzipped");
+    assert_eq!(status.state(), ConnectorState::Running);
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn json_records_map_to_typed_points() {
+    let adapter = Adapter::start(&[]);
+    let h = Harness::new();
+    h.topic("meters-json", 1);
+    let records: Vec<String> = (0..5)
+        .map(|i| format!(r#"{{"location":"Beijing Haidian","groupid":{},"current":1{i}.5,"voltage":22{i},"phase":0.2{i},"note":"n\"{i}","device":"d{i}","ts":{}}}"#, i % 2, 1_648_432_611_249u64 + i))
+        .collect();
+    h.produce("meters-json", Some(0), &records).await;
+    let c = connector(
+        "c-map",
+        "meters-json",
+        &adapter,
+        "db.schemaless=line\nconnection.database=power\ndata.precision=ms\ntdengine.mapping.measurement=meters\n\
+         tdengine.mapping.tags=location,groupid\ntdengine.mapping.fields=current:f32,voltage:i32,phase:f64,note:nchar\n\
+         tdengine.mapping.timestamp.field=ts\ntdengine.mapping.table.field=device\ntdengine.table.name.key=tbname\ntdengine.ttl=30\n",
+    );
+    let running = h.start(h.worker(""), vec![h.connector(&c)]).await.unwrap();
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-c-map", "meters-json", 1) == vec![5]).await);
+    let stable = &adapter.dump()["power"]["stables"]["meters"];
+    assert_eq!(stable["columns"], json!({"_ts": "TIMESTAMP", "current": "FLOAT", "voltage": "INT", "phase": "DOUBLE", "note": "NCHAR"}));
+    assert_eq!(stable["tags"], json!({"location": "NCHAR", "groupid": "NCHAR"}));
+    let rows = stable["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 5);
+    let first = rows.iter().find(|r| r["table"] == "d0").expect("child table named by table_name_key");
+    assert_eq!(first["ts"], 1_648_432_611_249u64);
+    assert_eq!(first["values"]["note"], "n\"0");
+    assert_eq!(first["tags"]["location"], "Beijing Haidian");
+    let params = &adapter.stats()["write_params"][0];
+    assert_eq!((params["ttl"].as_str(), params["table_name_key"].as_str(), params["precision"].as_str()), (Some("30"), Some("tbname"), Some("ms")));
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wrong_credentials_fail_at_start_with_a_clear_message() {
+    let adapter = Adapter::start(&[]);
+    let h = Harness::new();
+    h.topic("t", 1);
+    let c = connector("c-auth", "t", &adapter, "db.schemaless=line\nconnection.password=wrong\nconnection.attempts=1\n");
+    let error = match h.start(h.worker(""), vec![h.connector(&c)]).await {
+        Ok(_) => panic!("a wrong password must not start"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(error.contains("connection.password") && error.contains("Authentication failure"), "{error}");
+}
