@@ -51,7 +51,10 @@ pub async fn start_connector(
         tracing::info!(connector = %name, key = %key, "Key is not used by sluice; it is only passed to the parser.");
     }
     let label: Arc<str> = Arc::from(format!("{name}/{}", config.parser));
-    let settings = Arc::new(config.parser_settings.clone());
+    let sink = config.sink.open(&config).await?;
+    let mut settings = config.parser_settings.clone();
+    settings.extend(sink.parser_settings());
+    let settings = Arc::new(settings);
     let (plugin, instances) = {
         let runtime = runtime.clone();
         let (source, settings, limits, label, tasks) =
@@ -66,7 +69,6 @@ pub async fn start_connector(
         })
         .await??
     };
-    let sink = config.sink.open(&config).await?;
     let errors = match &config.errors {
         ErrorPolicy::Fail => ErrorPath::Fail,
         ErrorPolicy::Ignore => ErrorPath::Ignore,

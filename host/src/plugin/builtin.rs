@@ -4,14 +4,16 @@
 use crate::config::KeySet;
 
 /// Names of the built-in parsers, usable as `parser=<name>`.
-pub const BUILTIN_PARSERS: &[&str] = &["json"];
+pub const BUILTIN_PARSERS: &[&str] = &["json", "maxcompute"];
 
 static JSON: &[u8] = include_bytes!(concat!(env!("SLUICE_GUEST_DIR"), "/sluice_parser_json.wasm"));
+static MAXCOMPUTE: &[u8] = include_bytes!(concat!(env!("SLUICE_GUEST_DIR"), "/sluice_parser_maxcompute.wasm"));
 
 /// Settings the built-in parsers read (so typos in them are caught at load).
 pub fn builtin_keys(name: &str) -> KeySet<'static> {
     match name {
         "json" => KeySet { keys: &["primarykey.mode", "json.integers"], prefixes: &[] },
+        "maxcompute" => KeySet { keys: &["mode", "format", "csv_delimiter"], prefixes: &[] },
         _ => KeySet { keys: &[], prefixes: &[] },
     }
 }
@@ -20,6 +22,7 @@ pub fn builtin_keys(name: &str) -> KeySet<'static> {
 pub fn builtin_wasm(name: &str) -> Option<&'static [u8]> {
     match name {
         "json" => Some(JSON),
+        "maxcompute" => Some(MAXCOMPUTE),
         _ => None,
     }
 }

@@ -3,10 +3,13 @@
 //! after `write` returned with that record not listed as failed.
 
 pub mod file;
+pub mod maxcompute;
 
 use std::future::Future;
 
-use crate::config::{ConnectorConfig, KeySet};
+use std::time::Duration;
+
+use crate::config::{ConfigMap, ConnectorConfig, ErrorPolicy, KeySet, WorkerConfig};
 use crate::plugin::{KafkaRecord, Output};
 
 /// One parsed record on its way into a sink.
@@ -52,6 +55,8 @@ pub enum SinkKind {
     File,
     /// JSON Lines of outputs on standard output.
     Stdout,
+    /// MaxCompute (ODPS) tables through the Tunnel service.
+    MaxCompute,
 }
 
 /// Connector classes that come with later sinks; named so the error is helpful.
@@ -60,8 +65,6 @@ const PLANNED_CLASSES: &[&str] = &[
     "com.aliyun.tablestore.kafka.connect.TableStoreSinkConnector",
     "com.taosdata.kafka.connect.sink.TDengineSinkConnector",
     "TDengineSinkConnector",
-    "com.aliyun.odps.kafka.connect.MaxComputeSinkConnector",
-    "MaxComputeSinkConnector",
 ];
 
 impl SinkKind {
@@ -73,12 +76,16 @@ impl SinkKind {
             | "FileStreamSink"
             | "file" => Ok(SinkKind::File),
             "stdout" | "StdoutSink" | "sluice.StdoutSink" => Ok(SinkKind::Stdout),
+            "com.aliyun.odps.kafka.connect.MaxComputeSinkConnector" | "MaxComputeSinkConnector" | "maxcompute" => {
+                Ok(SinkKind::MaxCompute)
+            }
             other if PLANNED_CLASSES.contains(&other) => anyhow::bail!(
-                "`{other}` is not available in this build of sluice yet; available: FileStreamSink, stdout"
+                "`{other}` is not available in this build of sluice yet; available: FileStreamSink, stdout, MaxComputeSinkConnector"
             ),
             other => anyhow::bail!(
                 "unknown connector class `{other}`; available: \
-                 org.apache.kafka.connect.file.FileStreamSinkConnector (FileStreamSink), stdout"
+                 org.apache.kafka.connect.file.FileStreamSinkConnector (FileStreamSink), stdout, \
+                 com.aliyun.odps.kafka.connect.MaxComputeSinkConnector (MaxComputeSinkConnector)"
             ),
         }
     }
@@ -88,12 +95,34 @@ impl SinkKind {
         match self {
             SinkKind::File => file::FILE_KEYS,
             SinkKind::Stdout => KeySet { keys: &[], prefixes: &[] },
+            SinkKind::MaxCompute => maxcompute::MAXCOMPUTE_KEYS,
         }
     }
 
     /// The built-in parser used when the connector names none.
     pub fn default_parser(self) -> &'static str {
-        "json"
+        match self {
+            SinkKind::MaxCompute => "maxcompute",
+            SinkKind::File | SinkKind::Stdout => "json",
+        }
+    }
+
+    /// Records per batch and linger when the sink derives them from its own keys (checking
+    /// those keys); `None` keeps the connector's `max.poll.records` / `sluice.batch.linger.ms`.
+    pub fn batching(self, map: &ConfigMap, worker: &WorkerConfig) -> anyhow::Result<Option<(usize, Duration)>> {
+        match self {
+            SinkKind::MaxCompute => maxcompute::batching(map, worker).map(Some),
+            SinkKind::File | SinkKind::Stdout => Ok(None),
+        }
+    }
+
+    /// The error policy from the sink's own keys, used when the connector sets neither
+    /// `errors.tolerance` nor `runtime.error.tolerance`; `None` for the default (fail).
+    pub fn error_policy(self, map: &ConfigMap, worker: &WorkerConfig) -> anyhow::Result<Option<ErrorPolicy>> {
+        match self {
+            SinkKind::MaxCompute => maxcompute::error_policy(map, worker).map(Some),
+            SinkKind::File | SinkKind::Stdout => Ok(None),
+        }
     }
 
     /// Opens the sink's shared resources (clients, destination checks); each task lane then
@@ -105,6 +134,10 @@ impl SinkKind {
                 None => AnySink::File(file::FileSink::stdout()),
             },
             SinkKind::Stdout => AnySink::File(file::FileSink::stdout()),
+            SinkKind::MaxCompute => {
+                let sink_config = maxcompute::MaxComputeConfig::from_map(&config.raw)?;
+                AnySink::MaxCompute(maxcompute::MaxComputeSink::open(sink_config).await?)
+            }
         })
     }
 }
@@ -114,12 +147,26 @@ impl SinkKind {
 pub enum AnySink {
     /// File or stdout JSON Lines.
     File(file::FileSink),
+    /// MaxCompute batch tunnel.
+    MaxCompute(maxcompute::MaxComputeSink),
+}
+
+impl AnySink {
+    /// Settings the sink adds to the parser's `configure` (for example the destination
+    /// table's columns), learnt when it opened.
+    pub fn parser_settings(&self) -> Vec<(String, String)> {
+        match self {
+            AnySink::File(_) => Vec::new(),
+            AnySink::MaxCompute(sink) => sink.parser_settings(),
+        }
+    }
 }
 
 impl Sink for AnySink {
     async fn write(&mut self, items: &[SinkItem<'_>]) -> Result<WriteReport, SinkError> {
         match self {
             AnySink::File(sink) => sink.write(items).await,
+            AnySink::MaxCompute(sink) => sink.write(items).await,
         }
     }
 }
