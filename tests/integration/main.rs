@@ -5,5 +5,6 @@ mod cli;
 mod delivery;
 mod docs;
 mod examples;
+mod maxcompute;
 mod sandbox;
 mod util;
