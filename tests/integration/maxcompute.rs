@@ -386,6 +386,9 @@ async fn slow_uploads_time_out_and_are_resent_under_the_same_block_id() {
     s.faults(json!({"slow_upload_ms": 0})).await;
     assert!(wait_until(Duration::from_secs(30), || h.committed("connect-slow", "slow", 1) == vec![2]).await);
     assert_eq!(s.count("slow").await, 2);
+    let puts: Vec<(String, String)> = s.log().await.iter().filter(|e| e["method"] == "PUT")
+        .map(|e| (e["query"]["uploadid"].to_string(), e["query"]["blockid"].to_string())).collect();
+    assert!(puts.iter().any(|p| puts.iter().filter(|q| *q == p).count() >= 2), "a block re-sent under its id: {puts:?}");
     running.shutdown();
     running.wait().await;
 }

@@ -260,6 +260,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(*problem)
         try:
             status = self.route(path, query, body, entry)
+        except (BrokenPipeError, ConnectionResetError):
+            status = 499  # the client gave up (timeout) before the answer
+            self.close_connection = True
         except Exception as exc:  # a stand-in bug must be visible, not a hang
             status = 500
             self.error(500, "InternalServerError", f"stand-in failure: {exc!r}")
