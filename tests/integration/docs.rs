@@ -41,7 +41,9 @@ fn every_key_sluice_reads_is_documented() {
             missing.push(*key);
         }
     }
-    for key in sluice::sinks::file::FILE_KEYS.keys.iter().chain(sluice::plugin::builtin_keys("json").keys) {
+    let sink_keys = sluice::sinks::file::FILE_KEYS.keys.iter().chain(sluice::sinks::maxcompute::MAXCOMPUTE_KEYS.keys);
+    let parser_keys = sluice::plugin::builtin_keys("json").keys.iter().chain(sluice::plugin::builtin_keys("maxcompute").keys);
+    for key in sink_keys.chain(parser_keys) {
         if !reference::documents(key) {
             missing.push(*key);
         }
