@@ -103,7 +103,10 @@ fn connector(h: &Harness, s: &StandIn, name: &str, topic: &str, table: &str, ext
     ))
 }
 
-async fn produce_raw(h: &Harness, topic: &str, records: &[(Option<&[u8]>, Option<&[u8]>, Option<i64>)]) {
+/// A record to produce: key, value, timestamp (ms).
+type RawRecord<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, Option<i64>);
+
+async fn produce_raw(h: &Harness, topic: &str, records: &[RawRecord<'_>]) {
     let producer: FutureProducer = client::create(client::client_config(&h.bootstrap, &[])).unwrap();
     for (key, value, timestamp) in records {
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).partition(0);

@@ -15,6 +15,4 @@ mod sink;
 pub use config::{batching, error_policy, MaxComputeConfig, PartitionTime, MAXCOMPUTE_KEYS};
 pub use partition::{PartitionFormat, Window, Zone};
 pub use record::{Cell, RecordWriter};
-pub use request::{authorization, string_to_sign, Credentials, SignedParts};
-pub use schema::{ColumnType, TableSchema};
 pub use sink::MaxComputeSink;
