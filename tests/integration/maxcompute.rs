@@ -473,3 +473,12 @@ async fn records_that_do_not_fit_the_table_are_dead_lettered_with_the_reason() {
     running.shutdown();
     running.wait().await;
 }
+
+#[test]
+fn the_stand_in_serves_pyodps_own_client() {
+    // Discovery, table metadata, partition listing, a chunked deflated block, reload and
+    // commit through pyodps's TableTunnel; a wrong secret is refused.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/standins/maxcompute/selfcheck.py");
+    let output = Command::new("python3").arg(script).output().expect("python3 runs selfcheck.py");
+    assert!(output.status.success(), "{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+}

@@ -40,6 +40,8 @@ def main():
         session.commit([0])
         rows = json.load(urllib.request.urlopen(f"http://127.0.0.1:{ports['service']}/_control/rows?table=test_kafka"))
         assert rows == {"pt=11-17-2020 15": [["maxcompute-test-input", 0, 0, "1", "1"]]}, rows
+        partitions = [str(p.partition_spec) for p in table.iterate_partitions()]
+        assert partitions == ["pt='11-17-2020 15'"], partitions
         log = json.load(urllib.request.urlopen(f"http://127.0.0.1:{ports['service']}/_control/log"))
         put = [e for e in log if e["method"] == "PUT"][0]
         assert put["chunked"] and put["content_encoding"] == "deflate", put
