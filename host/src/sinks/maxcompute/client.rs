@@ -89,7 +89,7 @@ impl Client {
         let mut client = Self { http, tunnel: config.tunnel_endpoint.clone().unwrap_or_default(), config };
         if client.tunnel.is_empty() {
             let path = format!("/projects/{}/tunnel", client.config.project);
-            let response = client.call(Base::Service, Method::GET, &path, &[("service", String::new())], None, Vec::new()).await?;
+            let response = client.call(Base::Service, Method::GET, &path, &[("service", String::new())], None, Bytes::new()).await?;
             let address = String::from_utf8_lossy(&response.body).trim().to_string();
             if address.is_empty() || address.contains('/') {
                 return Err(CallError::Protocol(format!("tunnel discovery returned `{address}`, not host[:port]")));
@@ -108,7 +108,7 @@ impl Client {
     /// The table's schema from `GET /projects/{p}/tables/{t}` (XML with a JSON `Schema`).
     pub async fn table_schema(&self) -> Result<TableSchema, CallError> {
         let path = format!("/projects/{}/tables/{}", self.config.project, self.config.table);
-        let response = self.call(Base::Service, Method::GET, &path, &[], None, Vec::new()).await?;
+        let response = self.call(Base::Service, Method::GET, &path, &[], None, Bytes::new()).await?;
         let xml = String::from_utf8_lossy(&response.body);
         let schema = request::xml_text(&xml, "Schema")
             .ok_or_else(|| CallError::Protocol("table metadata without <Schema>".into()))?;
@@ -126,19 +126,19 @@ impl Client {
                 query.push(("create_partition", "true".to_string()));
             }
         }
-        let response = self.call(Base::Tunnel, Method::POST, &self.table_path(), &query, None, Vec::new()).await?;
+        let response = self.call(Base::Tunnel, Method::POST, &self.table_path(), &query, None, Bytes::new()).await?;
         Session::from_json(&response.body)
     }
 
     /// `GET {table}?uploadid=…`: the session with its uploaded block list.
     pub async fn reload_session(&self, spec: Option<&str>, id: &str) -> Result<Session, CallError> {
         let query = session_query(spec, id);
-        let response = self.call(Base::Tunnel, Method::GET, &self.table_path(), &query, None, Vec::new()).await?;
+        let response = self.call(Base::Tunnel, Method::GET, &self.table_path(), &query, None, Bytes::new()).await?;
         Session::from_json(&response.body)
     }
 
     /// `PUT {table}?uploadid=…&blockid=…` with a zlib-deflated record stream.
-    pub async fn upload_block(&self, spec: Option<&str>, id: &str, block: u64, body: Vec<u8>) -> Result<(), CallError> {
+    pub async fn upload_block(&self, spec: Option<&str>, id: &str, block: u64, body: Bytes) -> Result<(), CallError> {
         let mut query = session_query(spec, id);
         query.push(("blockid", block.to_string()));
         self.call(Base::Tunnel, Method::PUT, &self.table_path(), &query, Some("application/octet-stream"), body)
@@ -149,7 +149,7 @@ impl Client {
     /// `POST {table}?uploadid=…` with an empty body.
     pub async fn commit(&self, spec: Option<&str>, id: &str) -> Result<Session, CallError> {
         let query = session_query(spec, id);
-        let response = self.call(Base::Tunnel, Method::POST, &self.table_path(), &query, None, Vec::new()).await?;
+        let response = self.call(Base::Tunnel, Method::POST, &self.table_path(), &query, None, Bytes::new()).await?;
         Session::from_json(&response.body)
     }
 
@@ -160,7 +160,7 @@ impl Client {
         let body = request::add_partition_instance(&self.config.project, &self.config.table, spec, &uuid);
         let path = format!("/projects/{}/instances", self.config.project);
         let response =
-            self.call(Base::Service, Method::POST, &path, &[], Some("application/xml"), body.into_bytes()).await?;
+            self.call(Base::Service, Method::POST, &path, &[], Some("application/xml"), Bytes::from(body)).await?;
         let location = response
             .headers
             .get(reqwest::header::LOCATION)
@@ -170,7 +170,7 @@ impl Client {
         let path = format!("{path}/{instance}");
         let deadline = tokio::time::Instant::now() + self.config.request_timeout;
         loop {
-            let response = self.call(Base::Service, Method::GET, &path, &[], None, Vec::new()).await?;
+            let response = self.call(Base::Service, Method::GET, &path, &[], None, Bytes::new()).await?;
             let xml = String::from_utf8_lossy(&response.body).into_owned();
             if request::xml_text(&xml, "Status").is_some_and(|s| s.eq_ignore_ascii_case("Terminated")) {
                 break;
@@ -180,13 +180,13 @@ impl Client {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let response = self.call(Base::Service, Method::GET, &path, &[("taskstatus", String::new())], None, Vec::new()).await?;
+        let response = self.call(Base::Service, Method::GET, &path, &[("taskstatus", String::new())], None, Bytes::new()).await?;
         let xml = String::from_utf8_lossy(&response.body).into_owned();
         let task_status = xml.find("<Task").and_then(|at| request::xml_text(&xml[at..], "Status")).unwrap_or_default();
         if task_status.eq_ignore_ascii_case("Success") {
             return Ok(());
         }
-        let result = self.call(Base::Service, Method::GET, &path, &[("result", String::new())], None, Vec::new()).await;
+        let result = self.call(Base::Service, Method::GET, &path, &[("result", String::new())], None, Bytes::new()).await;
         let detail = result.map(|r| String::from_utf8_lossy(&r.body).into_owned()).unwrap_or_default();
         Err(CallError::Protocol(format!("instance {instance} adding the partition ended {task_status}: {detail}")))
     }
@@ -202,7 +202,7 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
         content_type: Option<&str>,
-        body: Vec<u8>,
+        body: Bytes,
     ) -> Result<Response, CallError> {
         let mut query = query.to_vec();
         query.push(("curr_project", self.config.project.clone()));

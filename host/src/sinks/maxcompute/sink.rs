@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
 
@@ -161,7 +162,8 @@ impl MaxComputeSink {
                 Ok(_) => return Ok(()),
                 Err(e) => e,
             };
-            if attempt > 1 && self.committed(spec, id).await {
+            // A lost answer or a retry after one: the session may be committed already.
+            if self.committed(spec, id).await {
                 return Ok(());
             }
             if retry::classify(&error) != Class::Retry || attempt > self.config.retry_times {
@@ -196,7 +198,7 @@ impl Upload<'_> {
                 "MaxCompute: one write needs more than {MAX_BLOCKS} blocks; raise `buffer_size_kb` or lower `record_batch_size`"
             )));
         }
-        let body = block.finish().and_then(ZlibEncoder::finish).map_err(io_error)?;
+        let body = Bytes::from(block.finish().and_then(ZlibEncoder::finish).map_err(io_error)?);
         let mut attempt = 0;
         loop {
             attempt += 1;
