@@ -120,12 +120,6 @@ impl<W: Write> RecordWriter<W> {
         Ok(())
     }
 
-    /// Drops a record begun with [`field`](Self::field) but not ended.
-    pub fn discard_record(&mut self) {
-        self.record.clear();
-        self.crc = 0;
-    }
-
     /// Writes the footer and returns the inner writer.
     pub fn finish(mut self) -> io::Result<W> {
         let mut footer = Vec::with_capacity(20);

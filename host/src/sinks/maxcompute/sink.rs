@@ -84,13 +84,14 @@ impl MaxComputeSink {
         let session = self.create_session(spec, &value).await?;
         let mut upload = Upload { sink: self, spec, session: &session.id, next_block: 0, blocks: Vec::new() };
         let mut block = new_block();
-        let mut cells: Vec<Option<Cell<'_>>> = Vec::with_capacity(session.schema.columns.len());
-        let mut rows: Vec<Vec<Option<Cell<'_>>>> = Vec::new();
+        // The cells of one item's rows, row after row (reused: no allocation per row).
+        let width = session.schema.columns.len();
+        let mut cells: Vec<Option<Cell<'_>>> = Vec::with_capacity(width);
         for &index in indexes {
-            match item_rows(&session.schema, &items[index], &self.config, &mut cells, &mut rows) {
+            match item_rows(&session.schema, &items[index], &self.config, &mut cells) {
                 Err(reason) => rejected.push((index, reason)),
                 Ok(()) => {
-                    for row in rows.drain(..) {
+                    for row in cells.chunks(width) {
                         for (column, cell) in row.iter().enumerate() {
                             if let Some(cell) = cell {
                                 block.field(column, cell);
@@ -232,15 +233,15 @@ fn io_error(e: std::io::Error) -> SinkError {
     SinkError::Fatal(format!("MaxCompute: compressing a block failed: {e}"))
 }
 
-/// Converts every row output of an item onto the session schema (all or nothing).
+/// Converts every row output of an item onto the session schema (all or nothing) into
+/// `cells`: one schema-wide run of cells per row.
 fn item_rows<'a>(
     schema: &TableSchema,
     item: &SinkItem<'a>,
     config: &MaxComputeConfig,
     cells: &mut Vec<Option<Cell<'a>>>,
-    rows: &mut Vec<Vec<Option<Cell<'a>>>>,
 ) -> Result<(), String> {
-    rows.clear();
+    cells.clear();
     for output in item.outputs {
         let row = match output {
             Output::Row(row) => row,
@@ -250,17 +251,16 @@ fn item_rows<'a>(
         if row.kind != WriteKind::Put {
             return Err(format!("the MaxCompute batch tunnel only inserts rows; the parser emitted a {:?}", row.kind));
         }
-        cells.clear();
-        cells.resize(schema.columns.len(), None);
+        let start = cells.len();
+        cells.resize(start + schema.columns.len(), None);
         for column in row.primary_key.iter().chain(&row.columns) {
             let index = schema.index_of(&column.name).ok_or_else(|| {
                 let names: Vec<&str> = schema.columns.iter().map(|(n, _)| n.as_str()).collect();
                 format!("table `{}` has no column `{}` (columns: {})", config.table, column.name, names.join(", "))
             })?;
             let (name, kind) = &schema.columns[index];
-            cells[index] = schema::convert(name, kind, &column.value, &config.partition.zone)?;
+            cells[start + index] = schema::convert(name, kind, &column.value, &config.partition.zone)?;
         }
-        rows.push(std::mem::take(cells));
     }
     Ok(())
 }
@@ -319,21 +319,21 @@ mod tests {
             Column { name: "topic".into(), value: Value::Null },
         ]);
         let item = SinkItem { record: &record, outputs: &outputs };
-        let (mut cells, mut rows) = (Vec::new(), Vec::new());
-        item_rows(&schema(), &item, &config(), &mut cells, &mut rows).unwrap();
-        assert_eq!(rows, vec![vec![None, Some(Cell::Int(7))]]);
+        let mut cells = Vec::new();
+        item_rows(&schema(), &item, &config(), &mut cells).unwrap();
+        assert_eq!(cells, vec![None, Some(Cell::Int(7))]);
     }
 
     #[test]
     fn misfits_and_unknown_columns_are_rejections_naming_the_column() {
         let (record, outputs) = item_with(vec![Column { name: "offset".into(), value: Value::Text("x".into()) }]);
         let item = SinkItem { record: &record, outputs: &outputs };
-        let (mut cells, mut rows) = (Vec::new(), Vec::new());
-        let error = item_rows(&schema(), &item, &config(), &mut cells, &mut rows).unwrap_err();
+        let mut cells = Vec::new();
+        let error = item_rows(&schema(), &item, &config(), &mut cells).unwrap_err();
         assert!(error.contains("`offset`"), "{error}");
         let (record, outputs) = item_with(vec![Column { name: "nope".into(), value: Value::Int64(1) }]);
         let item = SinkItem { record: &record, outputs: &outputs };
-        let error = item_rows(&schema(), &item, &config(), &mut cells, &mut rows).unwrap_err();
+        let error = item_rows(&schema(), &item, &config(), &mut cells).unwrap_err();
         assert!(error.contains("no column `nope`"), "{error}");
     }
 }
