@@ -47,6 +47,8 @@ fn every_key_sluice_reads_is_documented() {
         .chain(sluice::plugin::builtin_keys("json").keys)
         .chain(sluice::sinks::tdengine::TDENGINE_KEYS.keys)
         .chain(sluice::plugin::builtin_keys("tdengine").keys)
+        .chain(sluice::sinks::maxcompute::MAXCOMPUTE_KEYS.keys)
+        .chain(sluice::plugin::builtin_keys("maxcompute").keys)
     {
         if !reference::documents(key) {
             missing.push(*key);

@@ -5,6 +5,7 @@ mod cli;
 mod delivery;
 mod docs;
 mod examples;
+mod maxcompute;
 mod plugins;
 mod sandbox;
 mod swap;

@@ -231,8 +231,13 @@ impl ConnectorConfig {
             bail!("`sluice.max.inflight.records` in {} must be at least 1", map.origin());
         }
 
+        let (batch_max_records, batch_linger) = match sink.batching(map, worker)? {
+            Some(tuned) => tuned,
+            None => (batch_max_records, map.millis_or("sluice.batch.linger.ms", 20)?),
+        };
+
         let config = Self {
-            errors: error_policy(map, worker)?,
+            errors: error_policy(map, worker, sink)?,
             parser_settings: parser_settings(map, worker),
             name,
             sink,
@@ -241,7 +246,7 @@ impl ConnectorConfig {
             parser,
             limits,
             batch_max_records,
-            batch_linger: map.millis_or("sluice.batch.linger.ms", 20)?,
+            batch_linger,
             max_inflight_records,
             consumer_settings,
             producer_settings,
@@ -300,9 +305,12 @@ fn tolerance(map: &ConfigMap, key: &str) -> anyhow::Result<Option<Tolerance>> {
     })
 }
 
-fn error_policy(map: &ConfigMap, worker: &WorkerConfig) -> anyhow::Result<ErrorPolicy> {
+fn error_policy(map: &ConfigMap, worker: &WorkerConfig, sink: SinkKind) -> anyhow::Result<ErrorPolicy> {
     let connect = tolerance(map, "errors.tolerance")?;
     let runtime = tolerance(map, "runtime.error.tolerance")?;
+    if let (None, None, Some(policy)) = (connect, runtime, sink.error_policy(map, worker)?) {
+        return Ok(policy);
+    }
     let tolerance = match (connect, runtime) {
         (Some(a), Some(b)) if a != b => bail!(
             "{} sets `errors.tolerance` and `runtime.error.tolerance` to different values; set one of them",

@@ -17,6 +17,10 @@ pub enum Scope {
     TdengineSink,
     /// Connectors using the built-in `tdengine` parser.
     TdengineParser,
+    /// Connectors using the MaxCompute sink.
+    MaxComputeSink,
+    /// Connectors using the built-in `maxcompute` parser.
+    MaxComputeParser,
 }
 
 impl Scope {
@@ -28,6 +32,8 @@ impl Scope {
             Scope::JsonParser => "Built-in `json` parser",
             Scope::TdengineSink => "TDengine sink (`connector.class=com.taosdata.kafka.connect.sink.TDengineSinkConnector`)",
             Scope::TdengineParser => "Built-in `tdengine` parser (the TDengine sink's default)",
+            Scope::MaxComputeSink => "MaxCompute sink (`connector.class=com.aliyun.odps.kafka.connect.MaxComputeSinkConnector`)",
+            Scope::MaxComputeParser => "Built-in `maxcompute` parser (the MaxCompute sink's default)",
         }
     }
 }
@@ -65,11 +71,11 @@ pub const KEYS: &[KeyDoc] = &[
     key(Worker, "sluice.plugin.cache.dir", "$SLUICE_CACHE_DIR or ~/.cache/sluice/components", "Where compiled plugins are cached so restarts do not recompile."),
     key(Worker, "sluice.max.inflight.records", "10000", "Default cap on records read but not yet written or dead-lettered, per connector; partitions pause at the cap."),
     key(Connector, "name", "(required)", "Connector name; the consumer group is `connect-<name>`."),
-    key(Connector, "connector.class", "(required)", "Which sink: `org.apache.kafka.connect.file.FileStreamSinkConnector` (`FileStreamSink`), `stdout`, or `com.taosdata.kafka.connect.sink.TDengineSinkConnector` (`TDengineSinkConnector`)."),
+    key(Connector, "connector.class", "(required)", "Which sink: `org.apache.kafka.connect.file.FileStreamSinkConnector` (`FileStreamSink`), `stdout`, `com.taosdata.kafka.connect.sink.TDengineSinkConnector` (`TDengineSinkConnector`) or `com.aliyun.odps.kafka.connect.MaxComputeSinkConnector` (`MaxComputeSinkConnector`)."),
     key(Connector, "tasks.max", "1", "Parser workers (and sink lanes) running in parallel; each partition always goes to the same task, so order per partition is kept."),
     key(Connector, "topics", "(one of topics, topics.regex)", "Comma-separated topics to read."),
     key(Connector, "topics.regex", "(one of topics, topics.regex)", "Regular expression of topics to read."),
-    key(Connector, "parser", "(the sink's)", "Built-in parser to use: `json` (default of the file sinks) or `tdengine` (default of the TDengine sink)."),
+    key(Connector, "parser", "(the sink's)", "Built-in parser to use: `json` (default of the file sinks), `tdengine` (default of the TDengine sink) or `maxcompute` (default of the MaxCompute sink)."),
     key(Connector, "parser.plugin", "(none)", "Path of a parser component (`.wasm`) to use instead of a built-in parser; relative to the connector file."),
     key(Connector, "parser.timeout.ms", "5000", "Deadline of one parser call; a record that makes the parser run past it is dead-lettered with reason `timeout`."),
     key(Connector, "parser.memory.max.bytes", "268435456", "Memory cap of a parser instance; a record that makes it grow past the cap is dead-lettered with reason `memory`."),
@@ -83,7 +89,7 @@ pub const KEYS: &[KeyDoc] = &[
     key(Connector, "errors.deadletterqueue.topic.replication.factor", "3", "Replication factor used when creating the dead-letter topic."),
     key(Connector, "runtime.error.tolerance", "none", "The Tablestore connector's name for `errors.tolerance`."),
     key(Connector, "runtime.error.mode", "ignore", "With tolerance `all` and no dead-letter topic: `ignore` (log and skip) or `kafka` (produce to `runtime.error.topic.name`)."),
-    key(Connector, "runtime.error.topic.name", "(none)", "Error topic for `runtime.error.mode=kafka`."),
+    key(Connector, "runtime.error.topic.name", "(none)", "Error topic for `runtime.error.mode=kafka`. With the MaxCompute sink and no tolerance key set, naming it is enough: bad records go there, as in the MaxCompute connector."),
     key(Connector, "runtime.error.bootstrap.servers", "(worker's bootstrap.servers)", "Brokers of the error topic."),
     key(FileSink, "file", "(stdout)", "File receiving one JSON line per parser output with the record's topic, partition and offset; standard output when unset, as in Kafka Connect."),
     key(JsonParser, "primarykey.mode", "kafka", "Primary key of emitted rows: `kafka` (`topic_partition`, `offset`), `record_key` (fields of the record key) or `none`."),
@@ -113,12 +119,33 @@ pub const KEYS: &[KeyDoc] = &[
     key(TdengineParser, "tdengine.mapping.timestamp.field", "(the record timestamp)", "JSON field holding the point's time."),
     key(TdengineParser, "tdengine.mapping.timestamp.unit", "ms", "Unit of that field: `s`, `ms`, `us` or `ns`."),
     key(TdengineParser, "tdengine.mapping.table.field", "(none)", "JSON field naming the child table (written through `tdengine.table.name.key`)."),
+    key(MaxComputeSink, "endpoint", "(required)", "Service endpoint, e.g. `http://service.cn-hangzhou.maxcompute.aliyun.com/api`; requests are signed relative to it."),
+    key(MaxComputeSink, "tunnel_endpoint", "(discovered)", "Tunnel endpoint; when unset it is discovered with `GET /projects/<project>/tunnel?service` and the endpoint's scheme."),
+    key(MaxComputeSink, "project, table", "(required)", "Destination project and table; the table has one STRING partition key (`pt`) or none."),
+    key(MaxComputeSink, "access_id, access_key", "(required)", "AccessKey pair (for STS: the temporary pair); requests carry `Authorization: ODPS <id>:<signature>`."),
+    key(MaxComputeSink, "account_type", "ALIYUN", "`ALIYUN` (AccessKey) or `STS` (temporary credentials plus `sts_token`)."),
+    key(MaxComputeSink, "sts_token", "(none)", "Security token of STS credentials, sent as `authorization-sts-token`; required with `account_type=STS` (sluice does not call AssumeRole)."),
+    key(MaxComputeSink, "account_id, region_id, role_name, sts.endpoint, client_timeout_ms, sink_pool_size", "(none)", "The Java connector's AssumeRole and thread-pool keys; accepted and not used."),
+    key(MaxComputeSink, "mode", "DEFAULT", "`DEFAULT` (key and value), `KEY` or `VALUE`: which of the record's key and value are written (read by the `maxcompute` parser)."),
+    key(MaxComputeSink, "format", "TEXT", "`TEXT` (UTF-8 text), `BINARY` (raw bytes) or `CSV` (KEY or VALUE mode only; DEFAULT+CSV is a configuration error)."),
+    key(MaxComputeSink, "partition_window_type", "HOUR", "`DAY`, `HOUR` or `MINUTE`: the partition value is the time cut to this window (`MM-dd-yyyy`, `MM-dd-yyyy HH`, `MM-dd-yyyy HH:mm`)."),
+    key(MaxComputeSink, "time_zone", "GMT+08:00", "Zone of the partition time: an offset (`GMT+08:00`, `UTC-3`) or an IANA name (`Asia/Shanghai`); an unknown id is a configuration error. Also the zone of CSV DATETIME fields."),
+    key(MaxComputeSink, "use_new_partition_format", "false", "`true`: partition values as `yyyy-MM-dd[ HH[:mm]]`."),
+    key(MaxComputeSink, "sluice.maxcompute.partition.time", "sink", "`sink`: the sink's clock when the batch is written (the connector's behaviour); `record`: the Kafka record timestamp."),
+    key(MaxComputeSink, "record_batch_size", "8000", "Records per write, i.e. per upload session and commit (replaces `max.poll.records` for this sink)."),
+    key(MaxComputeSink, "buffer_size_kb", "65536", "Uncompressed bytes per uploaded block; a write with more data uploads several blocks of one session."),
+    key(MaxComputeSink, "retry_times", "3", "Attempts of a block upload, session creation or commit within one write; after that the pipeline retries the whole batch with a new session."),
+    key(MaxComputeSink, "sluice.maxcompute.request.timeout.ms", "60000", "Timeout of one request to the service or tunnel."),
+    key(MaxComputeSink, "runtime.error.topic.bootstrap.servers", "(worker's bootstrap.servers)", "Brokers of `runtime.error.topic.name`."),
+    key(MaxComputeSink, "skip_error", "false", "Without an error topic: `true` drops records that cannot be written (logged and counted); `false` fails the connector."),
+    key(MaxComputeSink, "use_streaming", "false", "Only `false` is accepted: sluice writes through the batch tunnel."),
+    key(MaxComputeParser, "csv_delimiter", ",", "Field delimiter of `format=CSV` (one character; `\"` quotes fields)."),
 ];
 
 /// Renders the reference as Markdown tables, one per scope.
 pub fn markdown() -> String {
     let mut out = String::new();
-    for scope in [Worker, Connector, FileSink, JsonParser, TdengineSink, TdengineParser] {
+    for scope in [Worker, Connector, FileSink, JsonParser, TdengineSink, TdengineParser, MaxComputeSink, MaxComputeParser] {
         out.push_str(&format!("### {}\n\n| key | default | meaning |\n|---|---|---|\n", scope.title()));
         for doc in KEYS.iter().filter(|k| k.scope == scope) {
             let keys: Vec<String> = doc.key.split(", ").map(|k| format!("`{k}`")).collect();

@@ -55,14 +55,21 @@ pub async fn start_connector(
         tracing::info!(connector = %name, key = %key, "Key is not used by sluice; it is only passed to the parser.");
     }
     let status = Arc::new(ConnectorStatus::new(&name));
+    let sink = config.sink.open(&config).await?;
     let spec = ParserSpec {
         source: config.parser.clone(),
         settings: config.parser_settings.clone(),
         limits: config.limits,
     };
-    let (swapper, generations) =
-        Swapper::start(runtime.clone(), config.tasks_max, name.clone(), status.clone(), spec).await?;
-    let sink = config.sink.open(&config).await?;
+    let (swapper, generations) = Swapper::start(
+        runtime.clone(),
+        config.tasks_max,
+        name.clone(),
+        status.clone(),
+        sink.parser_settings(),
+        spec,
+    )
+    .await?;
     let errors = match &config.errors {
         ErrorPolicy::Fail => ErrorPath::Fail,
         ErrorPolicy::Ignore => ErrorPath::Ignore,

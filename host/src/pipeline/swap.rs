@@ -63,6 +63,8 @@ pub struct Swapper {
     tasks: usize,
     connector: String,
     status: Arc<ConnectorStatus>,
+    /// Settings the sink adds to every generation (learnt when it opened).
+    sink_settings: Vec<(String, String)>,
     current: watch::Sender<Arc<ParserGeneration>>,
     // Serialises swaps so generation numbers and "current" stay consistent.
     lock: tokio::sync::Mutex<()>,
@@ -75,11 +77,14 @@ impl Swapper {
         tasks: usize,
         connector: String,
         status: Arc<ConnectorStatus>,
-        spec: ParserSpec,
+        sink_settings: Vec<(String, String)>,
+        mut spec: ParserSpec,
     ) -> anyhow::Result<(Self, watch::Receiver<Arc<ParserGeneration>>)> {
+        spec.settings.extend(sink_settings.iter().cloned());
         let first = prepare(&runtime, tasks, &connector, spec, 1, Instant::now()).await?;
         let (current, receiver) = watch::channel(Arc::new(first));
-        let swapper = Self { runtime, tasks, connector, status, current, lock: tokio::sync::Mutex::new(()) };
+        let swapper =
+            Self { runtime, tasks, connector, status, sink_settings, current, lock: tokio::sync::Mutex::new(()) };
         Ok((swapper, receiver))
     }
 
@@ -90,7 +95,8 @@ impl Swapper {
 
     /// Compiles and configures `spec` off the hot path, then publishes it. Returns the new
     /// generation number, or the reason the replacement was refused (the old parser stays).
-    pub async fn swap(&self, spec: ParserSpec) -> anyhow::Result<u64> {
+    pub async fn swap(&self, mut spec: ParserSpec) -> anyhow::Result<u64> {
+        spec.settings.extend(self.sink_settings.iter().cloned());
         let _guard = self.lock.lock().await;
         let requested_at = Instant::now();
         let number = self.current().number + 1;

@@ -4,9 +4,10 @@
 use crate::config::KeySet;
 
 /// Names of the built-in parsers, usable as `parser=<name>`.
-pub const BUILTIN_PARSERS: &[&str] = &["json", "tdengine"];
+pub const BUILTIN_PARSERS: &[&str] = &["json", "tdengine", "maxcompute"];
 
 static JSON: &[u8] = include_bytes!(concat!(env!("SLUICE_GUEST_DIR"), "/sluice_parser_json.wasm"));
+static MAXCOMPUTE: &[u8] = include_bytes!(concat!(env!("SLUICE_GUEST_DIR"), "/sluice_parser_maxcompute.wasm"));
 static TDENGINE: &[u8] = include_bytes!(concat!(env!("SLUICE_GUEST_DIR"), "/sluice_parser_tdengine.wasm"));
 
 /// Settings of the `tdengine` parser's JSON-to-point mapping (`db.schemaless` is a sink key).
@@ -25,6 +26,7 @@ pub fn builtin_keys(name: &str) -> KeySet<'static> {
     match name {
         "json" => KeySet { keys: &["primarykey.mode", "json.integers"], prefixes: &[] },
         "tdengine" => KeySet { keys: TDENGINE_PARSER_KEYS, prefixes: &[] },
+        "maxcompute" => KeySet { keys: &["mode", "format", "csv_delimiter"], prefixes: &[] },
         _ => KeySet { keys: &[], prefixes: &[] },
     }
 }
@@ -34,6 +36,7 @@ pub fn builtin_wasm(name: &str) -> Option<&'static [u8]> {
     match name {
         "json" => Some(JSON),
         "tdengine" => Some(TDENGINE),
+        "maxcompute" => Some(MAXCOMPUTE),
         _ => None,
     }
 }

@@ -3,11 +3,13 @@
 //! after `write` returned with that record not listed as failed.
 
 pub mod file;
+pub mod maxcompute;
 pub mod tdengine;
 
 use std::future::Future;
+use std::time::Duration;
 
-use crate::config::{ConnectorConfig, KeySet, TopicSelection};
+use crate::config::{ConfigMap, ConnectorConfig, ErrorPolicy, KeySet, TopicSelection, WorkerConfig};
 use crate::plugin::{KafkaRecord, Output};
 
 /// One parsed record on its way into a sink.
@@ -55,14 +57,14 @@ pub enum SinkKind {
     Stdout,
     /// TDengine through taosAdapter (`com.taosdata.kafka.connect.sink.TDengineSinkConnector`).
     Tdengine,
+    /// MaxCompute (ODPS) tables through the Tunnel service.
+    MaxCompute,
 }
 
 /// Connector classes that come with later sinks; named so the error is helpful.
 const PLANNED_CLASSES: &[&str] = &[
     "TableStoreSinkConnector",
     "com.aliyun.tablestore.kafka.connect.TableStoreSinkConnector",
-    "com.aliyun.odps.kafka.connect.MaxComputeSinkConnector",
-    "MaxComputeSinkConnector",
 ];
 
 impl SinkKind {
@@ -77,14 +79,18 @@ impl SinkKind {
             "com.taosdata.kafka.connect.sink.TDengineSinkConnector" | "TDengineSinkConnector" | "tdengine" => {
                 Ok(SinkKind::Tdengine)
             }
+            "com.aliyun.odps.kafka.connect.MaxComputeSinkConnector" | "MaxComputeSinkConnector" | "maxcompute" => {
+                Ok(SinkKind::MaxCompute)
+            }
             other if PLANNED_CLASSES.contains(&other) => anyhow::bail!(
                 "`{other}` is not available in this build of sluice yet; available: FileStreamSink, stdout, \
-                 TDengineSinkConnector"
+                 TDengineSinkConnector, MaxComputeSinkConnector"
             ),
             other => anyhow::bail!(
                 "unknown connector class `{other}`; available: \
                  org.apache.kafka.connect.file.FileStreamSinkConnector (FileStreamSink), stdout, \
-                 com.taosdata.kafka.connect.sink.TDengineSinkConnector (TDengineSinkConnector)"
+                 com.taosdata.kafka.connect.sink.TDengineSinkConnector (TDengineSinkConnector), \
+                 com.aliyun.odps.kafka.connect.MaxComputeSinkConnector (MaxComputeSinkConnector)"
             ),
         }
     }
@@ -95,6 +101,7 @@ impl SinkKind {
             SinkKind::File => file::FILE_KEYS,
             SinkKind::Stdout => KeySet { keys: &[], prefixes: &[] },
             SinkKind::Tdengine => tdengine::TDENGINE_KEYS,
+            SinkKind::MaxCompute => maxcompute::MAXCOMPUTE_KEYS,
         }
     }
 
@@ -102,6 +109,7 @@ impl SinkKind {
     pub fn default_parser(self) -> &'static str {
         match self {
             SinkKind::Tdengine => "tdengine",
+            SinkKind::MaxCompute => "maxcompute",
             SinkKind::File | SinkKind::Stdout => "json",
         }
     }
@@ -111,7 +119,26 @@ impl SinkKind {
     pub fn check(self, config: &ConnectorConfig) -> anyhow::Result<()> {
         match self {
             SinkKind::Tdengine => tdengine::TdengineConfig::from_connector(config).map(drop),
+            SinkKind::MaxCompute => maxcompute::MaxComputeConfig::from_map(&config.raw).map(drop),
             SinkKind::File | SinkKind::Stdout => Ok(()),
+        }
+    }
+
+    /// Records per batch and linger when the sink derives them from its own keys (checking
+    /// those keys); `None` keeps the connector's `max.poll.records` / `sluice.batch.linger.ms`.
+    pub fn batching(self, map: &ConfigMap, worker: &WorkerConfig) -> anyhow::Result<Option<(usize, Duration)>> {
+        match self {
+            SinkKind::MaxCompute => maxcompute::batching(map, worker).map(Some),
+            SinkKind::File | SinkKind::Stdout | SinkKind::Tdengine => Ok(None),
+        }
+    }
+
+    /// The error policy from the sink's own keys, used when the connector sets neither
+    /// `errors.tolerance` nor `runtime.error.tolerance`; `None` for the default (fail).
+    pub fn error_policy(self, map: &ConfigMap, worker: &WorkerConfig) -> anyhow::Result<Option<ErrorPolicy>> {
+        match self {
+            SinkKind::MaxCompute => maxcompute::error_policy(map, worker).map(Some),
+            SinkKind::File | SinkKind::Stdout | SinkKind::Tdengine => Ok(None),
         }
     }
 
@@ -133,6 +160,10 @@ impl SinkKind {
                     tdengine::TdengineSink::open(tdengine::TdengineConfig::from_connector(config)?, topics).await?,
                 )
             }
+            SinkKind::MaxCompute => {
+                let sink_config = maxcompute::MaxComputeConfig::from_map(&config.raw)?;
+                AnySink::MaxCompute(maxcompute::MaxComputeSink::open(sink_config).await?)
+            }
         })
     }
 }
@@ -144,6 +175,19 @@ pub enum AnySink {
     File(file::FileSink),
     /// TDengine through taosAdapter.
     Tdengine(tdengine::TdengineSink),
+    /// MaxCompute batch tunnel.
+    MaxCompute(maxcompute::MaxComputeSink),
+}
+
+impl AnySink {
+    /// Settings the sink adds to the parser's `configure` (for example the destination
+    /// table's columns), learnt when it opened.
+    pub fn parser_settings(&self) -> Vec<(String, String)> {
+        match self {
+            AnySink::File(_) | AnySink::Tdengine(_) => Vec::new(),
+            AnySink::MaxCompute(sink) => sink.parser_settings(),
+        }
+    }
 }
 
 impl Sink for AnySink {
@@ -151,6 +195,7 @@ impl Sink for AnySink {
         match self {
             AnySink::File(sink) => sink.write(items).await,
             AnySink::Tdengine(sink) => sink.write(items).await,
+            AnySink::MaxCompute(sink) => sink.write(items).await,
         }
     }
 }

@@ -1,0 +1,91 @@
+//! Classifying MaxCompute failures: what a later attempt can fix (throttling, 5xx,
+//! timeouts, an expired or already-closed session) versus what needs an operator
+//! (credentials, permissions, a missing project or table, a clock far off).
+
+use std::time::Duration;
+
+use super::client::CallError;
+use crate::sinks::SinkError;
+
+/// What to do about a failed call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Try again (the same request, or the whole write with a new session).
+    Retry,
+    /// The partition does not exist (the tunnel ignored `create_partition`).
+    NoPartition,
+    /// Nothing will change by retrying.
+    Fatal,
+}
+
+/// Tunnel and service codes worth a retry (Tunnel error list: "try again later" ones, and
+/// session states that a new session fixes).
+const RETRY_CODES: &[&str] = &[
+    "StatusConflict",
+    "NoSuchUpload",
+    "InConsistentBlockList",
+    "FlowExceeded",
+    "RequestTimeOut",
+    "ServiceUnavailable",
+    "InternalServerError",
+    "DataUnderReplication",
+    "DataVersionConflict",
+    "TableModified",
+    "CorruptedDataStream",
+    "SlotExceeded",
+];
+
+/// Classifies a failed call.
+pub fn classify(error: &CallError) -> Class {
+    match error {
+        CallError::Transport(_) => Class::Retry,
+        CallError::Protocol(_) => Class::Fatal,
+        CallError::Service(e) if e.code == "NoSuchPartition" => Class::NoPartition,
+        CallError::Service(e) if e.status >= 500 || e.status == 429 || e.status == 408 => Class::Retry,
+        CallError::Service(e) if RETRY_CODES.contains(&e.code.as_str()) => Class::Retry,
+        CallError::Service(_) => Class::Fatal,
+    }
+}
+
+/// The pipeline's view of a failure while `doing` something.
+pub fn sink_error(doing: &str, error: CallError) -> SinkError {
+    let hint = match &error {
+        CallError::Service(e) if e.status == 401 || e.status == 403 => {
+            " (check `access_id`/`access_key`, the account's permissions on the project and table, and the clock)"
+        }
+        CallError::Service(e) if e.code == "NoSuchTable" || e.code == "NoSuchProject" || e.code == "NoSuchObject" => {
+            " (check `project` and `table`)"
+        }
+        _ => "",
+    };
+    match classify(&error) {
+        Class::Retry => SinkError::Retryable(format!("MaxCompute: {doing} failed: {error}")),
+        Class::NoPartition | Class::Fatal => SinkError::Fatal(format!("MaxCompute: {doing} failed: {error}{hint}")),
+    }
+}
+
+/// Pause before attempt `attempt` (1-based) of a retried call: 200 ms doubling, jittered.
+pub fn backoff(attempt: u32) -> Duration {
+    let base = 200u64 << attempt.saturating_sub(1).min(6);
+    Duration::from_millis(base / 2 + fastrand::u64(..=base / 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sinks::maxcompute::request::parse_error;
+
+    fn service(status: u16, code: &str) -> CallError {
+        CallError::Service(parse_error(status, format!("{{\"Code\":\"{code}\",\"Message\":\"m\"}}").as_bytes(), None))
+    }
+
+    #[test]
+    fn classes() {
+        assert_eq!(classify(&service(500, "InternalServerError")), Class::Retry);
+        assert_eq!(classify(&service(409, "StatusConflict")), Class::Retry);
+        assert_eq!(classify(&service(404, "NoSuchPartition")), Class::NoPartition);
+        assert_eq!(classify(&service(401, "Unauthorized")), Class::Fatal);
+        assert_eq!(classify(&CallError::Transport("reset".into())), Class::Retry);
+        assert!(matches!(sink_error("x", service(403, "NoPermission")), SinkError::Fatal(m) if m.contains("access_id")));
+    }
+}
