@@ -3,6 +3,7 @@
 //! after `write` returned with that record not listed as failed.
 
 pub mod file;
+pub mod tablestore;
 
 use std::future::Future;
 
@@ -52,12 +53,12 @@ pub enum SinkKind {
     File,
     /// JSON Lines of outputs on standard output.
     Stdout,
+    /// Alibaba Cloud Tablestore data tables (`TableStoreSinkConnector`).
+    Tablestore,
 }
 
 /// Connector classes that come with later sinks; named so the error is helpful.
 const PLANNED_CLASSES: &[&str] = &[
-    "TableStoreSinkConnector",
-    "com.aliyun.tablestore.kafka.connect.TableStoreSinkConnector",
     "com.taosdata.kafka.connect.sink.TDengineSinkConnector",
     "TDengineSinkConnector",
     "com.aliyun.odps.kafka.connect.MaxComputeSinkConnector",
@@ -73,12 +74,14 @@ impl SinkKind {
             | "FileStreamSink"
             | "file" => Ok(SinkKind::File),
             "stdout" | "StdoutSink" | "sluice.StdoutSink" => Ok(SinkKind::Stdout),
+            class if tablestore::CLASSES.contains(&class) => Ok(SinkKind::Tablestore),
             other if PLANNED_CLASSES.contains(&other) => anyhow::bail!(
-                "`{other}` is not available in this build of sluice yet; available: FileStreamSink, stdout"
+                "`{other}` is not available in this build of sluice yet; available: FileStreamSink, stdout, TableStoreSinkConnector"
             ),
             other => anyhow::bail!(
                 "unknown connector class `{other}`; available: \
-                 org.apache.kafka.connect.file.FileStreamSinkConnector (FileStreamSink), stdout"
+                 org.apache.kafka.connect.file.FileStreamSinkConnector (FileStreamSink), stdout, \
+                 com.aliyun.tablestore.kafka.connect.TableStoreSinkConnector (TableStoreSinkConnector)"
             ),
         }
     }
@@ -88,6 +91,7 @@ impl SinkKind {
         match self {
             SinkKind::File => file::FILE_KEYS,
             SinkKind::Stdout => KeySet { keys: &[], prefixes: &[] },
+            SinkKind::Tablestore => tablestore::TABLESTORE_KEYS,
         }
     }
 
@@ -105,6 +109,7 @@ impl SinkKind {
                 None => AnySink::File(file::FileSink::stdout()),
             },
             SinkKind::Stdout => AnySink::File(file::FileSink::stdout()),
+            SinkKind::Tablestore => AnySink::Tablestore(tablestore::TablestoreSink::open(config).await?),
         })
     }
 }
@@ -114,12 +119,15 @@ impl SinkKind {
 pub enum AnySink {
     /// File or stdout JSON Lines.
     File(file::FileSink),
+    /// Tablestore data tables.
+    Tablestore(tablestore::TablestoreSink),
 }
 
 impl Sink for AnySink {
     async fn write(&mut self, items: &[SinkItem<'_>]) -> Result<WriteReport, SinkError> {
         match self {
             AnySink::File(sink) => sink.write(items).await,
+            AnySink::Tablestore(sink) => sink.write(items).await,
         }
     }
 }
