@@ -6,4 +6,5 @@ mod delivery;
 mod docs;
 mod examples;
 mod sandbox;
+mod tablestore;
 mod util;
