@@ -11,7 +11,10 @@ static JSON: &[u8] = include_bytes!(concat!(env!("SLUICE_GUEST_DIR"), "/sluice_p
 /// Settings the built-in parsers read (so typos in them are caught at load).
 pub fn builtin_keys(name: &str) -> KeySet<'static> {
     match name {
-        "json" => KeySet { keys: &["primarykey.mode", "json.integers"], prefixes: &[] },
+        "json" => KeySet {
+            keys: &["primarykey.mode", "json.integers", "insert.mode", "delete.mode", "table.name.format", "topics.assign.tables"],
+            prefixes: &[],
+        },
         _ => KeySet { keys: &[], prefixes: &[] },
     }
 }
