@@ -158,3 +158,254 @@ async fn seed_quickstart_creates_table_test_and_writes_the_two_rows() {
     running.wait().await;
     assert_eq!(status.state(), ConnectorState::Stopped);
 }
+
+/// Schemaless JSON with keys: the worker of most tests.
+fn plain_worker(h: &Harness) -> sluice::config::ConfigMap {
+    h.worker("key.converter.schemas.enable=false\n")
+}
+
+/// Produces a real tombstone (a key and a null value) to partition 0.
+async fn tombstone(h: &Harness, topic: &str, key: &str) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = sluice::source::client::create(sluice::source::client::client_config(&h.bootstrap, &[])).unwrap();
+    let record = FutureRecord::<str, [u8]>::to(topic).key(key).partition(0);
+    producer.send(record, Duration::from_secs(10)).await.unwrap();
+}
+
+fn pk_of(row: &Json, name: &str) -> Json {
+    row["pk"][name].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn primary_key_modes_record_key_record_value_and_search() {
+    let s = Standin::start();
+    let h = Harness::new();
+    for topic in ["by_key", "by_value", "by_search"] {
+        h.topic(topic, 1);
+    }
+    let connectors = vec![
+        connector(&h, &s, "by-key", "by_key", "auto.create=true\nprimarykey.mode=record_key\n\
+            tablestore.by_key.primarykey.name=user,seq\ntablestore.by_key.primarykey.type=string,integer\n"),
+        connector(&h, &s, "by-value", "by_value", "auto.create=true\nprimarykey.mode=record_value\n\
+            tablestore.by_value.primarykey.name=id\ntablestore.by_value.primarykey.type=binary\n"),
+        connector(&h, &s, "by-search", "by_search", "auto.create=true\nprimarykey.mode=search\n"),
+    ];
+    let running = h.start(plain_worker(&h), connectors).await.unwrap();
+    h.produce("by_key", Some(0), &[r#"{"user":"u1","seq":"3","extra":true}	{"v":1.5}"#.to_string()]).await;
+    h.produce("by_value", Some(0), &[r#"{"id":"abc","n":7}"#.to_string()]).await;
+    h.produce("by_search", Some(0), &[r#"{"n":1}"#.to_string()]).await;
+
+    let rows = s.wait_rows("by_key", 1).await;
+    assert_eq!(rows, vec![json!({"pk": {"user": "u1", "seq": 3}, "columns": {"v": 1.5, "extra": true}})]);
+    let table = s.table("by_key").await.unwrap();
+    assert_eq!(table["primary_key"][1], json!({"name": "seq", "type": "integer", "auto_increment": false}));
+
+    let rows = s.wait_rows("by_value", 1).await;
+    assert_eq!(rows, vec![json!({"pk": {"id": {"$binary": "YWJj"}}, "columns": {"n": 7}})]);
+
+    let rows = s.wait_rows("by_search", 1).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!((pk_of(&rows[0], "topic"), pk_of(&rows[0], "partition"), pk_of(&rows[0], "offset")), (json!("by_search"), json!(0), json!(0)));
+    assert_eq!(pk_of(&rows[0], "md5").as_str().unwrap().len(), 5);
+    assert!(rows[0]["columns"]["timestamp"].is_i64());
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn put_overwrites_update_merges_and_deletes_follow_the_delete_mode() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("puts", 1);
+    h.topic("updates", 1);
+    let keyed = |table: &str| {
+        format!("auto.create=true\nprimarykey.mode=record_key\ntablestore.{table}.primarykey.name=id\ntablestore.{table}.primarykey.type=integer\n")
+    };
+    let connectors = vec![
+        connector(&h, &s, "puts", "puts", &format!("{}insert.mode=put\ndelete.mode=row\n", keyed("puts"))),
+        connector(
+            &h,
+            &s,
+            "updates",
+            "updates",
+            &format!(
+                "{}insert.mode=update\ndelete.mode=row_and_column\n\
+                 tablestore.updates.columns.whitelist.name=a,b\ntablestore.updates.columns.whitelist.type=integer,string\n",
+                keyed("updates")
+            ),
+        ),
+    ];
+    let running = h.start(plain_worker(&h), connectors).await.unwrap();
+    let lines = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // put: the second write replaces the row; a tombstone deletes (delete.mode=row).
+    h.produce("puts", Some(0), &lines(&["{\"id\":1}\t{\"a\":1,\"b\":2}", "{\"id\":1}\t{\"a\":5}", "{\"id\":2}\t{\"a\":1}", "{\"id\":3}\t{\"a\":null}"])).await;
+    // update: merge, whitelist (c dropped, a typed), null deletes a column, tombstone deletes the row.
+    h.produce(
+        "updates",
+        Some(0),
+        &lines(&[
+            "{\"id\":1}\t{\"a\":\"1\",\"b\":\"x\",\"c\":9}",
+            "{\"id\":1}\t{\"b\":\"y\"}",
+            "{\"id\":2}\t{\"a\":2,\"b\":\"z\"}",
+            "{\"id\":2}\t{\"a\":null}",
+            "{\"id\":3}\t{\"a\":3}",
+        ]),
+    )
+    .await;
+    // A tombstone is produced with a key and no value.
+    tombstone(&h, "puts", "{\"id\":2}").await;
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-puts", "puts", 1) == vec![5]).await);
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-updates", "updates", 1) == vec![5]).await);
+    let puts = s.rows("puts").await;
+    assert_eq!(
+        puts,
+        vec![json!({"pk": {"id": 1}, "columns": {"a": 5}}), json!({"pk": {"id": 3}, "columns": {}})],
+        "row 1 overwritten, row 2 deleted by its tombstone, row 3 put with its null dropped"
+    );
+    let updates = s.rows("updates").await;
+    assert_eq!(
+        updates,
+        vec![
+            json!({"pk": {"id": 1}, "columns": {"a": 1, "b": "y"}}),
+            json!({"pk": {"id": 2}, "columns": {"b": "z"}}),
+            json!({"pk": {"id": 3}, "columns": {"a": 3}}),
+        ]
+    );
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn missing_table_without_auto_create_and_primary_key_mismatch_fail_at_start() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("mm", 1);
+    let error = h.start(plain_worker(&h), vec![connector(&h, &s, "no-create", "mm", "")]).await.err().unwrap();
+    let text = format!("{error:#}");
+    assert!(text.contains("table `mm` does not exist") && text.contains("auto.create=true"), "{text}");
+
+    let running = h.start(plain_worker(&h), vec![connector(&h, &s, "create", "mm", "auto.create=true\n")]).await.unwrap();
+    running.shutdown();
+    running.wait().await;
+    let mismatch = connector(&h, &s, "mismatch", "mm", "primarykey.mode=record_key\ntablestore.mm.primarykey.name=id\ntablestore.mm.primarykey.type=integer\n");
+    let error = h.start(plain_worker(&h), vec![mismatch]).await.err().unwrap();
+    let text = format!("{error:#}");
+    assert!(
+        text.contains("has the primary key (topic_partition string, offset integer)") && text.contains("(id integer)"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicate_keys_in_one_poll_never_share_a_request_and_the_last_write_wins() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("dups", 1);
+    let lines: Vec<String> = (0..60).map(|i| format!("{{\"id\":\"k{}\"}}\t{{\"n\":{i}}}", i % 4)).collect();
+    h.produce("dups", Some(0), &lines).await;
+    let c = connector(&h, &s, "dups", "dups", "auto.create=true\nprimarykey.mode=record_key\n\
+        tablestore.dups.primarykey.name=id\ntablestore.dups.primarykey.type=string\n");
+    let running = h.start(plain_worker(&h), vec![c]).await.unwrap();
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-dups", "dups", 1) == vec![60]).await);
+    let rows = s.rows("dups").await;
+    let last: Vec<(Json, Json)> = rows.iter().map(|r| (pk_of(r, "id"), r["columns"]["n"].clone())).collect();
+    assert_eq!(last, vec![(json!("k0"), json!(56)), (json!("k1"), json!(57)), (json!("k2"), json!(58)), (json!("k3"), json!(59))]);
+    // The stand-in refuses a request with a repeated key, so every request it logged had distinct keys.
+    let requests = s.requests().await;
+    assert!(requests.len() >= 15, "60 writes of 4 keys need at least 15 requests, got {}", requests.len());
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_rows_retry_alone_and_permanent_ones_go_to_the_error_table() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("partial", 1);
+    s.fault(json!([
+        {"action": "BatchWriteRow", "kind": "row_error", "code": "OTSServerBusy", "match": "'k1'", "count": 2},
+        {"action": "BatchWriteRow", "kind": "row_error", "code": "OTSParameterInvalid", "message": "bad row", "match": "'k3'", "count": 100},
+    ]))
+    .await;
+    let lines: Vec<String> = (0..6).map(|i| format!("{{\"id\":\"k{i}\"}}\t{{\"n\":{i}}}")).collect();
+    h.produce("partial", Some(0), &lines).await;
+    let c = connector(&h, &s, "partial", "partial", "auto.create=true\nprimarykey.mode=record_key\n\
+        tablestore.partial.primarykey.name=id\ntablestore.partial.primarykey.type=string\n\
+        runtime.error.tolerance=all\nruntime.error.mode=tablestore\nruntime.error.table.name=errors\n");
+    let running = h.start(plain_worker(&h), vec![c]).await.unwrap();
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-partial", "partial", 1) == vec![6]).await);
+    let ids: Vec<Json> = s.rows("partial").await.iter().map(|r| pk_of(r, "id")).collect();
+    assert_eq!(ids, vec![json!("k0"), json!("k1"), json!("k2"), json!("k4"), json!("k5")]);
+    let errors = s.table("errors").await.expect("error table auto-created");
+    assert_eq!(errors["primary_key"][0]["name"], "topic_partition");
+    let rows = errors["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["pk"], json!({"topic_partition": "partial_0", "offset": 3}));
+    let info = rows[0]["columns"]["error_info"].as_str().unwrap();
+    assert!(info.contains("OTSParameterInvalid") && info.contains("k3"), "{info}");
+    assert_eq!(rows[0]["columns"]["key"], json!({"$binary": "eyJpZCI6ImszIn0="}));
+    // k1 failed twice and was resent alone.
+    let requests = s.requests().await;
+    let single: usize = requests.iter().filter(|r| r["tables"][0]["table"] == "partial" && r["tables"][0]["rows"] == 1).count();
+    assert!(single >= 2, "{requests:?}");
+    let status = running.statuses()[0].clone();
+    assert_eq!(Counters::get(&status.counters.records_dead_lettered), 1);
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn throttling_and_5xx_for_a_while_lose_nothing() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("busy", 2);
+    let c = connector(&h, &s, "busy", "busy", "auto.create=true\n");
+    let running = h.start(h.worker("consumer.max.poll.records=100\n"), vec![c]).await.unwrap();
+    s.fault(json!([
+        {"action": "BatchWriteRow", "kind": "server_busy", "duration_ms": 2500},
+        {"action": "BatchWriteRow", "kind": "partition_unavailable", "count": 3},
+        {"action": "BatchWriteRow", "kind": "http_502", "count": 2},
+        {"action": "BatchWriteRow", "kind": "slow", "delay_ms": 300, "count": 2},
+    ]))
+    .await;
+    h.produce("busy", None, &orders(500, 7)).await;
+    let end = h.end_offsets("busy", 2);
+    assert!(wait_until(Duration::from_secs(60), || h.committed("connect-busy", "busy", 2) == end).await);
+    let rows = s.rows("busy").await;
+    assert_eq!(rows.len(), 500, "every record written exactly once as a row");
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bulk_import_with_v4_signatures() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("bulk", 1);
+    let c = connector(&h, &s, "bulk", "bulk", "auto.create=true\ntablestore.write.api=BulkImport\ntablestore.region=cn-hangzhou\n");
+    let running = h.start(h.worker(""), vec![c]).await.unwrap();
+    h.produce("bulk", Some(0), &orders(250, 5)).await;
+    assert_eq!(s.wait_rows("bulk", 250).await.len(), 250);
+    let requests = s.requests().await;
+    assert!(requests.iter().all(|r| r["action"] == "BulkImport"), "{requests:?}");
+    assert!(requests.iter().all(|r| r["tables"][0]["rows"].as_u64().unwrap() <= 200));
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn clock_skew_rejection_fails_the_connector_with_the_reason() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("skew", 1);
+    let running = h.start(h.worker(""), vec![connector(&h, &s, "skew", "skew", "auto.create=true\n")]).await.unwrap();
+    s.fault(json!([{"action": "BatchWriteRow", "kind": "clock_skew", "count": 100}])).await;
+    h.produce("skew", Some(0), &orders(3, 1)).await;
+    let status = running.statuses()[0].clone();
+    assert!(wait_until(Duration::from_secs(30), || status.is_failed()).await);
+    let ConnectorState::Failed(reason) = status.state() else { panic!() };
+    assert!(reason.contains("OTSAuthFailed") && reason.contains("Mismatch between system time"), "{reason}");
+    assert_eq!(h.committed("connect-skew", "skew", 1), vec![-1]);
+    running.shutdown();
+    running.wait().await;
+}
