@@ -24,10 +24,16 @@ pub struct Standin {
 
 impl Standin {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts the stand-in with extra arguments (`--security-token T`).
+    pub fn start_with(extra: &[&str]) -> Self {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/standins/tablestore/server.py");
         let mut child = Command::new("python3")
             .arg(script)
             .args(["--instance", INSTANCE, "--access-key-id", KEY_ID, "--access-key-secret", KEY_SECRET])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -406,6 +412,23 @@ async fn clock_skew_rejection_fails_the_connector_with_the_reason() {
     let ConnectorState::Failed(reason) = status.state() else { panic!() };
     assert!(reason.contains("OTSAuthFailed") && reason.contains("Mismatch between system time"), "{reason}");
     assert_eq!(h.committed("connect-skew", "skew", 1), vec![-1]);
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sts_credentials_send_the_security_token() {
+    let s = Standin::start_with(&["--security-token", "sts-token-1"]);
+    let h = Harness::new();
+    h.topic("sts", 1);
+    let keys = s.keys().replace("tablestore.auth.mode=aksk", "tablestore.auth.mode=sts");
+    let wrong = h.connector(&format!("name=sts-wrong\nconnector.class=TableStoreSinkConnector\ntopics=sts\n{keys}tablestore.security.token=other\nauto.create=true\n"));
+    let error = format!("{:#}", h.start(h.worker(""), vec![wrong]).await.err().unwrap());
+    assert!(error.contains("OTSAuthFailed") && error.contains("SecurityToken"), "{error}");
+    let right = h.connector(&format!("name=sts\nconnector.class=TableStoreSinkConnector\ntopics=sts\n{keys}tablestore.security.token=sts-token-1\nauto.create=true\n"));
+    let running = h.start(h.worker(""), vec![right]).await.unwrap();
+    h.produce("sts", Some(0), &orders(3, 1)).await;
+    assert_eq!(s.wait_rows("sts", 3).await.len(), 3);
     running.shutdown();
     running.wait().await;
 }

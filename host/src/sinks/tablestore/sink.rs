@@ -130,6 +130,19 @@ impl TablestoreSink {
                     Ok(outcomes) if outcomes.len() == order.len() => {
                         for (index, outcome) in order.into_iter().zip(outcomes) {
                             let Err(error) = outcome else { continue };
+                            if error.code == "OTSObjectNotExist" {
+                                // The table went away since it was checked: recreate or stop.
+                                let gone = OtsError::Service {
+                                    action: api.action().to_string(),
+                                    status: 200,
+                                    code: error.code,
+                                    message: format!("row {}: {}", rows[index].label, error.message.unwrap_or_default()),
+                                    request_id: String::new(),
+                                };
+                                return self.permanent_request_error(rows, &[index], gone, rejected, &mut Vec::new()).and(Err(
+                                    SinkError::Retryable(format!("table `{}` is missing", rows[index].table)),
+                                ));
+                            }
                             let message = error.message.unwrap_or_default();
                             let class = retry::classify(&error.code, &message, 200, true);
                             let reason = format!("row {}: {} {}: {message}", rows[index].label, api.action(), error.code);
