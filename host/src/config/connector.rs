@@ -234,7 +234,7 @@ impl ConnectorConfig {
             bail!("`sluice.max.inflight.records` in {} must be at least 1", map.origin());
         }
 
-        Ok(Self {
+        let config = Self {
             errors: error_policy(map, worker)?,
             parser_settings: parser_settings(map, worker),
             name,
@@ -251,7 +251,9 @@ impl ConnectorConfig {
             admin_settings,
             raw: map.clone(),
             ignored_keys: checked.ignored,
-        })
+        };
+        config.sink.validate(&config)?;
+        Ok(config)
     }
 
     /// Kafka Connect's consumer group for this connector.

@@ -95,6 +95,14 @@ impl SinkKind {
         }
     }
 
+    /// Checks the sink's own keys when the connector file is loaded (before anything runs).
+    pub fn validate(self, config: &ConnectorConfig) -> anyhow::Result<()> {
+        match self {
+            SinkKind::Tablestore => tablestore::config::TablestoreConfig::from_connector(config).map(drop),
+            SinkKind::File | SinkKind::Stdout => Ok(()),
+        }
+    }
+
     /// The built-in parser used when the connector names none.
     pub fn default_parser(self) -> &'static str {
         "json"

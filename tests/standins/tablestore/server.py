@@ -287,6 +287,7 @@ STATUS_OF = {
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     server_version = "TablestoreStandin/1"
 
     def log_message(self, fmt, *args):

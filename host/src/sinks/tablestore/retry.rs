@@ -38,6 +38,15 @@ impl Class {
     pub fn retryable(self) -> bool {
         self != Class::Permanent
     }
+
+    /// The class that asks for the longer wait of the two (for a set of failed rows).
+    pub fn worse(self, other: Class) -> Class {
+        if self == Class::Throttled || other == Class::Throttled {
+            Class::Throttled
+        } else {
+            other
+        }
+    }
 }
 
 /// Classifies a service error code (with its message and HTTP status).

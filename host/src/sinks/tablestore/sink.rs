@@ -147,7 +147,7 @@ impl TablestoreSink {
                             let class = retry::classify(&error.code, &message, 200, true);
                             let reason = format!("row {}: {} {}: {message}", rows[index].label, api.action(), error.code);
                             if class.retryable() {
-                                worst = worst.max_with(class);
+                                worst = worst.worse(class);
                                 last_reason = reason;
                                 retry_rows.push(index);
                             } else {
@@ -232,12 +232,6 @@ impl TablestoreSink {
             isolate.extend_from_slice(order);
         }
         Ok(())
-    }
-}
-
-impl Class {
-    fn max_with(self, other: Class) -> Class {
-        if self == Class::Throttled || other == Class::Throttled { Class::Throttled } else { other }
     }
 }
 
