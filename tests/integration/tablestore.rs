@@ -432,3 +432,70 @@ async fn sts_credentials_send_the_security_token() {
     running.shutdown();
     running.wait().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sluice_binary_runs_the_seed_files_over_https() {
+    let h = Harness::new();
+    let cert = h.path("cert.pem");
+    let key = h.path("key.pem");
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl makes a test certificate");
+    assert!(made.success());
+    let s = Standin::start_with(&["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let https = s.endpoint.replace("http://127.0.0.1", "https://localhost");
+    // The dump endpoints are read over TLS too, trusting the test certificate.
+    let reader = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap())
+        .build()
+        .unwrap();
+    h.topic("test", 1);
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/tablestore");
+    let worker = std::fs::read_to_string(examples.join("connect-standalone.properties"))
+        .unwrap()
+        .replace("localhost:9092", &h.bootstrap)
+        .replace("offset.flush.interval.ms=10000", "offset.flush.interval.ms=200");
+    let connector = std::fs::read_to_string(examples.join("connect-tablestore-sink-quickstart.properties"))
+        .unwrap()
+        .replace("https://xxx.xxx.ots.aliyuncs.com", &https)
+        .replace("tablestore.access.key.id =xxx", &format!("tablestore.access.key.id ={KEY_ID}"))
+        .replace("tablestore.access.key.secret=xxx", &format!("tablestore.access.key.secret={KEY_SECRET}"))
+        .replace("tablestore.instance.name=xxx", &format!("tablestore.instance.name={INSTANCE}"));
+    let (worker_file, connector_file) = (h.path("connect-standalone.properties"), h.path("connect-tablestore-sink-quickstart.properties"));
+    std::fs::write(&worker_file, worker).unwrap();
+    std::fs::write(&connector_file, connector).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("standalone")
+        .arg(&worker_file)
+        .arg(&connector_file)
+        .env("SLUICE_CACHE_DIR", cache_dir())
+        .env("SLUICE_LOG", "warn")
+        .env("SSL_CERT_FILE", &cert)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    h.produce("test", Some(0), &[STRUCT_MESSAGE.to_string(), MAP_MESSAGE.to_string()]).await;
+    let url = format!("{https}/_standin/tables/test");
+    let mut rows = Json::Null;
+    for _ in 0..300 {
+        if let Ok(response) = reader.get(&url).send().await {
+            if response.status().is_success() {
+                rows = serde_json::from_slice::<Json>(&response.bytes().await.unwrap()).unwrap()["rows"].clone();
+                if rows.as_array().is_some_and(|r| r.len() == 2) {
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(rows[0]["columns"], json!({"id": 1, "product": "foo", "quantity": 100, "price": 50.0}), "{rows}");
+    assert_eq!(rows[1]["columns"], json!({"id": 1}), "{rows}");
+}
