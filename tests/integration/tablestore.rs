@@ -499,3 +499,12 @@ async fn the_sluice_binary_runs_the_seed_files_over_https() {
     assert_eq!(rows[0]["columns"], json!({"id": 1, "product": "foo", "quantity": 100, "price": 50.0}), "{rows}");
     assert_eq!(rows[1]["columns"], json!({"id": 1}), "{rows}");
 }
+
+#[test]
+fn the_stand_in_agrees_with_the_official_sdk_client() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/standins/tablestore/check_with_sdk.py");
+    let output = Command::new("python3").arg(script).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("stand-in agrees with the official SDK client"), "{stdout}");
+}
