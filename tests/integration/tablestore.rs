@@ -508,3 +508,43 @@ fn the_stand_in_agrees_with_the_official_sdk_client() {
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("stand-in agrees with the official SDK client"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_refused_as_a_whole_is_split_to_find_the_bad_rows() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("split", 1);
+    let running = h.start(h.worker(""), vec![connector(&h, &s, "split", "split", "auto.create=true\n")]).await.unwrap();
+    s.fault(json!([{"action": "BatchWriteRow", "kind": "parameter_invalid", "count": 1}])).await;
+    h.produce("split", Some(0), &orders(5, 1)).await;
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-split", "split", 1) == vec![5]).await);
+    assert_eq!(s.rows("split").await.len(), 5, "the refusal was not about any row, so all were written");
+    let sizes: Vec<Json> = s.requests().await.iter().map(|r| r["tables"][0]["rows"].clone()).collect();
+    assert_eq!(sizes, vec![json!(1); 5], "after the refusal each row went alone");
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_key_from_two_partitions_is_never_written_by_two_tasks_at_once() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("shared", 2);
+    // Every record has key k, so both partitions' tasks write the same row. Slow answers
+    // widen the window in which two writes of k would overlap if nothing kept them apart
+    // (with insert.order.enable=false this test sees dozens of overlaps).
+    s.fault(json!([{"action": "BatchWriteRow", "kind": "slow", "delay_ms": 150, "count": 6}])).await;
+    let c = connector(&h, &s, "shared", "shared", "auto.create=true\ntasks.max=2\nprimarykey.mode=record_key\n\
+        tablestore.shared.primarykey.name=id\ntablestore.shared.primarykey.type=string\n");
+    let running = h.start(plain_worker(&h), vec![c]).await.unwrap();
+    for p in 0..2 {
+        let lines: Vec<String> = (0..20).map(|i| format!("{{\"id\":\"k\"}}\t{{\"p\":{p},\"i\":{i}}}")).collect();
+        h.produce("shared", Some(p), &lines).await;
+    }
+    assert!(wait_until(Duration::from_secs(60), || h.committed("connect-shared", "shared", 2) == vec![20, 20]).await);
+    let requests = s.requests().await;
+    let overlapping = requests.iter().filter(|r| r["overlap"].as_bool() == Some(true)).count();
+    assert_eq!(overlapping, 0, "{requests:?}");
+    running.shutdown();
+    running.wait().await;
+}

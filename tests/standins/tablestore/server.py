@@ -239,7 +239,7 @@ class Faults:
     a count (active for D ms from now). Kinds: `server_busy` (503 OTSServerBusy),
     `partition_unavailable` (503 OTSPartitionUnavailable), `internal` (500
     OTSInternalServerError), `http_502` (502 from a "gateway", no request id), `clock_skew`
-    (403 OTSAuthFailed), `slow` (`"delay_ms"` before answering), and `row_error` (per-row
+    (403 OTSAuthFailed), `parameter_invalid` (400 OTSParameterInvalid for the whole request), `slow` (`"delay_ms"` before answering), and `row_error` (per-row
     failure with `"code"` for rows whose primary key text contains `"match"`)."""
 
     def __init__(self):
@@ -275,6 +275,8 @@ class State:
         self.tables = {}
         self.faults = Faults()
         self.requests = []
+        # (table, primary key) of rows being written, to record overlapping writes of a key.
+        self.writing = {}
 
 
 STATUS_OF = {
@@ -282,6 +284,7 @@ STATUS_OF = {
     "partition_unavailable": (503, "OTSPartitionUnavailable", "The partition is not available."),
     "internal": (500, "OTSInternalServerError", "Internal server error."),
     "clock_skew": (403, "OTSAuthFailed", "Mismatch between system time and x-ots-date."),
+    "parameter_invalid": (400, "OTSParameterInvalid", "Injected: the request is invalid."),
 }
 
 
@@ -405,9 +408,11 @@ class Handler(BaseHTTPRequestHandler):
         if handler is None:
             return self._send(404, b"unknown action", headers={"Content-Type": "text/plain"})
         slow = state.faults.take(action, ("slow",))
-        if slow:
-            time.sleep(slow.get("delay_ms", 1000) / 1000.0)
-        fault = state.faults.take(action, ("server_busy", "partition_unavailable", "internal", "http_502", "clock_skew"))
+        self.delay = slow.get("delay_ms", 1000) / 1000.0 if slow else 0.0
+        if action not in ("BatchWriteRow", "BulkImport"):
+            time.sleep(self.delay)
+        fault = state.faults.take(action, ("server_busy", "partition_unavailable", "internal", "http_502", "clock_skew",
+                                           "parameter_invalid"))
         try:
             self._verify(action, body)
             if fault and fault["kind"] == "http_502":
@@ -497,8 +502,8 @@ class Handler(BaseHTTPRequestHandler):
             table.rows.pop(key, None)
         return None
 
-    def _log(self, action, tables):
-        self.server.state.requests.append({"action": action, "tables": tables})
+    def _log(self, action, tables, overlap=False):
+        self.server.state.requests.append({"action": action, "tables": tables, "overlap": overlap})
 
     def _action_BatchWriteRow(self, body):
         request = pb.BatchWriteRowRequest()
@@ -523,9 +528,41 @@ class Handler(BaseHTTPRequestHandler):
                     raise OtsError(400, "OTSParameterInvalid", "The input parameter is invalid: duplicated primary key in table '%s'." % t.table_name)
                 keys.add(text)
                 decoded.append(text)
+        keys = []
+        index = 0
+        for t in request.tables:
+            for _ in t.rows:
+                keys.append((t.table_name, decoded[index]))
+                index += 1
+        overlap = self._begin_writing(keys)
+        try:
+            time.sleep(self.delay)
+            return self._write_batch(request, decoded, overlap)
+        finally:
+            self._end_writing(keys)
+
+    def _begin_writing(self, keys):
+        """Marks rows as being written; True when one of them already was (two writes of one
+        primary key in flight at once)."""
+        state = self.server.state
+        with state.lock:
+            overlap = any(k in state.writing for k in keys)
+            for k in keys:
+                state.writing[k] = state.writing.get(k, 0) + 1
+        return overlap
+
+    def _end_writing(self, keys):
+        state = self.server.state
+        with state.lock:
+            for k in keys:
+                state.writing[k] -= 1
+                if not state.writing[k]:
+                    del state.writing[k]
+
+    def _write_batch(self, request, decoded, overlap):
         response = pb.BatchWriteRowResponse()
         with self.server.state.lock:
-            self._log("BatchWriteRow", [{"table": t.table_name, "rows": len(t.rows)} for t in request.tables])
+            self._log("BatchWriteRow", [{"table": t.table_name, "rows": len(t.rows)} for t in request.tables], overlap)
             index = 0
             for t in request.tables:
                 out = response.tables.add(table_name=t.table_name)
@@ -548,6 +585,7 @@ class Handler(BaseHTTPRequestHandler):
         self._current_action = "BulkImport"
         if len(request.rows) > MAX_BATCH_ROWS:
             raise OtsError(400, "OTSParameterInvalid", "Rows count exceeds the upper limit: 200.")
+        time.sleep(self.delay)
         response = BulkImportResponse(table_name=request.table_name)
         with self.server.state.lock:
             table = self._table(request.table_name)

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use super::client::{Client, OtsError};
@@ -34,6 +34,58 @@ struct Shared {
     tables: Mutex<HashMap<String, Arc<Vec<KeyColumn>>>>,
     /// `max.concurrency` requests in flight across all lanes.
     permits: Arc<Semaphore>,
+    /// Primary keys being written by some lane (`insert.order.enable`).
+    in_flight: InFlight,
+}
+
+/// Primary keys with a write in flight, shared by the lanes, so that with
+/// `insert.order.enable` a key is never written by two lanes at once (rows of one key can
+/// come from different partitions, which different lanes write).
+#[derive(Default)]
+struct InFlight {
+    keys: Mutex<HashMap<u64, usize>>,
+    released: Notify,
+}
+
+/// Keys held by one wave; released on drop.
+struct KeyGuard<'a> {
+    in_flight: &'a InFlight,
+    keys: Vec<u64>,
+}
+
+impl InFlight {
+    /// Waits until none of `keys` is in flight elsewhere, then holds them.
+    async fn acquire(&self, keys: Vec<u64>) -> KeyGuard<'_> {
+        loop {
+            let released = self.released.notified();
+            {
+                let mut held = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+                if !keys.iter().any(|k| held.contains_key(k)) {
+                    for k in &keys {
+                        *held.entry(*k).or_default() += 1;
+                    }
+                    return KeyGuard { in_flight: self, keys };
+                }
+            }
+            released.await;
+        }
+    }
+}
+
+impl Drop for KeyGuard<'_> {
+    fn drop(&mut self) {
+        let mut held = self.in_flight.keys.lock().unwrap_or_else(|e| e.into_inner());
+        for k in &self.keys {
+            if let Some(count) = held.get_mut(k) {
+                *count -= 1;
+                if *count == 0 {
+                    held.remove(k);
+                }
+            }
+        }
+        drop(held);
+        self.in_flight.released.notify_waiters();
+    }
 }
 
 /// The outcome of one row of a batch request.
@@ -50,6 +102,7 @@ impl TablestoreSink {
                 permits: Arc::new(Semaphore::new(config.max_concurrency)),
                 config,
                 tables: Mutex::new(HashMap::new()),
+                in_flight: InFlight::default(),
             }),
         };
         if let TopicSelection::List(topics) = &connector.topics {
@@ -101,6 +154,10 @@ impl TablestoreSink {
     async fn run_wave(&self, rows: &[EncodedRow], requests: Vec<Vec<usize>>, rejected: &mut BTreeMap<usize, String>) -> Result<(), SinkError> {
         let config = &self.shared.config;
         let api = config.write_api;
+        let _keys = match config.insert_order {
+            true => Some(self.shared.in_flight.acquire(requests.iter().flatten().map(|&i| rows[i].key).collect()).await),
+            false => None,
+        };
         let mut backoff = Backoff::new(config.client.retry_budget);
         let mut pending = requests;
         loop {
