@@ -27,7 +27,7 @@ fn every_key_sluice_reads_is_documented() {
     // Kafka Connect keys sluice accepts without using them need no entry.
     let accepted_only = |k: &str| {
         k.starts_with("transforms") || k.starts_with("predicates") || k.starts_with("errors.retry")
-            || k.starts_with("errors.log") || k == "config.action.reload" || k == "runtime.error.table.name"
+            || k.starts_with("errors.log") || k == "config.action.reload"
             || k == "errors.deadletterqueue.context.headers.enable"
     };
     let mut missing = Vec::new();
@@ -49,6 +49,7 @@ fn every_key_sluice_reads_is_documented() {
         .chain(sluice::plugin::builtin_keys("tdengine").keys)
         .chain(sluice::sinks::maxcompute::MAXCOMPUTE_KEYS.keys)
         .chain(sluice::plugin::builtin_keys("maxcompute").keys)
+        .chain(sluice::sinks::tablestore::TABLESTORE_KEYS.keys)
     {
         if !reference::documents(key) {
             missing.push(*key);

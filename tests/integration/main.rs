@@ -9,5 +9,6 @@ mod maxcompute;
 mod plugins;
 mod sandbox;
 mod swap;
+mod tablestore;
 mod tdengine;
 mod util;

@@ -89,6 +89,9 @@ pub enum ErrorPolicy {
     Ignore,
     /// Produce the original record with error headers to a Kafka topic.
     DeadLetter(DeadLetterConfig),
+    /// Write the record and the error to a Tablestore error table
+    /// (`runtime.error.mode=tablestore`, `runtime.error.table.name`).
+    TablestoreTable(String),
 }
 
 /// A dead-letter topic.
@@ -355,11 +358,13 @@ fn error_policy(map: &ConfigMap, worker: &WorkerConfig, sink: SinkKind) -> anyho
             )?,
             key: "runtime.error.topic.name",
         })),
-        "tablestore" => bail!(
-            "`runtime.error.mode=tablestore` in {} needs the Tablestore sink, which this build \
-             does not have yet; use `kafka` or `ignore`",
-            map.origin()
-        ),
+        "tablestore" => Ok(ErrorPolicy::TablestoreTable(
+            map.get("runtime.error.table.name")
+                .with_context(|| {
+                    format!("`runtime.error.mode=tablestore` in {} needs `runtime.error.table.name`", map.origin())
+                })?
+                .to_string(),
+        )),
         _ => Ok(ErrorPolicy::Ignore),
     }
 }

@@ -21,6 +21,8 @@ pub enum Scope {
     MaxComputeSink,
     /// Connectors using the built-in `maxcompute` parser.
     MaxComputeParser,
+    /// Connectors using the Tablestore sink.
+    TablestoreSink,
 }
 
 impl Scope {
@@ -34,6 +36,7 @@ impl Scope {
             Scope::TdengineParser => "Built-in `tdengine` parser (the TDengine sink's default)",
             Scope::MaxComputeSink => "MaxCompute sink (`connector.class=com.aliyun.odps.kafka.connect.MaxComputeSinkConnector`)",
             Scope::MaxComputeParser => "Built-in `maxcompute` parser (the MaxCompute sink's default)",
+            Scope::TablestoreSink => "Tablestore sink (`connector.class=TableStoreSinkConnector`, see docs/sinks/tablestore.md)",
         }
     }
 }
@@ -71,7 +74,7 @@ pub const KEYS: &[KeyDoc] = &[
     key(Worker, "sluice.plugin.cache.dir", "$SLUICE_CACHE_DIR or ~/.cache/sluice/components", "Where compiled plugins are cached so restarts do not recompile."),
     key(Worker, "sluice.max.inflight.records", "10000", "Default cap on records read but not yet written or dead-lettered, per connector; partitions pause at the cap."),
     key(Connector, "name", "(required)", "Connector name; the consumer group is `connect-<name>`."),
-    key(Connector, "connector.class", "(required)", "Which sink: `org.apache.kafka.connect.file.FileStreamSinkConnector` (`FileStreamSink`), `stdout`, `com.taosdata.kafka.connect.sink.TDengineSinkConnector` (`TDengineSinkConnector`) or `com.aliyun.odps.kafka.connect.MaxComputeSinkConnector` (`MaxComputeSinkConnector`)."),
+    key(Connector, "connector.class", "(required)", "Which sink: `org.apache.kafka.connect.file.FileStreamSinkConnector` (`FileStreamSink`), `stdout`, `com.taosdata.kafka.connect.sink.TDengineSinkConnector` (`TDengineSinkConnector`) `com.aliyun.odps.kafka.connect.MaxComputeSinkConnector` (`MaxComputeSinkConnector`) or `TableStoreSinkConnector` (`com.aliyun.tablestore.kafka.connect.TableStoreSinkConnector`)."),
     key(Connector, "tasks.max", "1", "Parser workers (and sink lanes) running in parallel; each partition always goes to the same task, so order per partition is kept."),
     key(Connector, "topics", "(one of topics, topics.regex)", "Comma-separated topics to read."),
     key(Connector, "topics.regex", "(one of topics, topics.regex)", "Regular expression of topics to read."),
@@ -88,7 +91,8 @@ pub const KEYS: &[KeyDoc] = &[
     key(Connector, "errors.deadletterqueue.topic.name", "(none)", "With `errors.tolerance=all`: topic receiving bad records (original key, value, headers, timestamp, plus `ErrorInfo` and `__connect.errors.*` headers). Created if missing."),
     key(Connector, "errors.deadletterqueue.topic.replication.factor", "3", "Replication factor used when creating the dead-letter topic."),
     key(Connector, "runtime.error.tolerance", "none", "The Tablestore connector's name for `errors.tolerance`."),
-    key(Connector, "runtime.error.mode", "ignore", "With tolerance `all` and no dead-letter topic: `ignore` (log and skip) or `kafka` (produce to `runtime.error.topic.name`)."),
+    key(Connector, "runtime.error.mode", "ignore", "With tolerance `all` and no dead-letter topic: `ignore` (log and skip), `kafka` (produce to `runtime.error.topic.name`) or `tablestore` (write to the Tablestore table `runtime.error.table.name`)."),
+    key(Connector, "runtime.error.table.name", "(none)", "Error table for `runtime.error.mode=tablestore`: primary key `topic_partition` (string), `offset` (integer); columns `error_info`, `key`, `value`. Created when missing."),
     key(Connector, "runtime.error.topic.name", "(none)", "Error topic for `runtime.error.mode=kafka`. With the MaxCompute sink and no tolerance key set, naming it is enough: bad records go there, as in the MaxCompute connector."),
     key(Connector, "runtime.error.bootstrap.servers", "(worker's bootstrap.servers)", "Brokers of the error topic."),
     key(FileSink, "file", "(stdout)", "File receiving one JSON line per parser output with the record's topic, partition and offset; standard output when unset, as in Kafka Connect."),
@@ -140,12 +144,37 @@ pub const KEYS: &[KeyDoc] = &[
     key(MaxComputeSink, "skip_error", "false", "Without an error topic: `true` drops records that cannot be written (logged and counted); `false` fails the connector."),
     key(MaxComputeSink, "use_streaming", "false", "Only `false` is accepted: sluice writes through the batch tunnel."),
     key(MaxComputeParser, "csv_delimiter", ",", "Field delimiter of `format=CSV` (one character; `\"` quotes fields)."),
+    key(TablestoreSink, "tablestore.endpoint", "(required)", "Instance endpoint, `https://<instance>.<region>.ots.aliyuncs.com` (`http://` works too)."),
+    key(TablestoreSink, "tablestore.instance.name", "(required)", "Instance name."),
+    key(TablestoreSink, "tablestore.mode", "normal", "`normal` (data tables). `timeseries` is not in this build yet."),
+    key(TablestoreSink, "tablestore.auth.mode", "sts", "`aksk` (AccessKey) or `sts` (AccessKey plus `tablestore.security.token`). When unset and no token is configured, the AccessKey is used as with `aksk`. The managed-service STS role flow (`account.id`, `role.name`, `sts.endpoint`) is not supported."),
+    key(TablestoreSink, "tablestore.access.key.id, tablestore.access.key.secret", "(required)", "The AccessKey (never passed to parsers)."),
+    key(TablestoreSink, "tablestore.security.token", "(none)", "sluice: the STS security token for `tablestore.auth.mode=sts`, sent as `x-ots-ststoken`."),
+    key(TablestoreSink, "tablestore.region", "(none)", "sluice: the instance's region (`cn-hangzhou`); when set, requests use the v4 (HMAC-SHA256) signature instead of v2."),
+    key(TablestoreSink, "tablestore.write.api", "batchwriterow", "sluice: `batchwriterow` (several tables per request) or `bulkimport` (the Java connector's API, one table per request)."),
+    key(TablestoreSink, "tablestore.request.timeout.ms", "30000", "sluice: timeout of one HTTP request."),
+    key(TablestoreSink, "tablestore.retry.timeout.ms", "60000", "sluice: how long retryable failures (throttling, partition errors, timeouts, 5xx, failed rows) are retried inside one write before the pipeline's own backoff takes over (the Java connector's 60 s)."),
+    key(TablestoreSink, "tablestore.verify.response", "true", "sluice: check the MD5 and signature of every response."),
+    key(TablestoreSink, "table.name.format", "<topic>", "Destination table; `<topic>` is replaced by the topic."),
+    key(TablestoreSink, "topics.assign.tables", "(none)", "`topic:table` pairs; take priority over `table.name.format`."),
+    key(TablestoreSink, "tablestore.*.primarykey.name, tablestore.*.primarykey.type", "(none)", "Per table (`tablestore.<table>.primarykey.name`): key columns and types (`string`, `integer`, `binary`, `auto_increment`) for `primarykey.mode=record_key` or `record_value`."),
+    key(TablestoreSink, "tablestore.*.columns.whitelist.name, tablestore.*.columns.whitelist.type", "(none)", "Per table: the only attribute columns written, with types (`string`, `integer`, `double`, `boolean`, `binary`)."),
+    key(TablestoreSink, "tablestore.*.search.timestamp.type", "kafka", "Per table, `primarykey.mode=search`: only `kafka` (the record timestamp) is supported."),
+    key(TablestoreSink, "primarykey.mode", "kafka", "`kafka` (`topic_partition`, `offset`), `record_key`, `record_value` or `search` (`md5`, `topic`, `partition`, `offset`)."),
+    key(TablestoreSink, "insert.mode", "put", "`put` (replace the row) or `update` (change the given columns)."),
+    key(TablestoreSink, "delete.mode", "none", "`none`, `row`, `column` or `row_and_column`: what null values delete (the connector's \"Delete syntax\" table); anything but `none` needs `primarykey.mode=record_key`."),
+    key(TablestoreSink, "insert.order.enable", "true", "`true`: two writes of the same primary key are never in flight at once; `false`: requests run fully parallel."),
+    key(TablestoreSink, "auto.create", "false", "Create missing tables (TTL -1, one version, no reserved throughput) with the configured primary key."),
+    key(TablestoreSink, "max.concurrency", "10", "Requests in flight per connector."),
+    key(TablestoreSink, "buffer.size, max.thread.count, bucket.count, flush.Interval", "1024, cores + 1, 3, 10000", "Accepted and validated as in the Java connector (power of two; at least 1; `bucket.count` at most `max.concurrency`); sluice needs no ring buffers or callback threads and flushes every batch."),
+    key(TablestoreSink, "event.parse.class", "(DefaultEventParser)", "Accepted; the mapping is done by the parser (`parser`, `parser.plugin`)."),
+    key(TablestoreSink, "region, account.id, role.name, sts.endpoint, client.time.out.ms", "(none)", "The managed-service STS role flow's keys: accepted, not used."),
 ];
 
 /// Renders the reference as Markdown tables, one per scope.
 pub fn markdown() -> String {
     let mut out = String::new();
-    for scope in [Worker, Connector, FileSink, JsonParser, TdengineSink, TdengineParser, MaxComputeSink, MaxComputeParser] {
+    for scope in [Worker, Connector, FileSink, JsonParser, TablestoreSink, TdengineSink, TdengineParser, MaxComputeSink, MaxComputeParser] {
         out.push_str(&format!("### {}\n\n| key | default | meaning |\n|---|---|---|\n", scope.title()));
         for doc in KEYS.iter().filter(|k| k.scope == scope) {
             let keys: Vec<String> = doc.key.split(", ").map(|k| format!("`{k}`")).collect();

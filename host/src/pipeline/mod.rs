@@ -76,6 +76,9 @@ pub async fn start_connector(
         ErrorPolicy::DeadLetter(target) => {
             ErrorPath::DeadLetter(Arc::new(DeadLetterQueue::connect(target, &config).await?))
         }
+        ErrorPolicy::TablestoreTable(table) => {
+            ErrorPath::DeadLetter(Arc::new(crate::sinks::tablestore::ErrorTable::open(&config, table).await?))
+        }
     };
 
     let tracker = Arc::new(Mutex::new(OffsetTracker::default()));

@@ -24,7 +24,10 @@ const TDENGINE_PARSER_KEYS: &[&str] = &[
 /// Settings the built-in parsers read (so typos in them are caught at load).
 pub fn builtin_keys(name: &str) -> KeySet<'static> {
     match name {
-        "json" => KeySet { keys: &["primarykey.mode", "json.integers"], prefixes: &[] },
+        "json" => KeySet {
+            keys: &["primarykey.mode", "json.integers", "insert.mode", "delete.mode", "table.name.format", "topics.assign.tables"],
+            prefixes: &[],
+        },
         "tdengine" => KeySet { keys: TDENGINE_PARSER_KEYS, prefixes: &[] },
         "maxcompute" => KeySet { keys: &["mode", "format", "csv_delimiter"], prefixes: &[] },
         _ => KeySet { keys: &[], prefixes: &[] },

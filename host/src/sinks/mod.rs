@@ -5,6 +5,7 @@
 pub mod file;
 pub mod maxcompute;
 pub mod tdengine;
+pub mod tablestore;
 
 use std::future::Future;
 use std::time::Duration;
@@ -59,13 +60,9 @@ pub enum SinkKind {
     Tdengine,
     /// MaxCompute (ODPS) tables through the Tunnel service.
     MaxCompute,
+    /// Alibaba Cloud Tablestore data tables (`TableStoreSinkConnector`).
+    Tablestore,
 }
-
-/// Connector classes that come with later sinks; named so the error is helpful.
-const PLANNED_CLASSES: &[&str] = &[
-    "TableStoreSinkConnector",
-    "com.aliyun.tablestore.kafka.connect.TableStoreSinkConnector",
-];
 
 impl SinkKind {
     /// Resolves a `connector.class` value (full Java class name or short alias).
@@ -76,21 +73,19 @@ impl SinkKind {
             | "FileStreamSink"
             | "file" => Ok(SinkKind::File),
             "stdout" | "StdoutSink" | "sluice.StdoutSink" => Ok(SinkKind::Stdout),
+            class if tablestore::CLASSES.contains(&class) => Ok(SinkKind::Tablestore),
             "com.taosdata.kafka.connect.sink.TDengineSinkConnector" | "TDengineSinkConnector" | "tdengine" => {
                 Ok(SinkKind::Tdengine)
             }
             "com.aliyun.odps.kafka.connect.MaxComputeSinkConnector" | "MaxComputeSinkConnector" | "maxcompute" => {
                 Ok(SinkKind::MaxCompute)
             }
-            other if PLANNED_CLASSES.contains(&other) => anyhow::bail!(
-                "`{other}` is not available in this build of sluice yet; available: FileStreamSink, stdout, \
-                 TDengineSinkConnector, MaxComputeSinkConnector"
-            ),
             other => anyhow::bail!(
                 "unknown connector class `{other}`; available: \
                  org.apache.kafka.connect.file.FileStreamSinkConnector (FileStreamSink), stdout, \
                  com.taosdata.kafka.connect.sink.TDengineSinkConnector (TDengineSinkConnector), \
-                 com.aliyun.odps.kafka.connect.MaxComputeSinkConnector (MaxComputeSinkConnector)"
+                 com.aliyun.odps.kafka.connect.MaxComputeSinkConnector (MaxComputeSinkConnector), \
+                 com.aliyun.tablestore.kafka.connect.TableStoreSinkConnector (TableStoreSinkConnector)"
             ),
         }
     }
@@ -102,6 +97,7 @@ impl SinkKind {
             SinkKind::Stdout => KeySet { keys: &[], prefixes: &[] },
             SinkKind::Tdengine => tdengine::TDENGINE_KEYS,
             SinkKind::MaxCompute => maxcompute::MAXCOMPUTE_KEYS,
+            SinkKind::Tablestore => tablestore::TABLESTORE_KEYS,
         }
     }
 
@@ -110,7 +106,7 @@ impl SinkKind {
         match self {
             SinkKind::Tdengine => "tdengine",
             SinkKind::MaxCompute => "maxcompute",
-            SinkKind::File | SinkKind::Stdout => "json",
+            SinkKind::File | SinkKind::Stdout | SinkKind::Tablestore => "json",
         }
     }
 
@@ -120,6 +116,7 @@ impl SinkKind {
         match self {
             SinkKind::Tdengine => tdengine::TdengineConfig::from_connector(config).map(drop),
             SinkKind::MaxCompute => maxcompute::MaxComputeConfig::from_map(&config.raw).map(drop),
+            SinkKind::Tablestore => tablestore::config::TablestoreConfig::from_connector(config).map(drop),
             SinkKind::File | SinkKind::Stdout => Ok(()),
         }
     }
@@ -129,7 +126,7 @@ impl SinkKind {
     pub fn batching(self, map: &ConfigMap, worker: &WorkerConfig) -> anyhow::Result<Option<(usize, Duration)>> {
         match self {
             SinkKind::MaxCompute => maxcompute::batching(map, worker).map(Some),
-            SinkKind::File | SinkKind::Stdout | SinkKind::Tdengine => Ok(None),
+            SinkKind::File | SinkKind::Stdout | SinkKind::Tdengine | SinkKind::Tablestore => Ok(None),
         }
     }
 
@@ -138,7 +135,7 @@ impl SinkKind {
     pub fn error_policy(self, map: &ConfigMap, worker: &WorkerConfig) -> anyhow::Result<Option<ErrorPolicy>> {
         match self {
             SinkKind::MaxCompute => maxcompute::error_policy(map, worker).map(Some),
-            SinkKind::File | SinkKind::Stdout | SinkKind::Tdengine => Ok(None),
+            SinkKind::File | SinkKind::Stdout | SinkKind::Tdengine | SinkKind::Tablestore => Ok(None),
         }
     }
 
@@ -164,6 +161,7 @@ impl SinkKind {
                 let sink_config = maxcompute::MaxComputeConfig::from_map(&config.raw)?;
                 AnySink::MaxCompute(maxcompute::MaxComputeSink::open(sink_config).await?)
             }
+            SinkKind::Tablestore => AnySink::Tablestore(tablestore::TablestoreSink::open(config).await?),
         })
     }
 }
@@ -177,6 +175,8 @@ pub enum AnySink {
     Tdengine(tdengine::TdengineSink),
     /// MaxCompute batch tunnel.
     MaxCompute(maxcompute::MaxComputeSink),
+    /// Tablestore data tables.
+    Tablestore(tablestore::TablestoreSink),
 }
 
 impl AnySink {
@@ -184,7 +184,7 @@ impl AnySink {
     /// table's columns), learnt when it opened.
     pub fn parser_settings(&self) -> Vec<(String, String)> {
         match self {
-            AnySink::File(_) | AnySink::Tdengine(_) => Vec::new(),
+            AnySink::File(_) | AnySink::Tdengine(_) | AnySink::Tablestore(_) => Vec::new(),
             AnySink::MaxCompute(sink) => sink.parser_settings(),
         }
     }
@@ -196,6 +196,7 @@ impl Sink for AnySink {
             AnySink::File(sink) => sink.write(items).await,
             AnySink::Tdengine(sink) => sink.write(items).await,
             AnySink::MaxCompute(sink) => sink.write(items).await,
+            AnySink::Tablestore(sink) => sink.write(items).await,
         }
     }
 }

@@ -4,6 +4,7 @@ use sluice_plugin_sdk::{PluginError, Settings};
 
 use crate::converter::{Converter, Integers};
 use crate::primary_key::PrimaryKey;
+use crate::tablestore::{self, Mapping};
 
 /// Setting choosing how schemaless JSON integers are typed.
 const INTEGERS: &str = "json.integers";
@@ -15,6 +16,10 @@ pub(crate) struct Config {
     pub(crate) value: Converter,
     /// How the primary key is built.
     pub(crate) primary_key: PrimaryKey,
+    /// Tables, typed keys, whitelists, insert and delete modes.
+    pub(crate) mapping: Mapping,
+    /// Whether the connector writes to Tablestore (its tombstone, null and table rules apply).
+    pub(crate) tablestore: bool,
 }
 
 impl Config {
@@ -27,6 +32,11 @@ impl Config {
         let value = Converter::from_settings(settings, "value.converter", integers)?;
         let key = Converter::from_settings(settings, "key.converter", integers)?;
         let primary_key = PrimaryKey::from_settings(settings, key)?;
-        Ok(Config { value, primary_key })
+        Ok(Config {
+            value,
+            primary_key,
+            mapping: Mapping::from_settings(settings)?,
+            tablestore: tablestore::is_tablestore(settings),
+        })
     }
 }

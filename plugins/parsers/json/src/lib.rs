@@ -10,7 +10,9 @@
 //!   columns, including the `Decimal`, `Timestamp`, `Date` and `Time` logical types;
 //! - `StringConverter` / `ByteArrayConverter`: one `value` column of text / binary.
 //!
-//! Null values (tombstones) produce no output. See [`JsonParser`] for the settings.
+//! Null values (tombstones) produce no output, except for the Tablestore sink, where the
+//! connector's delete rules apply (see the `tablestore` module). See [`JsonParser`] for the
+//! settings.
 #![warn(missing_docs)]
 
 mod config;
@@ -19,9 +21,10 @@ mod decimal;
 mod envelope;
 mod plain;
 mod primary_key;
+mod tablestore;
 
 use sluice_plugin_sdk::{
-    export_parser, KafkaRecord, Output, Parser, PluginError, Row, Settings, WriteKind,
+    export_parser, Column, KafkaRecord, Output, Parser, PluginError, Row, Settings, Value, WriteKind,
 };
 
 use config::Config;
@@ -37,7 +40,15 @@ use config::Config;
 ///   nor this key is set, an object with exactly the keys `schema` and `payload` is read as
 ///   an envelope; when only the converter is set, Kafka Connect's default (`true`) applies;
 /// - `primarykey.mode`: `kafka` (default: `topic_partition` and `offset`), `record_key`
-///   (the record key's fields) or `none`;
+///   (the record key's fields), `record_value` (named fields of the value), `search`
+///   (`md5`, `topic`, `partition`, `offset`) or `none`;
+/// - `tablestore.<table>.primarykey.name/type`: the key fields and their types (`string`,
+///   `integer`, `binary`, `auto_increment`) for `record_key` / `record_value`;
+/// - `tablestore.<table>.columns.whitelist.name/type`: the only columns written, typed
+///   (`string`, `integer`, `double`, `boolean`, `binary`);
+/// - `insert.mode` (`put`/`update`), `delete.mode` (`none`, `row`, `column`,
+///   `row_and_column`), `table.name.format`, `topics.assign.tables`: with the Tablestore
+///   sink, as its Java connector;
 /// - `json.integers`: `int64` (default) or `text`, the type of schemaless JSON integers.
 #[derive(Debug)]
 pub struct JsonParser {
@@ -52,19 +63,61 @@ impl Parser for JsonParser {
     }
 
     fn parse_one(&mut self, record: &KafkaRecord) -> Result<Vec<Output>, PluginError> {
-        let Some(bytes) = record.value.as_deref() else {
-            return Ok(Vec::new());
+        let config = &self.config;
+        let mut value = match record.value.as_deref() {
+            Some(bytes) => config.value.decode(bytes, "value")?,
+            None => None,
         };
-        let Some(mut columns) = self.config.value.decode(bytes, "value")? else {
+        if value.is_none() && !config.tablestore {
             return Ok(Vec::new());
+        }
+        let table = config.mapping.table_for(&record.topic);
+        let spec = config.mapping.table(&table);
+        let key = config.primary_key.columns(record, value.as_mut(), &table, spec)?;
+        let whitelist = spec.and_then(|s| s.whitelist.as_deref());
+        let select = |mut columns: Vec<Column>| -> Result<Vec<Column>, PluginError> {
+            let Some(whitelist) = whitelist else {
+                return Ok(columns);
+            };
+            let mut out = Vec::with_capacity(whitelist.len());
+            for (name, kind) in whitelist {
+                if let Some(i) = columns.iter().position(|c| &c.name == name) {
+                    let value = tablestore::convert(columns.swap_remove(i).value, *kind, name)?;
+                    out.push(Column { name: name.clone(), value });
+                }
+            }
+            Ok(out)
         };
-        let primary_key = self.config.primary_key.columns(record, &mut columns)?;
+        if !config.tablestore {
+            let columns = select(value.unwrap_or_default())?;
+            return Ok(vec![Output::Row(Row {
+                table: None,
+                kind: WriteKind::Put,
+                primary_key: key.columns,
+                columns,
+                deleted_columns: Vec::new(),
+            })]);
+        }
+        let (kind, columns, deleted_columns) = match value {
+            None => (config.mapping.tombstone()?, Vec::new(), Vec::new()),
+            Some(mut columns) => {
+                if config.primary_key.mode == primary_key::Mode::Search {
+                    columns.push(Column::new("timestamp", record.timestamp_ms.map_or(Value::Null, Value::Int64)));
+                }
+                for extra in key.rest {
+                    columns.retain(|c| c.name != extra.name);
+                    columns.push(extra);
+                }
+                config.mapping.columns(select(columns)?)?
+            }
+        };
+        tablestore::check_sizes(&key.columns, &columns)?;
         Ok(vec![Output::Row(Row {
-            table: None,
-            kind: WriteKind::Put,
-            primary_key,
+            table: Some(table),
+            kind,
+            primary_key: key.columns,
             columns,
-            deleted_columns: Vec::new(),
+            deleted_columns,
         })])
     }
 }

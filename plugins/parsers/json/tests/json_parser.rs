@@ -379,7 +379,7 @@ fn primary_key_from_string_key() {
 
 #[test]
 fn configure_rejects_bad_settings_naming_the_key() {
-    let err = configure(&[("primarykey.mode", "record_value")]).unwrap_err();
+    let err = configure(&[("primarykey.mode", "record_header")]).unwrap_err();
     assert_eq!(err.code, "bad-setting");
     assert_eq!(err.field.as_deref(), Some("primarykey.mode"));
     assert!(

@@ -1,0 +1,166 @@
+//! Tablestore sink figures:
+//!
+//! - `encode`: PlainBuffer encoding of 10,000 order rows (kafka primary key, six typed
+//!   columns), against serde_json rendering the same rows as a baseline for "one pass over
+//!   the row producing bytes";
+//! - `end-to-end`: rows/s written through the sink (`TablestoreSink::write`, batches of 500,
+//!   `BatchWriteRow` of up to 200 rows, v2-signed, MD5 and signature checked on the answer)
+//!   into the local stand-in, against one row per request as the baseline. The stand-in
+//!   decodes every row with the official Python SDK, so it — not sluice — bounds this figure.
+//!
+//! ```text
+//! cargo bench -p sluice --bench tablestore
+//! ```
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sluice::config::{parse_text, ConnectorConfig, WorkerConfig};
+use sluice::plugin::{Column, KafkaRecord, Output, Row, Value, WriteKind};
+use sluice::sinks::tablestore::plainbuffer::{self, Value as Pb};
+use sluice::sinks::tablestore::TablestoreSink;
+use sluice::sinks::{Sink, SinkItem};
+
+const ROWS: usize = 10_000;
+
+fn row(i: usize) -> Row {
+    Row {
+        table: Some("bench".into()),
+        kind: WriteKind::Put,
+        primary_key: vec![
+            Column { name: "topic_partition".into(), value: Value::Text(format!("orders_{}", i % 6)) },
+            Column { name: "offset".into(), value: Value::Int64(i as i64) },
+        ],
+        columns: vec![
+            Column { name: "id".into(), value: Value::Int64(i as i64) },
+            Column { name: "product".into(), value: Value::Text(format!("product-{}", i % 97)) },
+            Column { name: "quantity".into(), value: Value::Int32((i % 50) as i32) },
+            Column { name: "price".into(), value: Value::Float64(i as f64 * 0.25) },
+            Column { name: "paid".into(), value: Value::Boolean(i % 2 == 0) },
+            Column { name: "note".into(), value: Value::Text("x".repeat(64)) },
+        ],
+        deleted_columns: Vec::new(),
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn encode_bench(rows: &[Row]) {
+    let pass_pb = || {
+        let start = Instant::now();
+        let mut bytes = 0;
+        for r in rows {
+            let pk: Vec<(&str, Pb<'_>)> = r.primary_key.iter().map(|c| (c.name.as_str(), pb(&c.value))).collect();
+            let cols: Vec<(&str, Pb<'_>)> = r.columns.iter().map(|c| (c.name.as_str(), pb(&c.value))).collect();
+            bytes += plainbuffer::encode_put(&pk, &cols).len();
+        }
+        (start.elapsed(), bytes)
+    };
+    let pass_json = || {
+        let start = Instant::now();
+        let mut bytes = 0;
+        for r in rows {
+            let value: serde_json::Map<String, serde_json::Value> = r
+                .primary_key
+                .iter()
+                .chain(&r.columns)
+                .map(|c| (c.name.clone(), sluice::plugin::render::value(&c.value).1))
+                .collect();
+            bytes += serde_json::to_vec(&value).unwrap().len();
+        }
+        (start.elapsed(), bytes)
+    };
+    pass_pb();
+    pass_json();
+    let (pb_times, pb_bytes): (Vec<_>, Vec<_>) = (0..7).map(|_| pass_pb()).unzip();
+    let json_times: Vec<_> = (0..7).map(|_| pass_json().0).collect();
+    let (pb_t, json_t) = (median(pb_times), median(json_times));
+    let rate = |t: Duration| ROWS as f64 / t.as_secs_f64();
+    println!(
+        "encode: PlainBuffer {:.0} rows/s ({:.1} MB/s, {} bytes/row); serde_json baseline {:.0} rows/s; ratio {:.2}x",
+        rate(pb_t),
+        pb_bytes[0] as f64 / pb_t.as_secs_f64() / 1e6,
+        pb_bytes[0] / ROWS,
+        rate(json_t),
+        json_t.as_secs_f64() / pb_t.as_secs_f64()
+    );
+}
+
+fn pb(value: &Value) -> Pb<'_> {
+    match value {
+        Value::Int64(i) => Pb::Integer(*i),
+        Value::Int32(i) => Pb::Integer((*i).into()),
+        Value::Float64(f) => Pb::Double(*f),
+        Value::Boolean(b) => Pb::Boolean(*b),
+        Value::Text(s) => Pb::String(s),
+        _ => Pb::InfMin,
+    }
+}
+
+async fn end_to_end(rows: &[Row]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/standins/tablestore/server.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args(["--instance", "bench", "--access-key-id", "id", "--access-key-secret", "secret"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 with the `tablestore` package (tests/standins/requirements.txt)");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let port = line.trim().trim_start_matches("PORT ").to_string();
+    let worker = WorkerConfig::from_map(&parse_text("w", "").unwrap()).unwrap();
+    let text = format!(
+        "name=bench\nconnector.class=TableStoreSinkConnector\ntopics=bench\nauto.create=true\n\
+         tablestore.endpoint=http://127.0.0.1:{port}\ntablestore.instance.name=bench\ntablestore.auth.mode=aksk\n\
+         tablestore.access.key.id=id\ntablestore.access.key.secret=secret\n"
+    );
+    let connector = ConnectorConfig::from_map(&parse_text("c", &text).unwrap(), &worker).unwrap();
+    let mut sink = TablestoreSink::open(&connector).await.unwrap();
+    let records: Vec<KafkaRecord> = (0..rows.len())
+        .map(|i| KafkaRecord {
+            topic: "bench".into(),
+            partition: (i % 6) as i32,
+            offset: i as i64,
+            timestamp_ms: None,
+            key: None,
+            value: None,
+            headers: Vec::new(),
+        })
+        .collect();
+    let outputs: Vec<Vec<Output>> = rows.iter().map(|r| vec![Output::Row(r.clone())]).collect();
+    let items: Vec<SinkItem<'_>> = records.iter().zip(&outputs).map(|(record, outputs)| SinkItem { record, outputs }).collect();
+
+    let start = Instant::now();
+    for batch in items.chunks(500) {
+        let report = sink.write(batch).await.unwrap();
+        assert!(report.rejected.is_empty());
+    }
+    let batched = start.elapsed();
+    let single_rows = 500;
+    let start = Instant::now();
+    for item in &items[..single_rows] {
+        sink.write(std::slice::from_ref(item)).await.unwrap();
+    }
+    let single = start.elapsed();
+    let batched_rate = rows.len() as f64 / batched.as_secs_f64();
+    let single_rate = single_rows as f64 / single.as_secs_f64();
+    println!(
+        "end-to-end into the stand-in: {batched_rate:.0} rows/s batched (BatchWriteRow, 200 rows/request, up to 10 in flight); \
+         one row per request baseline {single_rate:.0} rows/s; ratio {:.1}x",
+        batched_rate / single_rate
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn main() {
+    let rows: Vec<Row> = (0..ROWS).map(row).collect();
+    encode_bench(&rows);
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(end_to_end(&rows));
+}

@@ -1,0 +1,22 @@
+//! Alibaba Cloud Tablestore data tables (Wide Column model), a drop-in for
+//! aliyun/kafka-connect-tablestore. The client (`client`, `signing`, `protocol`,
+//! `plainbuffer`, `retry`) is independent of the data-table driver (`config`, `request`,
+//! `table`, `sink`, `error_table`) so other Tablestore sinks can share it.
+
+pub mod client;
+pub mod config;
+pub mod error_table;
+pub mod plainbuffer;
+pub mod protocol;
+pub mod request;
+pub mod retry;
+pub mod signing;
+mod sink;
+pub mod table;
+
+pub use config::TABLESTORE_KEYS;
+pub use error_table::ErrorTable;
+pub use sink::TablestoreSink;
+
+/// Connector classes of the Java connector (full name and alias).
+pub const CLASSES: &[&str] = &["com.aliyun.tablestore.kafka.connect.TableStoreSinkConnector", "TableStoreSinkConnector"];

@@ -1,0 +1,358 @@
+//! Turning parser rows into PlainBuffer row changes, and grouping them into batch requests:
+//! at most 200 rows and 4 MB per request, one entry per table, never two rows with the same
+//! primary key in one request (the batch is cut instead), and — with
+//! `insert.order.enable` — never two writes of the same key in flight (a repeated key
+//! starts a new wave; waves run one after another, the requests of a wave in parallel).
+
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use super::config::{KeyColumn, WriteApi};
+use super::plainbuffer::{self, Update, Value as Pb};
+use super::protocol::{self, OperationType, PrimaryKeyType};
+use crate::plugin::{Column, Row, Value, WriteKind};
+
+/// Rows per batch request.
+pub const MAX_ROWS: usize = 200;
+/// Bytes of row data per batch request (4 MB, less room for the protobuf framing).
+pub const MAX_BYTES: usize = 4 * 1024 * 1024 - 64 * 1024;
+/// Largest primary key value (STRING/BINARY).
+pub const MAX_KEY_VALUE: usize = 1024;
+/// Largest attribute value (STRING/BINARY).
+pub const MAX_ATTRIBUTE_VALUE: usize = 2 * 1024 * 1024;
+/// Most columns in one row write.
+pub const MAX_COLUMNS: usize = 1024;
+
+/// One encoded row change.
+#[derive(Debug, Clone)]
+pub struct EncodedRow {
+    /// Index of the batch item it came from.
+    pub item: usize,
+    /// Destination table.
+    pub table: String,
+    /// Put, update or delete.
+    pub op: OperationType,
+    /// PlainBuffer bytes.
+    pub bytes: Vec<u8>,
+    /// Hash of table and primary key (to keep equal keys apart).
+    pub key: u64,
+    /// The primary key as text, for messages.
+    pub label: String,
+}
+
+/// Encodes `row` for `table`, checking it against the table's primary key (when known)
+/// and the service limits. Errors name the table and the field.
+pub fn encode(item: usize, table: &str, row: &Row, schema: Option<&[KeyColumn]>) -> Result<EncodedRow, String> {
+    let label = key_label(table, &row.primary_key);
+    let fail = |field: &str, why: String| format!("row {label}: field `{field}`: {why}");
+    if let Some(schema) = schema {
+        let names: Vec<&str> = row.primary_key.iter().map(|c| c.name.as_str()).collect();
+        let expected: Vec<&str> = schema.iter().map(|c| c.name.as_str()).collect();
+        if names != expected {
+            return Err(format!(
+                "row {label}: the primary key columns are ({}) but table `{table}` has ({})",
+                names.join(", "),
+                expected.join(", ")
+            ));
+        }
+    }
+    if row.primary_key.is_empty() || row.primary_key.len() > 4 {
+        return Err(format!("row {label}: a Tablestore primary key has 1 to 4 columns, this row has {}", row.primary_key.len()));
+    }
+    let mut pk = Vec::with_capacity(row.primary_key.len());
+    for (i, column) in row.primary_key.iter().enumerate() {
+        let spec = schema.and_then(|s| s.get(i));
+        let value = match (&column.value, spec) {
+            (Value::Null, Some(spec)) if spec.auto_increment => Pb::AutoIncrement,
+            (value, _) => key_value(value).map_err(|why| fail(&column.name, why))?,
+        };
+        if let Some(spec) = spec {
+            let actual = match value {
+                Pb::Integer(_) | Pb::AutoIncrement => PrimaryKeyType::Integer,
+                Pb::String(_) => PrimaryKeyType::String,
+                _ => PrimaryKeyType::Binary,
+            };
+            if actual != spec.kind {
+                return Err(fail(&column.name, format!("table `{table}` wants {:?} but the value is {actual:?}", spec.kind).to_lowercase()));
+            }
+        }
+        if value.data_size() > MAX_KEY_VALUE && matches!(value, Pb::String(_) | Pb::Binary(_)) {
+            return Err(fail(&column.name, format!("a primary key value may have at most 1 KB, this one has {} bytes", value.data_size())));
+        }
+        pk.push((column.name.as_str(), value));
+    }
+    let mut key_hasher = DefaultHasher::new();
+    table.hash(&mut key_hasher);
+    let key_bytes = plainbuffer::encode_key(&pk);
+    key_hasher.write(&key_bytes);
+    let key = key_hasher.finish();
+
+    let columns = attributes(&row.columns, &fail)?;
+    if columns.len() + row.deleted_columns.len() > MAX_COLUMNS {
+        return Err(format!("row {label}: at most {MAX_COLUMNS} columns can be written at once, this row has {}", columns.len()));
+    }
+    let (op, bytes) = match row.kind {
+        WriteKind::Put => (OperationType::Put, plainbuffer::encode_put(&pk, &columns)),
+        WriteKind::Update => {
+            let mut cells: Vec<Update<'_>> = columns.iter().map(|(n, v)| Update::Put(n, *v)).collect();
+            cells.extend(row.deleted_columns.iter().map(|n| Update::DeleteAll(n.as_str())));
+            if cells.is_empty() {
+                return Err(format!("row {label}: an update needs at least one column to set or delete"));
+            }
+            (OperationType::Update, plainbuffer::encode_update(&pk, &cells))
+        }
+        WriteKind::Delete => (OperationType::Delete, plainbuffer::encode_delete(&pk)),
+    };
+    if bytes.len() > MAX_BYTES {
+        return Err(format!("row {label}: the row has {} bytes; a row write may have at most 4 MB", bytes.len()));
+    }
+    Ok(EncodedRow { item, table: table.to_string(), op, bytes, key, label })
+}
+
+fn attributes<'r>(columns: &'r [Column], fail: &impl Fn(&str, String) -> String) -> Result<Vec<(&'r str, Pb<'r>)>, String> {
+    let mut out = Vec::with_capacity(columns.len());
+    for column in columns {
+        let value = match attribute_value(&column.value) {
+            Ok(Some(value)) => value,
+            Ok(None) => continue,
+            Err(why) => return Err(fail(&column.name, why)),
+        };
+        if value.data_size() > MAX_ATTRIBUTE_VALUE && matches!(value, Pb::String(_) | Pb::Binary(_)) {
+            return Err(fail(&column.name, format!("an attribute value may have at most 2 MB, this one has {} bytes", value.data_size())));
+        }
+        out.push((column.name.as_str(), value));
+    }
+    Ok(out)
+}
+
+fn integer(value: &Value) -> Option<Result<i64, String>> {
+    Some(Ok(match *value {
+        Value::Int8(v) => v.into(),
+        Value::Int16(v) => v.into(),
+        Value::Int32(v) => v.into(),
+        Value::Int64(v) => v,
+        Value::Uint8(v) => v.into(),
+        Value::Uint16(v) => v.into(),
+        Value::Uint32(v) => v.into(),
+        Value::Uint64(v) => {
+            return Some(i64::try_from(v).map_err(|_| format!("{v} does not fit a Tablestore INTEGER (int64)")));
+        }
+        // Tablestore has no timestamp type: milliseconds since the epoch, as Kafka Connect has them.
+        Value::TimestampUs(us) => us.div_euclid(1000),
+        _ => return None,
+    }))
+}
+
+fn key_value(value: &Value) -> Result<Pb<'_>, String> {
+    if let Some(i) = integer(value) {
+        return i.map(Pb::Integer);
+    }
+    match value {
+        Value::Text(s) => Ok(Pb::String(s)),
+        Value::Binary(b) => Ok(Pb::Binary(b)),
+        Value::Null => Err("a primary key value must not be null".into()),
+        other => Err(format!("{} cannot be a primary key value (string, integer or binary)", kind_name(other))),
+    }
+}
+
+fn attribute_value(value: &Value) -> Result<Option<Pb<'_>>, String> {
+    if let Some(i) = integer(value) {
+        return i.map(|i| Some(Pb::Integer(i)));
+    }
+    Ok(Some(match value {
+        Value::Null => return Ok(None),
+        Value::Boolean(b) => Pb::Boolean(*b),
+        Value::Float32(f) => Pb::Double(f64::from(*f)),
+        Value::Float64(f) => Pb::Double(*f),
+        Value::Text(s) => Pb::String(s),
+        Value::Binary(b) => Pb::Binary(b),
+        _ => return Ok(None),
+    }))
+}
+
+fn kind_name(value: &Value) -> &'static str {
+    match value {
+        Value::Boolean(_) => "a boolean",
+        Value::Float32(_) | Value::Float64(_) => "a floating-point number",
+        _ => "this value",
+    }
+}
+
+fn key_label(table: &str, pk: &[Column]) -> String {
+    let parts: Vec<String> = pk
+        .iter()
+        .map(|c| match &c.value {
+            Value::Text(s) => format!("{}={s:?}", c.name),
+            Value::Binary(b) => format!("{}=<{} bytes>", c.name, b.len()),
+            other => format!("{}={}", c.name, crate::plugin::render::value(other).1),
+        })
+        .collect();
+    format!("{table}({})", parts.join(", "))
+}
+
+/// Indices of rows making up one request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Request {
+    /// Row indices, grouped by table in first-seen order.
+    pub rows: Vec<usize>,
+    bytes: usize,
+}
+
+/// Groups the rows at `indices` into waves of requests (see the module docs).
+pub fn plan(rows: &[EncodedRow], indices: impl IntoIterator<Item = usize>, api: WriteApi, keep_order: bool) -> Vec<Vec<Request>> {
+    let mut waves: Vec<Vec<Request>> = Vec::new();
+    let mut wave: Vec<Request> = Vec::new();
+    // Open request per table (BulkImport) or one open request (BatchWriteRow): index into `wave`.
+    let mut open: Vec<(String, usize)> = Vec::new();
+    let mut wave_keys: HashSet<u64> = HashSet::new();
+    let mut request_keys: Vec<HashSet<u64>> = Vec::new();
+    for index in indices {
+        let row = &rows[index];
+        if keep_order && wave_keys.contains(&row.key) {
+            waves.push(std::mem::take(&mut wave));
+            open.clear();
+            wave_keys.clear();
+            request_keys.clear();
+        }
+        let slot = match api {
+            WriteApi::BatchWriteRow => open.first().map(|(_, i)| *i),
+            WriteApi::BulkImport => open.iter().find(|(t, _)| *t == row.table).map(|(_, i)| *i),
+        };
+        let fits = |r: &Request, keys: &HashSet<u64>| {
+            r.rows.len() < MAX_ROWS && r.bytes + row.bytes.len() <= MAX_BYTES && !keys.contains(&row.key)
+        };
+        let target = match slot {
+            Some(i) if fits(&wave[i], &request_keys[i]) => i,
+            _ => {
+                wave.push(Request::default());
+                request_keys.push(HashSet::new());
+                let i = wave.len() - 1;
+                let name = if api == WriteApi::BulkImport { row.table.clone() } else { String::new() };
+                open.retain(|(t, _)| *t != name);
+                open.push((name, i));
+                i
+            }
+        };
+        wave[target].rows.push(index);
+        wave[target].bytes += row.bytes.len();
+        request_keys[target].insert(row.key);
+        wave_keys.insert(row.key);
+    }
+    if !wave.is_empty() {
+        waves.push(wave);
+    }
+    waves
+}
+
+/// The `BatchWriteRow` request of `rows` (one entry per table, tables in first-seen order),
+/// and the row indices in response order.
+pub fn batch_write_row(rows: &[EncodedRow], indices: &[usize]) -> (protocol::BatchWriteRowRequest, Vec<usize>) {
+    let mut tables: Vec<protocol::TableInBatchWriteRowRequest> = Vec::new();
+    let mut order: Vec<Vec<usize>> = Vec::new();
+    for &i in indices {
+        let row = &rows[i];
+        let slot = match tables.iter().position(|t| t.table_name == row.table) {
+            Some(slot) => slot,
+            None => {
+                tables.push(protocol::TableInBatchWriteRowRequest { table_name: row.table.clone(), rows: Vec::new() });
+                order.push(Vec::new());
+                tables.len() - 1
+            }
+        };
+        tables[slot].rows.push(protocol::RowInBatchWriteRowRequest {
+            r#type: row.op as i32,
+            row_change: row.bytes.clone(),
+            condition: protocol::Condition { row_existence: protocol::RowExistenceExpectation::Ignore as i32, column_condition: None },
+        });
+        order[slot].push(i);
+    }
+    (protocol::BatchWriteRowRequest { tables }, order.concat())
+}
+
+/// The `BulkImport` request of `rows` (all of one table).
+pub fn bulk_import(rows: &[EncodedRow], indices: &[usize]) -> protocol::BulkImportRequest {
+    protocol::BulkImportRequest {
+        table_name: indices.first().map(|&i| rows[i].table.clone()).unwrap_or_default(),
+        rows: indices
+            .iter()
+            .map(|&i| protocol::RowInBulkImportRequest { r#type: rows[i].op as i32, row_change: rows[i].bytes.clone() })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(key: i64, kind: WriteKind) -> Row {
+        Row {
+            table: None,
+            kind,
+            primary_key: vec![Column { name: "id".into(), value: Value::Int64(key) }],
+            columns: vec![Column { name: "v".into(), value: Value::Text("x".into()) }],
+            deleted_columns: vec![],
+        }
+    }
+
+    fn rows(keys: &[i64], table: &str) -> Vec<EncodedRow> {
+        keys.iter().enumerate().map(|(i, k)| encode(i, table, &row(*k, WriteKind::Put), None).unwrap()).collect()
+    }
+
+    fn shape(waves: &[Vec<Request>]) -> Vec<Vec<Vec<usize>>> {
+        waves.iter().map(|w| w.iter().map(|r| r.rows.clone()).collect()).collect()
+    }
+
+    #[test]
+    fn repeated_keys_start_a_new_wave_in_order_mode() {
+        let r = rows(&[1, 2, 1, 3], "t");
+        assert_eq!(shape(&plan(&r, 0..r.len(), WriteApi::BatchWriteRow, true)), vec![vec![vec![0, 1]], vec![vec![2, 3]]]);
+        // Without ordering, the repeated key only cuts the request.
+        assert_eq!(shape(&plan(&r, 0..r.len(), WriteApi::BatchWriteRow, false)), vec![vec![vec![0, 1], vec![2, 3]]]);
+    }
+
+    #[test]
+    fn requests_hold_at_most_200_rows() {
+        let keys: Vec<i64> = (0..450).collect();
+        let r = rows(&keys, "t");
+        let waves = plan(&r, 0..r.len(), WriteApi::BatchWriteRow, true);
+        let sizes: Vec<usize> = waves[0].iter().map(|r| r.rows.len()).collect();
+        assert_eq!(sizes, vec![200, 200, 50]);
+    }
+
+    #[test]
+    fn bulk_import_has_one_table_per_request() {
+        let mut r = rows(&[1, 2], "a");
+        r.extend(rows(&[3], "b"));
+        r[2].item = 2;
+        assert_eq!(shape(&plan(&r, 0..r.len(), WriteApi::BulkImport, true)), vec![vec![vec![0, 1], vec![2]]]);
+        let (request, order) = batch_write_row(&r, &[0, 2, 1]);
+        assert_eq!(request.tables.len(), 2);
+        assert_eq!(order, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn values_that_do_not_fit_name_the_field() {
+        let mut big = row(1, WriteKind::Put);
+        big.primary_key[0].value = Value::Text("k".repeat(1025));
+        let error = encode(0, "t", &big, None).unwrap_err();
+        assert!(error.contains("field `id`") && error.contains("1 KB"), "{error}");
+        let mut big = row(1, WriteKind::Put);
+        big.columns[0].value = Value::Binary(vec![0; MAX_ATTRIBUTE_VALUE + 1]);
+        assert!(encode(0, "t", &big, None).unwrap_err().contains("field `v`"));
+        let schema = [KeyColumn { name: "id".into(), kind: PrimaryKeyType::String, auto_increment: false }];
+        let error = encode(0, "t", &row(1, WriteKind::Put), Some(&schema)).unwrap_err();
+        assert!(error.contains("field `id`") && error.contains("string"), "{error}");
+        let mut unsigned = row(1, WriteKind::Put);
+        unsigned.columns[0].value = Value::Uint64(u64::MAX);
+        assert!(encode(0, "t", &unsigned, None).unwrap_err().contains("int64"));
+    }
+
+    #[test]
+    fn auto_increment_placeholder() {
+        let schema = [KeyColumn { name: "id".into(), kind: PrimaryKeyType::Integer, auto_increment: true }];
+        let mut r = row(1, WriteKind::Put);
+        r.primary_key[0].value = Value::Null;
+        let encoded = encode(0, "t", &r, Some(&schema)).unwrap();
+        assert!(encoded.bytes.windows(2).any(|w| w == [0x01, 0x00] || w == [0x0b, 0x0a]));
+    }
+}

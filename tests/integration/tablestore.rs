@@ -1,0 +1,550 @@
+//! The Tablestore data-table sink against the local stand-in (tests/standins/tablestore),
+//! which decodes every request with the official PyPI `tablestore` SDK and checks its
+//! signature; assertions read back what the stand-in stored.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value as Json};
+use sluice::pipeline::status::{ConnectorState, Counters};
+
+use crate::util::*;
+
+const INSTANCE: &str = "sluice-test";
+const KEY_ID: &str = "test-key-id";
+const KEY_SECRET: &str = "test-key-secret";
+
+/// The stand-in as a child process on an ephemeral loopback port; killed on drop.
+pub struct Standin {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Standin {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts the stand-in with extra arguments (`--security-token T`).
+    pub fn start_with(extra: &[&str]) -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/standins/tablestore/server.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--instance", INSTANCE, "--access-key-id", KEY_ID, "--access-key-secret", KEY_SECRET])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting the Tablestore stand-in (python3 with `tablestore` from tests/standins/requirements.txt)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port: u16 = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("stand-in did not print its port: {line:?}"));
+        Self { child, endpoint: format!("http://127.0.0.1:{port}") }
+    }
+
+    /// `tablestore.*` connection keys for a connector file.
+    pub fn keys(&self) -> String {
+        format!(
+            "tablestore.endpoint={}\ntablestore.instance.name={INSTANCE}\ntablestore.auth.mode=aksk\n\
+             tablestore.access.key.id={KEY_ID}\ntablestore.access.key.secret={KEY_SECRET}\n",
+            self.endpoint
+        )
+    }
+
+    async fn get(&self, path: &str) -> Option<Json> {
+        let response = reqwest::get(format!("{}{path}", self.endpoint)).await.unwrap();
+        if response.status() == 404 {
+            return None;
+        }
+        Some(serde_json::from_slice(&response.bytes().await.unwrap()).unwrap())
+    }
+
+    /// The stored table (`rows`, `primary_key`, `ttl`, `max_versions`), or `None`.
+    pub async fn table(&self, name: &str) -> Option<Json> {
+        self.get(&format!("/_standin/tables/{name}")).await
+    }
+
+    /// The stored rows of a table (empty when the table does not exist).
+    pub async fn rows(&self, name: &str) -> Vec<Json> {
+        self.table(name).await.map(|t| t["rows"].as_array().unwrap().clone()).unwrap_or_default()
+    }
+
+    /// Write requests seen so far.
+    pub async fn requests(&self) -> Vec<Json> {
+        self.get("/_standin/requests").await.unwrap().as_array().unwrap().clone()
+    }
+
+    /// Queues faults (see the stand-in's `Faults`).
+    pub async fn fault(&self, faults: Json) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/_standin/faults", self.endpoint))
+            .body(faults.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+    }
+
+    /// Waits until `table` holds `count` rows.
+    pub async fn wait_rows(&self, table: &str, count: usize) -> Vec<Json> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let rows = self.rows(table).await;
+            if rows.len() >= count || std::time::Instant::now() > deadline {
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Standin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const STRUCT_MESSAGE: &str = r#"{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"},{"type":"string","optional":false,"field":"product"},{"type":"int64","optional":false,"field":"quantity"},{"type":"double","optional":false,"field":"price"}],"optional":false,"name":"record"},"payload":{"id":1,"product":"foo","quantity":100,"price":50}}"#;
+const MAP_MESSAGE: &str = r#"{"schema":{"type":"map","keys":{"type":"string","optional":false},"values":{"type":"int32","optional":false},"optional":false},"payload":{"id":1}}"#;
+
+/// The seed's worker file with the harness's broker and cache.
+fn seed_worker(h: &Harness) -> sluice::config::ConfigMap {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/tablestore/connect-standalone.properties")).unwrap();
+    let text = text.replace("bootstrap.servers=localhost:9092", &format!("bootstrap.servers={}", h.bootstrap))
+        + &format!("offset.flush.interval.ms=200\nsluice.plugin.cache.dir={}\n", cache_dir().display());
+    sluice::config::parse_text("connect-standalone.properties", &text).unwrap()
+}
+
+/// A connector file: the stand-in's keys plus `extra`.
+fn connector(h: &Harness, s: &Standin, name: &str, topic: &str, extra: &str) -> sluice::config::ConfigMap {
+    h.connector(&format!("name={name}\nconnector.class=TableStoreSinkConnector\ntopics={topic}\n{}{extra}", s.keys()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seed_quickstart_creates_table_test_and_writes_the_two_rows() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("test", 1);
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/tablestore/connect-tablestore-sink-quickstart.properties"),
+    )
+    .unwrap();
+    let text = example
+        .replace("https://xxx.xxx.ots.aliyuncs.com", &s.endpoint)
+        .replace("tablestore.access.key.id =xxx", &format!("tablestore.access.key.id ={KEY_ID}"))
+        .replace("tablestore.access.key.secret=xxx", &format!("tablestore.access.key.secret={KEY_SECRET}"))
+        .replace("tablestore.instance.name=xxx", &format!("tablestore.instance.name={INSTANCE}"));
+    let running = h.start(seed_worker(&h), vec![h.connector(&text)]).await.unwrap();
+    let table = s.table("test").await.expect("auto.create made table `test`");
+    assert_eq!(
+        table["primary_key"],
+        json!([{"name": "topic_partition", "type": "string", "auto_increment": false}, {"name": "offset", "type": "integer", "auto_increment": false}])
+    );
+    assert_eq!((table["ttl"].as_i64(), table["max_versions"].as_i64()), (Some(-1), Some(1)));
+
+    h.produce("test", Some(0), &[STRUCT_MESSAGE.to_string(), MAP_MESSAGE.to_string()]).await;
+    let rows = s.wait_rows("test", 2).await;
+    assert_eq!(
+        rows,
+        vec![
+            json!({"pk": {"topic_partition": "test_0", "offset": 0}, "columns": {"id": 1, "product": "foo", "quantity": 100, "price": 50.0}}),
+            json!({"pk": {"topic_partition": "test_0", "offset": 1}, "columns": {"id": 1}}),
+        ]
+    );
+    assert!(wait_until(Duration::from_secs(20), || h.committed("connect-tablestore-sink", "test", 1) == vec![2]).await);
+    let status = running.statuses()[0].clone();
+    running.shutdown();
+    running.wait().await;
+    assert_eq!(status.state(), ConnectorState::Stopped);
+}
+
+/// Schemaless JSON with keys: the worker of most tests.
+fn plain_worker(h: &Harness) -> sluice::config::ConfigMap {
+    h.worker("key.converter.schemas.enable=false\n")
+}
+
+/// Produces a real tombstone (a key and a null value) to partition 0.
+async fn tombstone(h: &Harness, topic: &str, key: &str) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = sluice::source::client::create(sluice::source::client::client_config(&h.bootstrap, &[])).unwrap();
+    let record = FutureRecord::<str, [u8]>::to(topic).key(key).partition(0);
+    producer.send(record, Duration::from_secs(10)).await.unwrap();
+}
+
+fn pk_of(row: &Json, name: &str) -> Json {
+    row["pk"][name].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn primary_key_modes_record_key_record_value_and_search() {
+    let s = Standin::start();
+    let h = Harness::new();
+    for topic in ["by_key", "by_value", "by_search"] {
+        h.topic(topic, 1);
+    }
+    let connectors = vec![
+        connector(&h, &s, "by-key", "by_key", "auto.create=true\nprimarykey.mode=record_key\n\
+            tablestore.by_key.primarykey.name=user,seq\ntablestore.by_key.primarykey.type=string,integer\n"),
+        connector(&h, &s, "by-value", "by_value", "auto.create=true\nprimarykey.mode=record_value\n\
+            tablestore.by_value.primarykey.name=id\ntablestore.by_value.primarykey.type=binary\n"),
+        connector(&h, &s, "by-search", "by_search", "auto.create=true\nprimarykey.mode=search\n"),
+    ];
+    let running = h.start(plain_worker(&h), connectors).await.unwrap();
+    h.produce("by_key", Some(0), &[r#"{"user":"u1","seq":"3","extra":true}	{"v":1.5}"#.to_string()]).await;
+    h.produce("by_value", Some(0), &[r#"{"id":"abc","n":7}"#.to_string()]).await;
+    h.produce("by_search", Some(0), &[r#"{"n":1}"#.to_string()]).await;
+
+    let rows = s.wait_rows("by_key", 1).await;
+    assert_eq!(rows, vec![json!({"pk": {"user": "u1", "seq": 3}, "columns": {"v": 1.5, "extra": true}})]);
+    let table = s.table("by_key").await.unwrap();
+    assert_eq!(table["primary_key"][1], json!({"name": "seq", "type": "integer", "auto_increment": false}));
+
+    let rows = s.wait_rows("by_value", 1).await;
+    assert_eq!(rows, vec![json!({"pk": {"id": {"$binary": "YWJj"}}, "columns": {"n": 7}})]);
+
+    let rows = s.wait_rows("by_search", 1).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!((pk_of(&rows[0], "topic"), pk_of(&rows[0], "partition"), pk_of(&rows[0], "offset")), (json!("by_search"), json!(0), json!(0)));
+    assert_eq!(pk_of(&rows[0], "md5").as_str().unwrap().len(), 5);
+    assert!(rows[0]["columns"]["timestamp"].is_i64());
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn put_overwrites_update_merges_and_deletes_follow_the_delete_mode() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("puts", 1);
+    h.topic("updates", 1);
+    let keyed = |table: &str| {
+        format!("auto.create=true\nprimarykey.mode=record_key\ntablestore.{table}.primarykey.name=id\ntablestore.{table}.primarykey.type=integer\n")
+    };
+    let connectors = vec![
+        connector(&h, &s, "puts", "puts", &format!("{}insert.mode=put\ndelete.mode=row\n", keyed("puts"))),
+        connector(
+            &h,
+            &s,
+            "updates",
+            "updates",
+            &format!(
+                "{}insert.mode=update\ndelete.mode=row_and_column\n\
+                 tablestore.updates.columns.whitelist.name=a,b\ntablestore.updates.columns.whitelist.type=integer,string\n",
+                keyed("updates")
+            ),
+        ),
+    ];
+    let running = h.start(plain_worker(&h), connectors).await.unwrap();
+    let lines = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // put: the second write replaces the row; a tombstone deletes (delete.mode=row).
+    h.produce("puts", Some(0), &lines(&["{\"id\":1}\t{\"a\":1,\"b\":2}", "{\"id\":1}\t{\"a\":5}", "{\"id\":2}\t{\"a\":1}", "{\"id\":3}\t{\"a\":null}"])).await;
+    // update: merge, whitelist (c dropped, a typed), null deletes a column, tombstone deletes the row.
+    h.produce(
+        "updates",
+        Some(0),
+        &lines(&[
+            "{\"id\":1}\t{\"a\":\"1\",\"b\":\"x\",\"c\":9}",
+            "{\"id\":1}\t{\"b\":\"y\"}",
+            "{\"id\":2}\t{\"a\":2,\"b\":\"z\"}",
+            "{\"id\":2}\t{\"a\":null}",
+            "{\"id\":3}\t{\"a\":3}",
+        ]),
+    )
+    .await;
+    // A tombstone is produced with a key and no value.
+    tombstone(&h, "puts", "{\"id\":2}").await;
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-puts", "puts", 1) == vec![5]).await);
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-updates", "updates", 1) == vec![5]).await);
+    let puts = s.rows("puts").await;
+    assert_eq!(
+        puts,
+        vec![json!({"pk": {"id": 1}, "columns": {"a": 5}}), json!({"pk": {"id": 3}, "columns": {}})],
+        "row 1 overwritten, row 2 deleted by its tombstone, row 3 put with its null dropped"
+    );
+    let updates = s.rows("updates").await;
+    assert_eq!(
+        updates,
+        vec![
+            json!({"pk": {"id": 1}, "columns": {"a": 1, "b": "y"}}),
+            json!({"pk": {"id": 2}, "columns": {"b": "z"}}),
+            json!({"pk": {"id": 3}, "columns": {"a": 3}}),
+        ]
+    );
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn missing_table_without_auto_create_and_primary_key_mismatch_fail_at_start() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("mm", 1);
+    let error = h.start(plain_worker(&h), vec![connector(&h, &s, "no-create", "mm", "")]).await.err().unwrap();
+    let text = format!("{error:#}");
+    assert!(text.contains("table `mm` does not exist") && text.contains("auto.create=true"), "{text}");
+
+    let running = h.start(plain_worker(&h), vec![connector(&h, &s, "create", "mm", "auto.create=true\n")]).await.unwrap();
+    running.shutdown();
+    running.wait().await;
+    let mismatch = connector(&h, &s, "mismatch", "mm", "primarykey.mode=record_key\ntablestore.mm.primarykey.name=id\ntablestore.mm.primarykey.type=integer\n");
+    let error = h.start(plain_worker(&h), vec![mismatch]).await.err().unwrap();
+    let text = format!("{error:#}");
+    assert!(
+        text.contains("has the primary key (topic_partition string, offset integer)") && text.contains("(id integer)"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicate_keys_in_one_poll_never_share_a_request_and_the_last_write_wins() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("dups", 1);
+    let lines: Vec<String> = (0..60).map(|i| format!("{{\"id\":\"k{}\"}}\t{{\"n\":{i}}}", i % 4)).collect();
+    h.produce("dups", Some(0), &lines).await;
+    let c = connector(&h, &s, "dups", "dups", "auto.create=true\nprimarykey.mode=record_key\n\
+        tablestore.dups.primarykey.name=id\ntablestore.dups.primarykey.type=string\n");
+    let running = h.start(plain_worker(&h), vec![c]).await.unwrap();
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-dups", "dups", 1) == vec![60]).await);
+    let rows = s.rows("dups").await;
+    let last: Vec<(Json, Json)> = rows.iter().map(|r| (pk_of(r, "id"), r["columns"]["n"].clone())).collect();
+    assert_eq!(last, vec![(json!("k0"), json!(56)), (json!("k1"), json!(57)), (json!("k2"), json!(58)), (json!("k3"), json!(59))]);
+    // The stand-in refuses a request with a repeated key, so every request it logged had distinct keys.
+    let requests = s.requests().await;
+    assert!(requests.len() >= 15, "60 writes of 4 keys need at least 15 requests, got {}", requests.len());
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_rows_retry_alone_and_permanent_ones_go_to_the_error_table() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("partial", 1);
+    s.fault(json!([
+        {"action": "BatchWriteRow", "kind": "row_error", "code": "OTSServerBusy", "match": "'k1'", "count": 2},
+        {"action": "BatchWriteRow", "kind": "row_error", "code": "OTSParameterInvalid", "message": "bad row", "match": "'k3'", "count": 100},
+    ]))
+    .await;
+    let lines: Vec<String> = (0..6).map(|i| format!("{{\"id\":\"k{i}\"}}\t{{\"n\":{i}}}")).collect();
+    h.produce("partial", Some(0), &lines).await;
+    let c = connector(&h, &s, "partial", "partial", "auto.create=true\nprimarykey.mode=record_key\n\
+        tablestore.partial.primarykey.name=id\ntablestore.partial.primarykey.type=string\n\
+        runtime.error.tolerance=all\nruntime.error.mode=tablestore\nruntime.error.table.name=errors\n");
+    let running = h.start(plain_worker(&h), vec![c]).await.unwrap();
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-partial", "partial", 1) == vec![6]).await);
+    let ids: Vec<Json> = s.rows("partial").await.iter().map(|r| pk_of(r, "id")).collect();
+    assert_eq!(ids, vec![json!("k0"), json!("k1"), json!("k2"), json!("k4"), json!("k5")]);
+    let errors = s.table("errors").await.expect("error table auto-created");
+    assert_eq!(errors["primary_key"][0]["name"], "topic_partition");
+    let rows = errors["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["pk"], json!({"topic_partition": "partial_0", "offset": 3}));
+    let info = rows[0]["columns"]["error_info"].as_str().unwrap();
+    assert!(info.contains("OTSParameterInvalid") && info.contains("k3"), "{info}");
+    assert_eq!(rows[0]["columns"]["key"], json!({"$binary": "eyJpZCI6ImszIn0="}));
+    // k1 failed twice and was resent alone.
+    let requests = s.requests().await;
+    let single: usize = requests.iter().filter(|r| r["tables"][0]["table"] == "partial" && r["tables"][0]["rows"] == 1).count();
+    assert!(single >= 2, "{requests:?}");
+    let status = running.statuses()[0].clone();
+    assert_eq!(Counters::get(&status.counters.records_dead_lettered), 1);
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn throttling_and_5xx_for_a_while_lose_nothing() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("busy", 2);
+    let c = connector(&h, &s, "busy", "busy", "auto.create=true\n");
+    let running = h.start(h.worker("consumer.max.poll.records=100\n"), vec![c]).await.unwrap();
+    s.fault(json!([
+        {"action": "BatchWriteRow", "kind": "server_busy", "duration_ms": 2500},
+        {"action": "BatchWriteRow", "kind": "partition_unavailable", "count": 3},
+        {"action": "BatchWriteRow", "kind": "http_502", "count": 2},
+        {"action": "BatchWriteRow", "kind": "slow", "delay_ms": 300, "count": 2},
+    ]))
+    .await;
+    h.produce("busy", None, &orders(500, 7)).await;
+    let end = h.end_offsets("busy", 2);
+    assert!(wait_until(Duration::from_secs(60), || h.committed("connect-busy", "busy", 2) == end).await);
+    let rows = s.rows("busy").await;
+    assert_eq!(rows.len(), 500, "every record written exactly once as a row");
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bulk_import_with_v4_signatures() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("bulk", 1);
+    let c = connector(&h, &s, "bulk", "bulk", "auto.create=true\ntablestore.write.api=BulkImport\ntablestore.region=cn-hangzhou\n");
+    let running = h.start(h.worker(""), vec![c]).await.unwrap();
+    h.produce("bulk", Some(0), &orders(250, 5)).await;
+    assert_eq!(s.wait_rows("bulk", 250).await.len(), 250);
+    let requests = s.requests().await;
+    assert!(requests.iter().all(|r| r["action"] == "BulkImport"), "{requests:?}");
+    assert!(requests.iter().all(|r| r["tables"][0]["rows"].as_u64().unwrap() <= 200));
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn clock_skew_rejection_fails_the_connector_with_the_reason() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("skew", 1);
+    let running = h.start(h.worker(""), vec![connector(&h, &s, "skew", "skew", "auto.create=true\n")]).await.unwrap();
+    s.fault(json!([{"action": "BatchWriteRow", "kind": "clock_skew", "count": 100}])).await;
+    h.produce("skew", Some(0), &orders(3, 1)).await;
+    let status = running.statuses()[0].clone();
+    assert!(wait_until(Duration::from_secs(30), || status.is_failed()).await);
+    let ConnectorState::Failed(reason) = status.state() else { panic!() };
+    assert!(reason.contains("OTSAuthFailed") && reason.contains("Mismatch between system time"), "{reason}");
+    assert_eq!(h.committed("connect-skew", "skew", 1), vec![-1]);
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sts_credentials_send_the_security_token() {
+    let s = Standin::start_with(&["--security-token", "sts-token-1"]);
+    let h = Harness::new();
+    h.topic("sts", 1);
+    let keys = s.keys().replace("tablestore.auth.mode=aksk", "tablestore.auth.mode=sts");
+    let wrong = h.connector(&format!("name=sts-wrong\nconnector.class=TableStoreSinkConnector\ntopics=sts\n{keys}tablestore.security.token=other\nauto.create=true\n"));
+    let error = format!("{:#}", h.start(h.worker(""), vec![wrong]).await.err().unwrap());
+    assert!(error.contains("OTSAuthFailed") && error.contains("SecurityToken"), "{error}");
+    let right = h.connector(&format!("name=sts\nconnector.class=TableStoreSinkConnector\ntopics=sts\n{keys}tablestore.security.token=sts-token-1\nauto.create=true\n"));
+    let running = h.start(h.worker(""), vec![right]).await.unwrap();
+    h.produce("sts", Some(0), &orders(3, 1)).await;
+    assert_eq!(s.wait_rows("sts", 3).await.len(), 3);
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sluice_binary_runs_the_seed_files_over_https() {
+    let h = Harness::new();
+    let cert = h.path("cert.pem");
+    let key = h.path("key.pem");
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl makes a test certificate");
+    assert!(made.success());
+    let s = Standin::start_with(&["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let https = s.endpoint.replace("http://127.0.0.1", "https://localhost");
+    // The dump endpoints are read over TLS too, trusting the test certificate.
+    let reader = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap())
+        .build()
+        .unwrap();
+    h.topic("test", 1);
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/tablestore");
+    let worker = std::fs::read_to_string(examples.join("connect-standalone.properties"))
+        .unwrap()
+        .replace("localhost:9092", &h.bootstrap)
+        .replace("offset.flush.interval.ms=10000", "offset.flush.interval.ms=200");
+    let connector = std::fs::read_to_string(examples.join("connect-tablestore-sink-quickstart.properties"))
+        .unwrap()
+        .replace("https://xxx.xxx.ots.aliyuncs.com", &https)
+        .replace("tablestore.access.key.id =xxx", &format!("tablestore.access.key.id ={KEY_ID}"))
+        .replace("tablestore.access.key.secret=xxx", &format!("tablestore.access.key.secret={KEY_SECRET}"))
+        .replace("tablestore.instance.name=xxx", &format!("tablestore.instance.name={INSTANCE}"));
+    let (worker_file, connector_file) = (h.path("connect-standalone.properties"), h.path("connect-tablestore-sink-quickstart.properties"));
+    std::fs::write(&worker_file, worker).unwrap();
+    std::fs::write(&connector_file, connector).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("standalone")
+        .arg(&worker_file)
+        .arg(&connector_file)
+        .env("SLUICE_CACHE_DIR", cache_dir())
+        .env("SLUICE_LOG", "warn")
+        .env("SSL_CERT_FILE", &cert)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    h.produce("test", Some(0), &[STRUCT_MESSAGE.to_string(), MAP_MESSAGE.to_string()]).await;
+    let url = format!("{https}/_standin/tables/test");
+    let mut rows = Json::Null;
+    for _ in 0..300 {
+        if let Ok(response) = reader.get(&url).send().await {
+            if response.status().is_success() {
+                rows = serde_json::from_slice::<Json>(&response.bytes().await.unwrap()).unwrap()["rows"].clone();
+                if rows.as_array().is_some_and(|r| r.len() == 2) {
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(rows[0]["columns"], json!({"id": 1, "product": "foo", "quantity": 100, "price": 50.0}), "{rows}");
+    assert_eq!(rows[1]["columns"], json!({"id": 1}), "{rows}");
+}
+
+#[test]
+fn the_stand_in_agrees_with_the_official_sdk_client() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/standins/tablestore/check_with_sdk.py");
+    let output = Command::new("python3").arg(script).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("stand-in agrees with the official SDK client"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_refused_as_a_whole_is_split_to_find_the_bad_rows() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("split", 1);
+    let running = h.start(h.worker(""), vec![connector(&h, &s, "split", "split", "auto.create=true\n")]).await.unwrap();
+    s.fault(json!([{"action": "BatchWriteRow", "kind": "parameter_invalid", "count": 1}])).await;
+    h.produce("split", Some(0), &orders(5, 1)).await;
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-split", "split", 1) == vec![5]).await);
+    assert_eq!(s.rows("split").await.len(), 5, "the refusal was not about any row, so all were written");
+    let sizes: Vec<Json> = s.requests().await.iter().map(|r| r["tables"][0]["rows"].clone()).collect();
+    assert_eq!(sizes, vec![json!(1); 5], "after the refusal each row went alone");
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_key_from_two_partitions_is_never_written_by_two_tasks_at_once() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("shared", 2);
+    // Every record has key k, so both partitions' tasks write the same row. Slow answers
+    // widen the window in which two writes of k would overlap if nothing kept them apart
+    // (with insert.order.enable=false this test sees dozens of overlaps).
+    s.fault(json!([{"action": "BatchWriteRow", "kind": "slow", "delay_ms": 150, "count": 6}])).await;
+    let c = connector(&h, &s, "shared", "shared", "auto.create=true\ntasks.max=2\nprimarykey.mode=record_key\n\
+        tablestore.shared.primarykey.name=id\ntablestore.shared.primarykey.type=string\n");
+    let running = h.start(plain_worker(&h), vec![c]).await.unwrap();
+    for p in 0..2 {
+        let lines: Vec<String> = (0..20).map(|i| format!("{{\"id\":\"k\"}}\t{{\"p\":{p},\"i\":{i}}}")).collect();
+        h.produce("shared", Some(p), &lines).await;
+    }
+    assert!(wait_until(Duration::from_secs(60), || h.committed("connect-shared", "shared", 2) == vec![20, 20]).await);
+    let requests = s.requests().await;
+    let overlapping = requests.iter().filter(|r| r["overlap"].as_bool() == Some(true)).count();
+    assert_eq!(overlapping, 0, "{requests:?}");
+    running.shutdown();
+    running.wait().await;
+}
