@@ -99,7 +99,7 @@ fn make_executable(_: &Path) -> anyhow::Result<()> {
 
 fn rust(name: &str, wasm: &str) -> (String, Vec<(String, String)>) {
     let crate_file = wasm.trim_end_matches(".wasm");
-    let build = format!("cargo build --release --target wasm32-wasip2 && cp target/wasm32-wasip2/release/{crate_file}.wasm {wasm}");
+    let build = format!("cargo build --release --target wasm32-wasip2 --target-dir target && cp target/wasm32-wasip2/release/{crate_file}.wasm {wasm}");
     let cargo = format!(
         "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[lib]\ncrate-type = [\"cdylib\", \"rlib\"]\n\n\
          [dependencies]\nsluice-plugin-sdk = {{ path = \"vendor/sluice-plugin-sdk\" }}\n\n\
