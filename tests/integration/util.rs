@@ -84,7 +84,7 @@ impl Harness {
     pub fn worker(&self, extra: &str) -> ConfigMap {
         let text = format!(
             "bootstrap.servers={}\noffset.flush.interval.ms=200\nvalue.converter.schemas.enable=false\n\
-             consumer.fetch.wait.max.ms=20\n\
+             consumer.fetch.wait.max.ms=20\nconsumer.session.timeout.ms=6000\nconsumer.heartbeat.interval.ms=500\n\
              sluice.plugin.cache.dir={}\ntask.shutdown.graceful.timeout.ms=3000\n{extra}",
             self.bootstrap,
             cache_dir().display()
