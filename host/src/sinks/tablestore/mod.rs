@@ -6,6 +6,7 @@
 pub mod client;
 pub mod config;
 pub mod error_table;
+pub mod flatbuf;
 pub mod plainbuffer;
 pub mod protocol;
 pub mod request;
