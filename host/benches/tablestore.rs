@@ -174,7 +174,7 @@ fn point(i: usize) -> Point {
         fields: vec![
             Column { name: "usage".into(), value: Value::Float64(i as f64 * 0.01) },
             Column { name: "io".into(), value: Value::Int64(i as i64) },
-            Column { name: "ok".into(), value: Value::Boolean(i % 2 == 0) },
+            Column { name: "ok".into(), value: Value::Boolean(i.is_multiple_of(2)) },
             Column { name: "note".into(), value: Value::Text("x".repeat(16)) },
         ],
     }

@@ -147,10 +147,7 @@ impl TimeseriesMapping {
             let time = settings.get(&format!("{prefix}.time")).map(str::trim).filter(|s| !s.is_empty()).map(String::from);
             tables.insert(table, TableMapping { measurement, data_source, tags: list(&format!("{prefix}.tags")), time, unit, fields });
         }
-        let keep_integers = match settings.get_choice("tablestore.timeseries.integers", "double", &["double", "integer"])? {
-            "integer" => true,
-            _ => false,
-        };
+        let keep_integers = settings.get_choice("tablestore.timeseries.integers", "double", &["double", "integer"])? == "integer";
         let map_all = settings.get_bool("tablestore.timeseries.mapAll", true)?;
         if !map_all {
             if let Some((table, _)) = tables.iter().find(|(_, t)| t.fields.is_empty()) {
