@@ -7,6 +7,11 @@
 //!   `BatchWriteRow` of up to 200 rows, v2-signed, MD5 and signature checked on the answer)
 //!   into the local stand-in, against one row per request as the baseline. The stand-in
 //!   decodes every row with the official Python SDK, so it — not sluice — bounds this figure.
+//! - `timeseries encode`: FlatBuffer encoding (with the CRC-32C) of 10,000 points (three tags,
+//!   four fields) in requests of 200;
+//! - `timeseries end-to-end`: points/s through `TimeseriesSink::write` (`PutTimeseriesData`,
+//!   200 points per request) into the stand-in, which reads them with the SDK's FlatBuffer
+//!   reader; one point per request as the baseline.
 //!
 //! ```text
 //! cargo bench -p sluice --bench tablestore
@@ -18,9 +23,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sluice::config::{parse_text, ConnectorConfig, WorkerConfig};
-use sluice::plugin::{Column, KafkaRecord, Output, Row, Value, WriteKind};
+use sluice::plugin::{Column, KafkaRecord, Output, Point, Row, Value, WriteKind};
 use sluice::sinks::tablestore::plainbuffer::{self, Value as Pb};
-use sluice::sinks::tablestore::TablestoreSink;
+use sluice::sinks::tablestore::{timeseries, TablestoreSink, TimeseriesSink};
 use sluice::sinks::{Sink, SinkItem};
 
 const ROWS: usize = 10_000;
@@ -159,8 +164,95 @@ async fn end_to_end(rows: &[Row]) {
     let _ = child.wait();
 }
 
+fn point(i: usize) -> Point {
+    Point {
+        table: Some("bench_ts".into()),
+        measurement: "cpu".into(),
+        data_source: format!("host-{}", i % 50),
+        tags: vec![("region".into(), format!("r{}", i % 4)), ("level".into(), "1".into()), ("dc".into(), "hz".into())],
+        time_us: 1_700_000_000_000_000 + i as i64,
+        fields: vec![
+            Column { name: "usage".into(), value: Value::Float64(i as f64 * 0.01) },
+            Column { name: "io".into(), value: Value::Int64(i as i64) },
+            Column { name: "ok".into(), value: Value::Boolean(i.is_multiple_of(2)) },
+            Column { name: "note".into(), value: Value::Text("x".repeat(16)) },
+        ],
+    }
+}
+
+fn timeseries_encode(points: &[Point]) {
+    let pass = || {
+        let start = Instant::now();
+        let encoded: Vec<_> = points.iter().enumerate().map(|(i, p)| timeseries::encode(i, "bench_ts", p).unwrap()).collect();
+        let indices: Vec<usize> = (0..encoded.len()).collect();
+        let bytes: usize = indices.chunks(200).map(|c| timeseries::put_request(&encoded, c).rows_data.rows_data.len()).sum();
+        (start.elapsed(), bytes)
+    };
+    pass();
+    let (times, bytes): (Vec<_>, Vec<_>) = (0..7).map(|_| pass()).unzip();
+    let t = median(times);
+    println!(
+        "timeseries encode: {:.0} points/s ({:.1} MB/s of FlatBuffer, {} bytes/point, checks and CRC-32C included)",
+        points.len() as f64 / t.as_secs_f64(),
+        bytes[0] as f64 / t.as_secs_f64() / 1e6,
+        bytes[0] / points.len()
+    );
+}
+
+async fn timeseries_end_to_end(points: &[Point]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/standins/tablestore/server.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args(["--instance", "bench", "--access-key-id", "id", "--access-key-secret", "secret"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 with the `tablestore` package (tests/standins/requirements.txt)");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let port = line.trim().trim_start_matches("PORT ").to_string();
+    let worker = WorkerConfig::from_map(&parse_text("w", "").unwrap()).unwrap();
+    let text = format!(
+        "name=bench\nconnector.class=TableStoreSinkConnector\ntopics=bench_ts\nauto.create=true\ntablestore.mode=timeseries\n\
+         tablestore.endpoint=http://127.0.0.1:{port}\ntablestore.instance.name=bench\ntablestore.auth.mode=aksk\n\
+         tablestore.access.key.id=id\ntablestore.access.key.secret=secret\n"
+    );
+    let connector = ConnectorConfig::from_map(&parse_text("c", &text).unwrap(), &worker).unwrap();
+    let mut sink = TimeseriesSink::open(&connector).await.unwrap();
+    let records: Vec<KafkaRecord> = (0..points.len())
+        .map(|i| KafkaRecord { topic: "bench_ts".into(), partition: 0, offset: i as i64, timestamp_ms: None, key: None, value: None, headers: Vec::new() })
+        .collect();
+    let outputs: Vec<Vec<Output>> = points.iter().map(|p| vec![Output::Point(p.clone())]).collect();
+    let items: Vec<SinkItem<'_>> = records.iter().zip(&outputs).map(|(record, outputs)| SinkItem { record, outputs }).collect();
+    let start = Instant::now();
+    for batch in items.chunks(1000) {
+        let report = sink.write(batch).await.unwrap();
+        assert!(report.rejected.is_empty(), "{:?}", report.rejected.first());
+    }
+    let batched = start.elapsed();
+    let single_points = 500;
+    let start = Instant::now();
+    for item in &items[..single_points] {
+        sink.write(std::slice::from_ref(item)).await.unwrap();
+    }
+    let single = start.elapsed();
+    let batched_rate = points.len() as f64 / batched.as_secs_f64();
+    let single_rate = single_points as f64 / single.as_secs_f64();
+    println!(
+        "timeseries end-to-end into the stand-in: {batched_rate:.0} points/s batched (PutTimeseriesData, 200 points/request, \
+         batches of 1000, up to 10 in flight); one point per request baseline {single_rate:.0} points/s; ratio {:.1}x",
+        batched_rate / single_rate
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 fn main() {
     let rows: Vec<Row> = (0..ROWS).map(row).collect();
     encode_bench(&rows);
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(end_to_end(&rows));
+    let points: Vec<Point> = (0..ROWS).map(point).collect();
+    timeseries_encode(&points);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(end_to_end(&rows));
+    runtime.block_on(timeseries_end_to_end(&points));
 }

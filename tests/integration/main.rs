@@ -10,5 +10,6 @@ mod plugins;
 mod sandbox;
 mod swap;
 mod tablestore;
+mod tablestore_timeseries;
 mod tdengine;
 mod util;

@@ -60,7 +60,7 @@ pub enum SinkKind {
     Tdengine,
     /// MaxCompute (ODPS) tables through the Tunnel service.
     MaxCompute,
-    /// Alibaba Cloud Tablestore data tables (`TableStoreSinkConnector`).
+    /// Alibaba Cloud Tablestore data and time-series tables (`TableStoreSinkConnector`).
     Tablestore,
 }
 
@@ -161,7 +161,12 @@ impl SinkKind {
                 let sink_config = maxcompute::MaxComputeConfig::from_map(&config.raw)?;
                 AnySink::MaxCompute(maxcompute::MaxComputeSink::open(sink_config).await?)
             }
-            SinkKind::Tablestore => AnySink::Tablestore(tablestore::TablestoreSink::open(config).await?),
+            SinkKind::Tablestore => match tablestore::config::TablestoreConfig::from_connector(config)?.mode {
+                tablestore::config::Mode::Normal => AnySink::Tablestore(tablestore::TablestoreSink::open(config).await?),
+                tablestore::config::Mode::Timeseries => {
+                    AnySink::TablestoreTimeseries(tablestore::TimeseriesSink::open(config).await?)
+                }
+            },
         })
     }
 }
@@ -177,6 +182,8 @@ pub enum AnySink {
     MaxCompute(maxcompute::MaxComputeSink),
     /// Tablestore data tables.
     Tablestore(tablestore::TablestoreSink),
+    /// Tablestore time-series tables (`tablestore.mode=timeseries`).
+    TablestoreTimeseries(tablestore::TimeseriesSink),
 }
 
 impl AnySink {
@@ -184,7 +191,7 @@ impl AnySink {
     /// table's columns), learnt when it opened.
     pub fn parser_settings(&self) -> Vec<(String, String)> {
         match self {
-            AnySink::File(_) | AnySink::Tdengine(_) | AnySink::Tablestore(_) => Vec::new(),
+            AnySink::File(_) | AnySink::Tdengine(_) | AnySink::Tablestore(_) | AnySink::TablestoreTimeseries(_) => Vec::new(),
             AnySink::MaxCompute(sink) => sink.parser_settings(),
         }
     }
@@ -197,6 +204,7 @@ impl Sink for AnySink {
             AnySink::Tdengine(sink) => sink.write(items).await,
             AnySink::MaxCompute(sink) => sink.write(items).await,
             AnySink::Tablestore(sink) => sink.write(items).await,
+            AnySink::TablestoreTimeseries(sink) => sink.write(items).await,
         }
     }
 }

@@ -8,8 +8,12 @@ code its authors did not write. Responses carry the headers and the `Authorizati
 signature the SDKs verify.
 
 Served actions: CreateTable, DescribeTable, ListTable, DeleteTable, BatchWriteRow,
-BulkImport, GetRow, GetRange. Test-only endpoints (never on the real service) live under
-`/_standin/`: `GET /_standin/tables/<name>` dumps a table as JSON, `GET /_standin/requests`
+BulkImport, GetRow, GetRange, and for time-series tables CreateTimeseriesTable,
+DescribeTimeseriesTable (HTTP 500 OTSInternalServerError for a missing table, as the real
+service answers) and PutTimeseriesData (FlatBuffer rows read with the SDK's generated
+`FlatBufferRows` reader, CRC-32C checked). Test-only endpoints (never on the real service)
+live under `/_standin/`: `GET /_standin/tables/<name>` dumps a table as JSON,
+`GET /_standin/timeseries/<name>` dumps a time-series table, `GET /_standin/requests`
 lists the write requests seen, `POST /_standin/faults` queues faults (see `Faults`).
 
 Usage: server.py --instance NAME --access-key-id ID --access-key-secret SECRET
@@ -41,6 +45,10 @@ from tablestore.plainbuffer.plain_buffer_crc8 import PlainBufferCrc8
 from tablestore.plainbuffer.plain_buffer_stream import PlainBufferInputStream
 from tablestore.protobuf import table_store_pb2 as pb
 from tablestore.error import OTSClientError
+from tablestore.protobuf import timeseries_pb2 as tspb
+from tablestore.flatbuffer.timeseries.FlatBufferRows import FlatBufferRows
+from tablestore.flatbuffer.timeseries.DataType import DataType
+import crc32c
 
 MAX_SKEW = datetime.timedelta(minutes=15)
 MAX_BATCH_ROWS = 200
@@ -273,6 +281,8 @@ class State:
         self.args = args
         self.lock = threading.Lock()
         self.tables = {}
+        # Time-series tables: name -> {"ttl": int, "rows": {(measurement, source, tags, time): fields}}.
+        self.ts_tables = {}
         self.faults = Faults()
         self.requests = []
         # (table, primary key) of rows being written, to record overlapping writes of a key.
@@ -389,6 +399,15 @@ class Handler(BaseHTTPRequestHandler):
                            "auto_increment": c.HasField("option") and c.option == pb.AUTO_INCREMENT} for c in table.meta.primary_key]
                 return self._json(200, {"rows": rows, "primary_key": schema,
                                         "ttl": table.options.time_to_live, "max_versions": table.options.max_versions})
+        if self.path.startswith("/_standin/timeseries/"):
+            name = self.path[len("/_standin/timeseries/"):]
+            with state.lock:
+                table = state.ts_tables.get(name)
+                if table is None:
+                    return self._json(404, {"error": "no time-series table %s" % name})
+                rows = [{"measurement": m, "data_source": d, "tags": t, "time_us": us, "fields": fields}
+                        for (m, d, t, us), fields in sorted(table["rows"].items())]
+                return self._json(200, {"rows": rows, "ttl": table["ttl"]})
         if self.path == "/_standin/requests":
             with state.lock:
                 return self._json(200, state.requests)
@@ -409,7 +428,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(404, b"unknown action", headers={"Content-Type": "text/plain"})
         slow = state.faults.take(action, ("slow",))
         self.delay = slow.get("delay_ms", 1000) / 1000.0 if slow else 0.0
-        if action not in ("BatchWriteRow", "BulkImport"):
+        if action not in ("BatchWriteRow", "BulkImport", "PutTimeseriesData"):
             time.sleep(self.delay)
         fault = state.faults.take(action, ("server_busy", "partition_unavailable", "internal", "http_502", "clock_skew",
                                            "parameter_invalid"))
@@ -651,6 +670,142 @@ class Handler(BaseHTTPRequestHandler):
                 data += row if i == 0 else row[4:]
             response.rows = data
         return response
+
+    # ---------------------------------------------------------------- time-series tables
+    def _action_CreateTimeseriesTable(self, body):
+        request = tspb.CreateTimeseriesTableRequest()
+        request.ParseFromString(body)
+        name = request.table_meta.table_name
+        with self.server.state.lock:
+            if name in self.server.state.ts_tables or name in self.server.state.tables:
+                raise OtsError(409, "OTSObjectAlreadyExist", "Requested table already exists.")
+            ttl = request.table_meta.table_options.time_to_live if request.table_meta.HasField("table_options") else -1
+            self.server.state.ts_tables[name] = {"ttl": ttl, "rows": {}}
+        return tspb.CreateTimeseriesTableResponse()
+
+    def _action_DescribeTimeseriesTable(self, body):
+        request = tspb.DescribeTimeseriesTableRequest()
+        request.ParseFromString(body)
+        with self.server.state.lock:
+            table = self.server.state.ts_tables.get(request.table_name)
+            if table is None:
+                # What the real service answers for a missing time-series table (emqx/emqx#18439).
+                raise OtsError(500, "OTSInternalServerError", "Internal server error.")
+            response = tspb.DescribeTimeseriesTableResponse()
+            response.table_meta.table_name = request.table_name
+            response.table_meta.table_options.time_to_live = table["ttl"]
+            response.table_meta.status = "CREATED"
+        return response
+
+    def _action_PutTimeseriesData(self, body):
+        request = tspb.PutTimeseriesDataRequest()
+        request.ParseFromString(body)
+        if len(body) > MAX_BATCH_BYTES:
+            raise OtsError(413, "OTSRequestBodyTooLarge", "The total data size of PutTimeseriesData request exceeds the limit.")
+        rows_data = request.rows_data
+        if rows_data.type != tspb.RST_FLAT_BUFFER:
+            raise OtsError(400, "OTSParameterInvalid", "Unsupported rows serialize type: %d." % rows_data.type)
+        if not rows_data.HasField("flatbuffer_crc32c"):
+            raise OtsError(400, "OTSParameterInvalid", "Failed to parse the ProtoBuf message.")
+        crc = crc32c.crc32c(rows_data.rows_data) & 0xFFFFFFFF
+        if (crc - (1 << 32) if crc >= 1 << 31 else crc) != rows_data.flatbuffer_crc32c:
+            raise OtsError(400, "OTSParameterInvalid", "The crc32c of rows data mismatches.")
+        rows = decode_timeseries_rows(rows_data.rows_data)
+        if len(rows) > MAX_BATCH_ROWS:
+            raise OtsError(400, "OTSParameterInvalid", "Rows count exceeds the upper limit: 200.")
+        time.sleep(self.delay)
+        response = tspb.PutTimeseriesDataResponse()
+        state = self.server.state
+        with state.lock:
+            table = state.ts_tables.get(request.table_name)
+            if table is None:
+                raise OtsError(404, "OTSObjectNotExist", "Requested table does not exist.")
+            self._log("PutTimeseriesData", [{"table": request.table_name, "rows": len(rows)}])
+            for index, row in enumerate(rows):
+                key = (row["measurement"], row["data_source"], row["tags"], row["time_us"])
+                failure = check_timeseries_row(row)
+                if failure is None:
+                    fault = state.faults.take("PutTimeseriesData", ("row_error",), "/".join(map(str, key)))
+                    if fault:
+                        failure = (fault.get("code", "OTSServerBusy"), "Injected row failure.")
+                if failure:
+                    response.failed_rows.add(row_index=index, error_code=failure[0], error_message=failure[1])
+                else:
+                    table["rows"][key] = row["fields"]
+        return response
+
+
+TS_KINDS = {DataType.LONG: "long", DataType.BOOLEAN: "boolean", DataType.DOUBLE: "double",
+            DataType.STRING: "string", DataType.BINARY: "binary"}
+
+
+def decode_timeseries_rows(data):
+    """Reads FlatBuffer rows with the SDK's generated reader, fields walked in order with one
+    cursor per typed value array."""
+    root = FlatBufferRows.GetRootAs(bytearray(data), 0)
+    out = []
+    for g in range(root.RowGroupsLength()):
+        group = root.RowGroups(g)
+        names = [group.FieldNames(k).decode() for k in range(group.FieldNamesLength())]
+        types = [group.FieldTypes(k) for k in range(group.FieldTypesLength())]
+        if len(names) != len(types):
+            raise OtsError(400, "OTSParameterInvalid", "field_names and field_types differ in length.")
+        for r in range(group.RowsLength()):
+            row = group.Rows(r)
+            values = row.FieldValues()
+            cursor = {kind: 0 for kind in TS_KINDS}
+            fields = {}
+            for name, kind in zip(names, types):
+                i = cursor.get(kind)
+                if i is None:
+                    raise OtsError(400, "OTSParameterInvalid", "Unsupported field type %d." % kind)
+                cursor[kind] = i + 1
+                if kind == DataType.LONG:
+                    value = values.LongValues(i)
+                elif kind == DataType.BOOLEAN:
+                    value = bool(values.BoolValues(i))
+                elif kind == DataType.DOUBLE:
+                    value = values.DoubleValues(i)
+                elif kind == DataType.STRING:
+                    value = values.StringValues(i).decode()
+                else:
+                    b = values.BinaryValues(i)
+                    value = base64.b64encode(bytes(b.Value(j) & 0xFF for j in range(b.ValueLength()))).decode()
+                fields[name] = {"type": TS_KINDS[kind], "value": value}
+            tag_pairs = [(row.TagList(t).Name().decode(), row.TagList(t).Value().decode()) for t in range(row.TagListLength())]
+            tags_text = (row.Tags() or b"").decode()
+            if not tag_pairs and tags_text not in ("", "[]"):
+                tag_pairs = [tuple(p.strip('"').split("=", 1)) for p in tags_text.strip("[]").split(",") if p]
+            out.append({
+                "measurement": (group.MeasurementName() or b"").decode(),
+                "data_source": (row.DataSource() or b"").decode(),
+                "tags": "[" + ",".join('"%s=%s"' % kv for kv in sorted(tag_pairs)) + "]",
+                "tag_pairs": tag_pairs,
+                "time_us": row.Time(),
+                "fields": fields,
+            })
+    return out
+
+
+def check_timeseries_row(row):
+    """The service's row rules: measurement 1..128 bytes without `#`, tag names printable
+    ASCII and tag values non-empty, neither with `"` or `=`, tags sorted and unique, at least
+    one field, field names lower case."""
+    m = row["measurement"]
+    if not m or "#" in m or len(m.encode()) > 128:
+        return ("OTSParameterInvalid", "Invalid measurement name: %r." % m)
+    names = [k for k, _ in row["tag_pairs"]]
+    if names != sorted(names) or len(set(names)) != len(names):
+        return ("OTSParameterInvalid", "Tags must be sorted by name and unique.")
+    for k, v in row["tag_pairs"]:
+        if not k or not v or any(c in k + v for c in '"=') or any(not 33 <= ord(c) <= 126 for c in k):
+            return ("OTSParameterInvalid", "Invalid tag: %r=%r." % (k, v))
+    if not row["fields"]:
+        return ("OTSParameterInvalid", "The row has no field.")
+    for name in row["fields"]:
+        if name != name.lower():
+            return ("OTSParameterInvalid", "Field name must not contain upper case letters: %s." % name)
+    return None
 
 
 def main():

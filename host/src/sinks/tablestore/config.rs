@@ -50,6 +50,12 @@ pub const TABLESTORE_KEYS: KeySet<'static> = KeySet {
 const TABLE_SUFFIXES: &[&str] =
     &["primarykey.name", "primarykey.type", "columns.whitelist.name", "columns.whitelist.type", "search.timestamp.type"];
 
+/// Connector-wide time-series keys (`tablestore.timeseries.<key>`).
+const TIMESERIES_KEYS: &[&str] = &["mapAll", "toLowerCase", "rowsPerBatch", "integers"];
+
+/// Suffixes of per-table time-series keys (`tablestore.timeseries.<table>.<suffix>`).
+const TIMESERIES_TABLE_SUFFIXES: &[&str] = &["measurement", "dataSource", "tags", "time", "time.unit", "field.name", "field.type"];
+
 /// `primarykey.mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrimaryKeyMode {
@@ -93,9 +99,25 @@ pub struct KeyColumn {
     pub auto_increment: bool,
 }
 
+/// Most rows one `PutTimeseriesData` may carry.
+pub const MAX_TIMESERIES_ROWS: usize = 200;
+
+/// `tablestore.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Data tables (Wide Column model).
+    Normal,
+    /// Time-series tables (TimeSeries model).
+    Timeseries,
+}
+
 /// The validated Tablestore sink config.
 #[derive(Debug, Clone)]
 pub struct TablestoreConfig {
+    /// `tablestore.mode`.
+    pub mode: Mode,
+    /// `tablestore.timeseries.rowsPerBatch`: rows per `PutTimeseriesData`.
+    pub rows_per_batch: usize,
     /// How to reach the instance.
     pub client: ClientConfig,
     /// `table.name.format`.
@@ -123,11 +145,13 @@ impl TablestoreConfig {
         let map = &connector.raw;
         check_table_keys(map)?;
         let origin = map.origin();
-        if map.choice_or("tablestore.mode", "normal", &["normal", "timeseries"])? == "timeseries" {
-            bail!(
-                "`tablestore.mode=timeseries` in {origin}: time-series tables are not available in this build \
-                 of sluice yet; this sink writes data tables (`tablestore.mode=normal`)"
-            );
+        let mode = match map.choice_or("tablestore.mode", "normal", &["normal", "timeseries"])? {
+            "timeseries" => Mode::Timeseries,
+            _ => Mode::Normal,
+        };
+        let rows_per_batch: usize = map.parse_or("tablestore.timeseries.rowsPerBatch", MAX_TIMESERIES_ROWS, "a whole number from 1 to 200")?;
+        if !(1..=MAX_TIMESERIES_ROWS).contains(&rows_per_batch) {
+            bail!("`tablestore.timeseries.rowsPerBatch` in {origin} must be from 1 to {MAX_TIMESERIES_ROWS} (the service's limit per PutTimeseriesData), got {rows_per_batch}");
         }
         let endpoint_text = map.require("tablestore.endpoint")?;
         let endpoint = url::Url::parse(endpoint_text).with_context(|| {
@@ -202,6 +226,8 @@ impl TablestoreConfig {
             _ => None,
         };
         Ok(Self {
+            mode,
+            rows_per_batch,
             client,
             table_format: map.get("table.name.format").unwrap_or("<topic>").to_string(),
             topic_tables,
@@ -279,7 +305,22 @@ pub fn configured_key(map: &ConfigMap, table: &str) -> anyhow::Result<Option<Vec
 fn check_table_keys(map: &ConfigMap) -> anyhow::Result<()> {
     for key in map.keys() {
         let Some(rest) = key.strip_prefix("tablestore.") else { continue };
-        if TABLESTORE_KEYS.keys.contains(&key) || rest.starts_with("timeseries.") {
+        if TABLESTORE_KEYS.keys.contains(&key) {
+            continue;
+        }
+        if let Some(ts) = rest.strip_prefix("timeseries.") {
+            let known = TIMESERIES_KEYS.contains(&ts)
+                || TIMESERIES_TABLE_SUFFIXES.iter().any(|suffix| {
+                    ts.strip_suffix(suffix).and_then(|t| t.strip_suffix('.')).is_some_and(|t| !t.is_empty())
+                });
+            if !known {
+                bail!(
+                    "unknown key `{key}` in {}: time-series keys are `tablestore.timeseries.{{{}}}` and `tablestore.timeseries.<table>.{{{}}}`",
+                    map.origin(),
+                    TIMESERIES_KEYS.join(","),
+                    TIMESERIES_TABLE_SUFFIXES.join(",")
+                );
+            }
             continue;
         }
         let known = TABLE_SUFFIXES.iter().any(|suffix| {
@@ -346,6 +387,9 @@ mod tests {
         assert_eq!((c.max_concurrency, c.write_api), (10, WriteApi::BatchWriteRow));
         assert_eq!(c.client.credentials.security_token, None);
         assert_eq!(c.client.retry_budget, Duration::from_secs(60));
+        assert_eq!((c.mode, c.rows_per_batch), (Mode::Normal, 200));
+        let ts = config("tablestore.mode=TimeSeries\ntablestore.timeseries.test.time.unit=SECONDS\ntablestore.timeseries.rowsPerBatch=50\n").unwrap();
+        assert_eq!((ts.mode, ts.rows_per_batch), (Mode::Timeseries, 50));
     }
 
     #[test]
@@ -371,7 +415,8 @@ mod tests {
             ("delete.mode=row\n", "`delete.mode=row`"),
             ("tablestore.test.primarykey.nmae=a\n", "`tablestore.test.primarykey.nmae`"),
             ("tablestore.auth.mode=sts\n", "tablestore.security.token"),
-            ("tablestore.mode=timeseries\n", "time-series"),
+            ("tablestore.mode=timeseries\ntablestore.timeseries.rowsPerBatch=201\n", "`tablestore.timeseries.rowsPerBatch`"),
+            ("tablestore.timeseries.test.mesurement=m\n", "`tablestore.timeseries.test.mesurement`"),
             ("topics.assign.tables=test\n", "`topics.assign.tables`"),
         ] {
             let error = format!("{:#}", config(extra).unwrap_err());

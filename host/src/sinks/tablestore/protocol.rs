@@ -329,3 +329,116 @@ pub struct BulkImportResponse {
     #[prost(message, repeated, tag = "2")]
     pub rows: Vec<RowResult>,
 }
+
+/// `TimeseriesTableOptions` (`timeseries.proto`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TimeseriesTableOptions {
+    /// Data TTL in seconds; -1 keeps data for ever.
+    #[prost(int32, optional, tag = "1")]
+    pub time_to_live: Option<i32>,
+}
+
+/// `TimeseriesTableMeta`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TimeseriesTableMeta {
+    /// Table name.
+    #[prost(string, required, tag = "1")]
+    pub table_name: String,
+    /// Options.
+    #[prost(message, optional, tag = "2")]
+    pub table_options: Option<TimeseriesTableOptions>,
+    /// `CREATING`, `ACTIVE`, ... (in answers).
+    #[prost(string, optional, tag = "3")]
+    pub status: Option<String>,
+}
+
+/// `CreateTimeseriesTable`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CreateTimeseriesTableRequest {
+    /// The table to create.
+    #[prost(message, required, tag = "1")]
+    pub table_meta: TimeseriesTableMeta,
+}
+
+/// `CreateTimeseriesTable` answer (empty).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CreateTimeseriesTableResponse {}
+
+/// `DescribeTimeseriesTable`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct DescribeTimeseriesTableRequest {
+    /// Table name.
+    #[prost(string, required, tag = "1")]
+    pub table_name: String,
+}
+
+/// `DescribeTimeseriesTable` answer.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct DescribeTimeseriesTableResponse {
+    /// The table.
+    #[prost(message, required, tag = "1")]
+    pub table_meta: TimeseriesTableMeta,
+}
+
+/// How `TimeseriesRows.rows_data` is serialized.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
+#[repr(i32)]
+pub enum RowsSerializeType {
+    /// `FlatBufferRows` (see `flatbuf`).
+    RstFlatBuffer = 0,
+    /// PlainBuffer rows.
+    RstPlainBuffer = 1,
+}
+
+/// Rows of a `PutTimeseriesData`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TimeseriesRows {
+    /// Serialization.
+    #[prost(enumeration = "RowsSerializeType", required, tag = "1")]
+    pub r#type: i32,
+    /// The encoded rows.
+    #[prost(bytes = "vec", required, tag = "2")]
+    pub rows_data: Vec<u8>,
+    /// Signed CRC-32C of `rows_data` (the service refuses requests without it).
+    #[prost(int32, optional, tag = "3")]
+    pub flatbuffer_crc32c: Option<i32>,
+}
+
+/// `PutTimeseriesData`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PutTimeseriesDataRequest {
+    /// Table name.
+    #[prost(string, required, tag = "1")]
+    pub table_name: String,
+    /// The rows.
+    #[prost(message, required, tag = "2")]
+    pub rows_data: TimeseriesRows,
+    /// `MUM_NORMAL` (0) updates the timeline meta.
+    #[prost(int32, optional, tag = "3")]
+    pub meta_update_mode: Option<i32>,
+    /// Table version the client understands (1, as the Python SDK sends).
+    #[prost(int64, optional, tag = "4")]
+    pub supported_table_version: Option<i64>,
+}
+
+/// A row of a `PutTimeseriesData` that was not written.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FailedRowInfo {
+    /// Index of the row in the request.
+    #[prost(int32, required, tag = "1")]
+    pub row_index: i32,
+    /// Error code.
+    #[prost(string, optional, tag = "2")]
+    pub error_code: Option<String>,
+    /// Error message.
+    #[prost(string, optional, tag = "3")]
+    pub error_message: Option<String>,
+}
+
+/// `PutTimeseriesData` answer.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PutTimeseriesDataResponse {
+    /// Rows not written.
+    #[prost(message, repeated, tag = "1")]
+    pub failed_rows: Vec<FailedRowInfo>,
+}

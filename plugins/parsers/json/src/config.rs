@@ -5,6 +5,7 @@ use sluice_plugin_sdk::{PluginError, Settings};
 use crate::converter::{Converter, Integers};
 use crate::primary_key::PrimaryKey;
 use crate::tablestore::{self, Mapping};
+use crate::timeseries::TimeseriesMapping;
 
 /// Setting choosing how schemaless JSON integers are typed.
 const INTEGERS: &str = "json.integers";
@@ -20,6 +21,8 @@ pub(crate) struct Config {
     pub(crate) mapping: Mapping,
     /// Whether the connector writes to Tablestore (its tombstone, null and table rules apply).
     pub(crate) tablestore: bool,
+    /// The time-series mapping (`tablestore.mode=timeseries`).
+    pub(crate) timeseries: Option<TimeseriesMapping>,
 }
 
 impl Config {
@@ -37,6 +40,7 @@ impl Config {
             primary_key,
             mapping: Mapping::from_settings(settings)?,
             tablestore: tablestore::is_tablestore(settings),
+            timeseries: TimeseriesMapping::from_settings(settings)?,
         })
     }
 }

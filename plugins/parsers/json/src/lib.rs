@@ -22,6 +22,7 @@ mod envelope;
 mod plain;
 mod primary_key;
 mod tablestore;
+mod timeseries;
 
 use sluice_plugin_sdk::{
     export_parser, Column, KafkaRecord, Output, Parser, PluginError, Row, Settings, Value, WriteKind,
@@ -49,7 +50,9 @@ use config::Config;
 /// - `insert.mode` (`put`/`update`), `delete.mode` (`none`, `row`, `column`,
 ///   `row_and_column`), `table.name.format`, `topics.assign.tables`: with the Tablestore
 ///   sink, as its Java connector;
-/// - `json.integers`: `int64` (default) or `text`, the type of schemaless JSON integers.
+/// - `json.integers`: `int64` (default) or `text`, the type of schemaless JSON integers;
+/// - `tablestore.mode=timeseries` with `tablestore.timeseries.*`: one time-series `point`
+///   per record instead of a row (see the `timeseries` module).
 #[derive(Debug)]
 pub struct JsonParser {
     config: Config,
@@ -72,6 +75,9 @@ impl Parser for JsonParser {
             return Ok(Vec::new());
         }
         let table = config.mapping.table_for(&record.topic);
+        if let Some(timeseries) = &config.timeseries {
+            return timeseries.point(record, &table, value);
+        }
         let spec = config.mapping.table(&table);
         let key = config.primary_key.columns(record, value.as_mut(), &table, spec)?;
         let whitelist = spec.and_then(|s| s.whitelist.as_deref());
