@@ -129,3 +129,9 @@ impl Parser for JsonParser {
 }
 
 export_parser!(JsonParser);
+
+// Talc instead of the default dlmalloc: allocation is a large share of this parser's time
+// inside wasm (see host/benches/parser.rs).
+#[cfg(all(not(target_feature = "atomics"), target_family = "wasm"))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
