@@ -57,27 +57,24 @@ pub fn client_config(bootstrap_servers: &str, settings: &[(String, String)]) -> 
 
 /// Creates a client; a property librdkafka does not know is dropped with a note and the
 /// creation retried, so unfamiliar Java client keys never stop a connector.
-pub fn create<C: FromClientConfig>(mut config: ClientConfig) -> Result<C, KafkaError> {
-    loop {
-        match config.create::<C>() {
-            Err(KafkaError::ClientConfig(_, ref description, ref key, _))
-                if description.contains("No such configuration property") && config.get(key).is_some() =>
-            {
-                tracing::info!(key = %key, "Kafka client setting is unknown to librdkafka; ignored.");
-                config.remove(key);
-            }
-            other => return other,
-        }
-    }
+pub fn create<C: FromClientConfig>(config: ClientConfig) -> Result<C, KafkaError> {
+    create_dropping_unknown(config, |config| config.create::<C>())
 }
 
 /// Like [`create`] with a client context.
 pub fn create_with_context<X: ClientContext + Clone, C: FromClientConfigAndContext<X>>(
-    mut config: ClientConfig,
+    config: ClientConfig,
     context: X,
 ) -> Result<C, KafkaError> {
+    create_dropping_unknown(config, |config| config.create_with_context::<X, C>(context.clone()))
+}
+
+fn create_dropping_unknown<C>(
+    mut config: ClientConfig,
+    create: impl Fn(&ClientConfig) -> Result<C, KafkaError>,
+) -> Result<C, KafkaError> {
     loop {
-        match config.create_with_context::<X, C>(context.clone()) {
+        match create(&config) {
             Err(KafkaError::ClientConfig(_, ref description, ref key, _))
                 if description.contains("No such configuration property") && config.get(key).is_some() =>
             {
