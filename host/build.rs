@@ -9,7 +9,9 @@ fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
     let plugins = root.join("plugins");
-    for watched in ["plugins/sdk", "plugins/parsers", "plugins/testing", "plugins/Cargo.toml", "plugins/Cargo.lock", "wit"] {
+    for watched in
+        ["plugins/sdk", "plugins/parsers", "plugins/testing", "plugins/Cargo.toml", "plugins/Cargo.lock", "wit"]
+    {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     println!("cargo:rerun-if-env-changed=SLUICE_GUEST_DIR_OVERRIDE");

@@ -72,11 +72,15 @@ fn median(mut times: Vec<Duration>) -> Duration {
 
 fn timed(mut f: impl FnMut()) -> Duration {
     f();
-    median((0..PASSES).map(|_| {
-        let start = Instant::now();
-        f();
-        start.elapsed()
-    }).collect())
+    median(
+        (0..PASSES)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed()
+            })
+            .collect(),
+    )
 }
 
 fn main() -> anyhow::Result<()> {
@@ -96,16 +100,32 @@ fn main() -> anyhow::Result<()> {
     let json_time = timed(|| {
         let mut buffer = Vec::with_capacity(ROWS * 200);
         for row in &rows {
-            serde_json::to_writer(&mut buffer, &json!(["maxcompute-test-input", 0, row.offset, row.key, row.value])).unwrap();
+            serde_json::to_writer(&mut buffer, &json!(["maxcompute-test-input", 0, row.offset, row.key, row.value]))
+                .unwrap();
             buffer.push(b'\n');
         }
         json_len = buffer.len();
     });
     let rate = |d: Duration| ROWS as f64 / d.as_secs_f64();
     println!("record stream encoding, {ROWS} rows, median of {PASSES}:");
-    println!("  encode only:        {:>12.0} rows/s  {:>7.1} MB/s  {:.1} bytes/row", rate(encode_time), raw_len as f64 / encode_time.as_secs_f64() / 1e6, raw_len as f64 / ROWS as f64);
-    println!("  encode + deflate:   {:>12.0} rows/s  {:.1} bytes/row on the wire ({:.2}x smaller)", rate(deflate_time), wire_len as f64 / ROWS as f64, raw_len as f64 / wire_len as f64);
-    println!("  baseline serde_json:{:>12.0} rows/s  {:.1} bytes/row   (encode is {:.2}x the baseline's speed)", rate(json_time), json_len as f64 / ROWS as f64, json_time.as_secs_f64() / encode_time.as_secs_f64());
+    println!(
+        "  encode only:        {:>12.0} rows/s  {:>7.1} MB/s  {:.1} bytes/row",
+        rate(encode_time),
+        raw_len as f64 / encode_time.as_secs_f64() / 1e6,
+        raw_len as f64 / ROWS as f64
+    );
+    println!(
+        "  encode + deflate:   {:>12.0} rows/s  {:.1} bytes/row on the wire ({:.2}x smaller)",
+        rate(deflate_time),
+        wire_len as f64 / ROWS as f64,
+        raw_len as f64 / wire_len as f64
+    );
+    println!(
+        "  baseline serde_json:{:>12.0} rows/s  {:.1} bytes/row   (encode is {:.2}x the baseline's speed)",
+        rate(json_time),
+        json_len as f64 / ROWS as f64,
+        json_time.as_secs_f64() / encode_time.as_secs_f64()
+    );
 
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(end_to_end())
 }

@@ -27,9 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
-use sluice::plugin::{
-    self as host, ComponentCache, PluginInstance, PluginLimits, PluginRuntime, PluginSource,
-};
+use sluice::plugin::{self as host, ComponentCache, PluginInstance, PluginLimits, PluginRuntime, PluginSource};
 use sluice_parser_json::JsonParser;
 use sluice_plugin_sdk::{self as sdk, Parser as _, Settings};
 
@@ -61,27 +59,14 @@ fn main() -> anyhow::Result<()> {
     );
     let bench = |set: &RecordSet, converter: &str, schemas: bool| -> anyhow::Result<Row> {
         let settings = settings(converter, schemas);
-        let mut instance = PluginInstance::new(
-            plugin.clone(),
-            &settings,
-            PluginLimits::default(),
-            Arc::from("bench"),
-        )?;
-        let mut native =
-            JsonParser::configure(Settings::new(settings)).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let mut instance = PluginInstance::new(plugin.clone(), &settings, PluginLimits::default(), Arc::from("bench"))?;
+        let mut native = JsonParser::configure(Settings::new(settings)).map_err(|e| anyhow::anyhow!("{e:?}"))?;
         Ok(compare(set, &mut instance, &mut native))
     };
 
-    let rows = [
-        bench(&plain, JSON_CONVERTER, false)?,
-        bench(&envelope, JSON_CONVERTER, true)?,
-    ];
+    let rows = [bench(&plain, JSON_CONVERTER, false)?, bench(&envelope, JSON_CONVERTER, true)?];
     let probes = [
-        bench(
-            &plain.with_name("plain as bytes"),
-            BYTE_ARRAY_CONVERTER,
-            false,
-        )?,
+        bench(&plain.with_name("plain as bytes"), BYTE_ARRAY_CONVERTER, false)?,
         bench(&tombstones, JSON_CONVERTER, false)?,
     ];
     print_table("JSON parsing", &rows);
@@ -122,11 +107,7 @@ fn compare(set: &RecordSet, wasm: &mut PluginInstance, native: &mut JsonParser) 
     };
     let (wasm_time, wasm_counts) = median_time(&mut wasm_pass);
     let (native_time, native_counts) = median_time(&mut native_pass);
-    assert_eq!(
-        wasm_counts, native_counts,
-        "{}: wasm and native disagree",
-        set.name
-    );
+    assert_eq!(wasm_counts, native_counts, "{}: wasm and native disagree", set.name);
     Row {
         set: set.name.clone(),
         records: set.host.len(),
@@ -226,10 +207,7 @@ impl Counts {
 }
 
 fn settings(converter: &str, schemas: bool) -> Vec<(String, String)> {
-    vec![
-        ("value.converter".into(), converter.into()),
-        ("value.converter.schemas.enable".into(), schemas.to_string()),
-    ]
+    vec![("value.converter".into(), converter.into()), ("value.converter.schemas.enable".into(), schemas.to_string())]
 }
 
 // ---------------------------------------------------------------------------------------
@@ -245,17 +223,9 @@ fn print_table(title: &str, rows: &[Row]) {
         let mb = row.value_bytes as f64 / 1e6;
         for (path, time) in [("wasm", row.wasm), ("native", row.native)] {
             let secs = time.as_secs_f64();
-            let ratio = if path == "wasm" {
-                format!("{:.2}x", secs / row.native.as_secs_f64())
-            } else {
-                String::new()
-            };
+            let ratio = if path == "wasm" { format!("{:.2}x", secs / row.native.as_secs_f64()) } else { String::new() };
             let (set, records, size) = if path == "wasm" {
-                (
-                    row.set.as_str(),
-                    row.records.to_string(),
-                    format!("{mb:.2}"),
-                )
+                (row.set.as_str(), row.records.to_string(), format!("{mb:.2}"))
             } else {
                 ("", String::new(), String::new())
             };
@@ -336,10 +306,7 @@ impl RecordSet {
                 timestamp_ms: Some(base_ms + i as i64 * 37),
                 key: key.clone(),
                 value: value.clone(),
-                headers: vec![host::Header {
-                    key: header.0.clone(),
-                    value: header.1.clone(),
-                }],
+                headers: vec![host::Header { key: header.0.clone(), value: header.1.clone() }],
             });
             native.push(sdk::KafkaRecord {
                 topic: TOPIC.into(),
@@ -348,19 +315,11 @@ impl RecordSet {
                 timestamp_ms: Some(base_ms + i as i64 * 37),
                 key,
                 value: value.clone(),
-                headers: vec![sdk::Header {
-                    key: header.0,
-                    value: header.1,
-                }],
+                headers: vec![sdk::Header { key: header.0, value: header.1 }],
             });
         }
         let value_bytes = values.iter().flatten().map(Vec::len).sum();
-        Self {
-            name: name.into(),
-            host,
-            native,
-            value_bytes,
-        }
+        Self { name: name.into(), host, native, value_bytes }
     }
 
     /// The same records (keys, headers, offsets) with every value null.
@@ -386,14 +345,8 @@ fn order_event(rng: &mut XorShift, i: usize) -> Json {
         "Juan Pérez",
         "Amara Okafor",
     ];
-    const CITIES: [(&str, &str); 6] = [
-        ("DE", "Berlin"),
-        ("FR", "Lyon"),
-        ("US", "Portland"),
-        ("JP", "Osaka"),
-        ("BR", "Recife"),
-        ("NO", "Bergen"),
-    ];
+    const CITIES: [(&str, &str); 6] =
+        [("DE", "Berlin"), ("FR", "Lyon"), ("US", "Portland"), ("JP", "Osaka"), ("BR", "Recife"), ("NO", "Bergen")];
     const STATUS: [&str; 4] = ["created", "paid", "shipped", "delivered"];
     const TAGS: [&str; 6] = ["promo", "repeat", "mobile", "b2b", "gift-wrap", "priority"];
 
@@ -435,7 +388,8 @@ fn order_event(rng: &mut XorShift, i: usize) -> Json {
 /// The Kafka Connect struct schema of [`order_event`], as `JsonConverter` writes it.
 fn order_schema() -> Json {
     let field = |name: &str, ty: &str, optional: bool| json!({"type": ty, "optional": optional, "field": name});
-    let strukt = |name: &str, fields: Vec<Json>| json!({"type": "struct", "fields": fields, "optional": false, "field": name});
+    let strukt =
+        |name: &str, fields: Vec<Json>| json!({"type": "struct", "fields": fields, "optional": false, "field": name});
     json!({
         "type": "struct",
         "name": "com.example.shop.Order",

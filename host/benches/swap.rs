@@ -11,14 +11,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use sluice::app::{self, Standalone};
 use sluice::config::parse_text;
 use sluice::pipeline::status::Counters;
 use sluice::pipeline::swap::ParserSpec;
 use sluice::plugin::{PluginLimits, PluginSource};
-use sluice::source::embedded::EmbeddedKafka;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use sluice::source::client;
+use sluice::source::embedded::EmbeddedKafka;
 
 const SWAPS: usize = 20;
 

@@ -139,7 +139,8 @@ async fn end_to_end(rows: &[Row]) {
         })
         .collect();
     let outputs: Vec<Vec<Output>> = rows.iter().map(|r| vec![Output::Row(r.clone())]).collect();
-    let items: Vec<SinkItem<'_>> = records.iter().zip(&outputs).map(|(record, outputs)| SinkItem { record, outputs }).collect();
+    let items: Vec<SinkItem<'_>> =
+        records.iter().zip(&outputs).map(|(record, outputs)| SinkItem { record, outputs }).collect();
 
     let start = Instant::now();
     for batch in items.chunks(500) {
@@ -183,9 +184,11 @@ fn point(i: usize) -> Point {
 fn timeseries_encode(points: &[Point]) {
     let pass = || {
         let start = Instant::now();
-        let encoded: Vec<_> = points.iter().enumerate().map(|(i, p)| timeseries::encode(i, "bench_ts", p).unwrap()).collect();
+        let encoded: Vec<_> =
+            points.iter().enumerate().map(|(i, p)| timeseries::encode(i, "bench_ts", p).unwrap()).collect();
         let indices: Vec<usize> = (0..encoded.len()).collect();
-        let bytes: usize = indices.chunks(200).map(|c| timeseries::put_request(&encoded, c).rows_data.rows_data.len()).sum();
+        let bytes: usize =
+            indices.chunks(200).map(|c| timeseries::put_request(&encoded, c).rows_data.rows_data.len()).sum();
         (start.elapsed(), bytes)
     };
     pass();
@@ -220,10 +223,19 @@ async fn timeseries_end_to_end(points: &[Point]) {
     let connector = ConnectorConfig::from_map(&parse_text("c", &text).unwrap(), &worker).unwrap();
     let mut sink = TimeseriesSink::open(&connector).await.unwrap();
     let records: Vec<KafkaRecord> = (0..points.len())
-        .map(|i| KafkaRecord { topic: "bench_ts".into(), partition: 0, offset: i as i64, timestamp_ms: None, key: None, value: None, headers: Vec::new() })
+        .map(|i| KafkaRecord {
+            topic: "bench_ts".into(),
+            partition: 0,
+            offset: i as i64,
+            timestamp_ms: None,
+            key: None,
+            value: None,
+            headers: Vec::new(),
+        })
         .collect();
     let outputs: Vec<Vec<Output>> = points.iter().map(|p| vec![Output::Point(p.clone())]).collect();
-    let items: Vec<SinkItem<'_>> = records.iter().zip(&outputs).map(|(record, outputs)| SinkItem { record, outputs }).collect();
+    let items: Vec<SinkItem<'_>> =
+        records.iter().zip(&outputs).map(|(record, outputs)| SinkItem { record, outputs }).collect();
     let start = Instant::now();
     for batch in items.chunks(1000) {
         let report = sink.write(batch).await.unwrap();

@@ -40,7 +40,10 @@ fn points() -> Vec<Point> {
             table: None,
             measurement: "meters".into(),
             data_source: String::new(),
-            tags: vec![("location".into(), format!("California.City {}", i % 50)), ("groupid".into(), (i % 10).to_string())],
+            tags: vec![
+                ("location".into(), format!("California.City {}", i % 50)),
+                ("groupid".into(), (i % 10).to_string()),
+            ],
             time_us: 1_648_432_611_249_000 + i as i64,
             fields: vec![
                 Column { name: "current".into(), value: Value::Float32(10.0 + (i % 100) as f32 / 10.0) },
@@ -98,9 +101,8 @@ fn encoding() {
     });
     let pieces: Vec<_> = encoded.iter().filter_map(|l| raw_piece(Protocol::Line, l).ok().flatten()).collect();
     let request = body(Protocol::Line, pieces[..REQUEST_LINES].iter());
-    let join = time(|| {
-        pieces.chunks(REQUEST_LINES).map(|chunk| body(Protocol::Line, chunk.iter()).len()).sum::<usize>()
-    });
+    let join =
+        time(|| pieces.chunks(REQUEST_LINES).map(|chunk| body(Protocol::Line, chunk.iter()).len()).sum::<usize>());
     let gzip_one = time(|| gzip(&request).map(|g| g.len()).unwrap_or(0));
     println!("line protocol: {POINTS} points, {:.1} bytes per line", bytes as f64 / POINTS as f64);
     println!(
@@ -149,7 +151,10 @@ async fn end_to_end(kafka: &EmbeddedKafka, topic: &str, connector: &str) -> anyh
     let cache = std::env::temp_dir().join("sluice-bench-cache");
     let worker = parse_text(
         "worker",
-        &format!("bootstrap.servers={bootstrap}\noffset.flush.interval.ms=1000\nsluice.plugin.cache.dir={}\n", cache.display()),
+        &format!(
+            "bootstrap.servers={bootstrap}\noffset.flush.interval.ms=1000\nsluice.plugin.cache.dir={}\n",
+            cache.display()
+        ),
     )?;
     let started = Instant::now();
     let running = Standalone::start(app::from_maps(worker, vec![parse_text("connector", connector)?], None)?).await?;
@@ -183,7 +188,8 @@ async fn end_to_end_figures() -> anyhow::Result<()> {
         .collect();
     for topic in ["meters-file", "meters-td"] {
         kafka.create_topic(topic, 4)?;
-        produce_lines(&kafka.bootstrap_servers(), topic, None, lines.as_bytes(), LineFormat { split_key: false }).await?;
+        produce_lines(&kafka.bootstrap_servers(), topic, None, lines.as_bytes(), LineFormat { split_key: false })
+            .await?;
     }
     let out = tempfile::tempdir()?;
     let file = end_to_end(

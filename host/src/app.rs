@@ -27,7 +27,11 @@ pub struct StandaloneConfig {
 
 /// Reads and validates the files. `bootstrap_override` replaces the worker's (and the
 /// dead-letter) `bootstrap.servers`, as `--embedded-kafka` does.
-pub fn load(worker: &Path, connectors: &[PathBuf], bootstrap_override: Option<&str>) -> anyhow::Result<StandaloneConfig> {
+pub fn load(
+    worker: &Path,
+    connectors: &[PathBuf],
+    bootstrap_override: Option<&str>,
+) -> anyhow::Result<StandaloneConfig> {
     let worker_map = read_worker_file(worker)?;
     let connector_maps = connectors.iter().map(|path| read_connector_file(path)).collect::<anyhow::Result<Vec<_>>>()?;
     from_maps(worker_map, connector_maps, bootstrap_override)
@@ -49,7 +53,10 @@ pub fn from_maps(
     let mut connectors: Vec<ConnectorConfig> = Vec::with_capacity(connector_maps.len());
     for mut map in connector_maps {
         if let (Some(bootstrap), Some(_)) = (bootstrap_override, map.get("runtime.error.bootstrap.servers")) {
-            tracing::info!(connector_file = map.origin(), "Using the embedded broker for runtime.error.bootstrap.servers.");
+            tracing::info!(
+                connector_file = map.origin(),
+                "Using the embedded broker for runtime.error.bootstrap.servers."
+            );
             map.set("runtime.error.bootstrap.servers", bootstrap);
         }
         let connector = ConnectorConfig::from_map(&map, &worker)?;
@@ -119,7 +126,10 @@ impl Standalone {
 
     /// Like [`Standalone::start`], remembering the embedded broker's address so reloaded
     /// connector files get the same override.
-    pub async fn start_with_override(config: StandaloneConfig, bootstrap_override: Option<String>) -> anyhow::Result<Self> {
+    pub async fn start_with_override(
+        config: StandaloneConfig,
+        bootstrap_override: Option<String>,
+    ) -> anyhow::Result<Self> {
         let cache_dir = config.worker.plugin_cache_dir.clone().or_else(ComponentCache::default_dir);
         let runtime = PluginRuntime::new(ComponentCache::new(cache_dir))?;
         let (shutdown, receiver) = watch::channel(false);
@@ -193,7 +203,11 @@ impl Standalone {
         }
         let config = ConnectorConfig::from_map(&map, &self.worker)?;
         if config.name != connector.name {
-            bail!("the connector's `name` changed from `{}` to `{}`; renaming needs a restart", connector.name, config.name);
+            bail!(
+                "the connector's `name` changed from `{}` to `{}`; renaming needs a restart",
+                connector.name,
+                config.name
+            );
         }
         Ok(parser_spec(&config))
     }

@@ -21,7 +21,8 @@ async fn every_record_arrives_once_in_partition_order_and_end_offsets_are_commit
     let status = running.statuses()[0].clone();
     let end = h.end_offsets("orders", 3);
     assert_eq!(end.iter().sum::<i64>(), 600);
-    let committed_all = wait_until(Duration::from_secs(30), || h.committed("connect-orders-sink", "orders", 3) == end).await;
+    let committed_all =
+        wait_until(Duration::from_secs(30), || h.committed("connect-orders-sink", "orders", 3) == end).await;
     assert!(committed_all, "committed {:?}, end {end:?}", h.committed("connect-orders-sink", "orders", 3));
 
     let lines = output_lines(&out);
@@ -135,9 +136,13 @@ async fn topics_regex_subscribes_to_matching_topics() {
         "name=rx\nconnector.class=FileStreamSink\ntopics.regex=sensor-.*\nfile={}\n",
         out.display()
     ));
-    let running = h.start(h.worker("consumer.topic.metadata.refresh.interval.ms=200\n"), vec![connector]).await.unwrap();
-    assert!(wait_until(Duration::from_secs(30), || output_lines(&out).len() == 12).await,
-        "got {} lines", output_lines(&out).len());
+    let running =
+        h.start(h.worker("consumer.topic.metadata.refresh.interval.ms=200\n"), vec![connector]).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || output_lines(&out).len() == 12).await,
+        "got {} lines",
+        output_lines(&out).len()
+    );
     assert!(output_lines(&out).iter().all(|l| l["topic"].as_str().unwrap().starts_with("sensor-")));
     running.shutdown();
     running.wait().await;
@@ -186,8 +191,11 @@ async fn a_second_instance_joining_the_group_splits_partitions_without_losing_re
     tokio::time::sleep(Duration::from_secs(2)).await;
     h.produce("shared", None, &orders(800, 29)).await;
     let end = h.end_offsets("shared", 4);
-    assert!(wait_until(Duration::from_secs(60), || h.committed("connect-shared", "shared", 4) == end).await,
-        "committed {:?} end {end:?}", h.committed("connect-shared", "shared", 4));
+    assert!(
+        wait_until(Duration::from_secs(60), || h.committed("connect-shared", "shared", 4) == end).await,
+        "committed {:?} end {end:?}",
+        h.committed("connect-shared", "shared", 4)
+    );
     let mut lines = output_lines(&h.path("a.jsonl"));
     lines.extend(output_lines(&h.path("b.jsonl")));
     for (partition, mut offsets) in offsets_by_partition(&lines) {

@@ -26,8 +26,11 @@ fn readme_reference_matches_the_generated_one() {
 fn every_key_sluice_reads_is_documented() {
     // Kafka Connect keys sluice accepts without using them need no entry.
     let accepted_only = |k: &str| {
-        k.starts_with("transforms") || k.starts_with("predicates") || k.starts_with("errors.retry")
-            || k.starts_with("errors.log") || k == "config.action.reload"
+        k.starts_with("transforms")
+            || k.starts_with("predicates")
+            || k.starts_with("errors.retry")
+            || k.starts_with("errors.log")
+            || k == "config.action.reload"
             || k == "errors.deadletterqueue.context.headers.enable"
     };
     let mut missing = Vec::new();
@@ -36,7 +39,9 @@ fn every_key_sluice_reads_is_documented() {
             missing.push(*key);
         }
     }
-    for key in WORKER_KEYS.keys.iter().filter(|k| k.starts_with("sluice.") || k.contains("flush") || k.contains("shutdown") || **k == "bootstrap.servers") {
+    for key in WORKER_KEYS.keys.iter().filter(|k| {
+        k.starts_with("sluice.") || k.contains("flush") || k.contains("shutdown") || **k == "bootstrap.servers"
+    }) {
         if !reference::documents(key) {
             missing.push(*key);
         }

@@ -48,7 +48,8 @@ impl StandIn {
             .expect("python3 runs the MaxCompute stand-in (pip install -r tests/standins/requirements.txt)");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let ports: Json = serde_json::from_str(&line).unwrap_or_else(|e| panic!("stand-in did not start ({e}): {line:?}"));
+        let ports: Json =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("stand-in did not start ({e}): {line:?}"));
         Self {
             child,
             service: ports["service"].as_u64().unwrap() as u16,
@@ -83,7 +84,11 @@ impl StandIn {
 
     /// Number of committed rows of `table` in all partitions.
     async fn count(&self, table: &str) -> usize {
-        self.rows(table).await.as_object().map(|o| o.values().map(|v| v.as_array().map_or(0, Vec::len)).sum()).unwrap_or(0)
+        self.rows(table)
+            .await
+            .as_object()
+            .map(|o| o.values().map(|v| v.as_array().map_or(0, Vec::len)).sum())
+            .unwrap_or(0)
     }
 }
 
@@ -154,17 +159,29 @@ async fn seed_example_writes_the_test_message_as_the_console_shows() {
     let before = now_ms();
     h.produce("maxcompute-test-input", Some(0), &["1\t1".to_string()]).await;
     let running = h.start(h.worker(""), vec![map]).await.unwrap();
-    let done = wait_until(Duration::from_secs(30), || h.committed("connect-kafka-maxcompute-sink", "maxcompute-test-input", 1) == vec![1]).await;
+    let done = wait_until(Duration::from_secs(30), || {
+        h.committed("connect-kafka-maxcompute-sink", "maxcompute-test-input", 1) == vec![1]
+    })
+    .await;
     assert!(done, "offset 0 committed");
     let after = now_ms();
     let rows = s.rows("test_kafka").await;
-    let hours = [partition_value(Window::Hour, "GMT+08:00", false, before), partition_value(Window::Hour, "GMT+08:00", false, after)];
+    let hours = [
+        partition_value(Window::Hour, "GMT+08:00", false, before),
+        partition_value(Window::Hour, "GMT+08:00", false, after),
+    ];
     let spec = only_partition(&rows, &hours);
     assert_eq!(rows[&spec], json!([["maxcompute-test-input", 0, 0, "1", "1"]]), "topic, partition, offset, key, value");
 
     let log = s.log().await;
-    assert!(log.iter().all(|e| e["status"].as_u64().is_some_and(|c| c < 300)), "every request signed correctly: {log:?}");
-    assert!(log.iter().any(|e| e["path"] == "/api/projects/connector_test/tunnel" && e["query"].get("service").is_some()), "tunnel discovered");
+    assert!(
+        log.iter().all(|e| e["status"].as_u64().is_some_and(|c| c < 300)),
+        "every request signed correctly: {log:?}"
+    );
+    assert!(
+        log.iter().any(|e| e["path"] == "/api/projects/connector_test/tunnel" && e["query"].get("service").is_some()),
+        "tunnel discovered"
+    );
     let put = log.iter().find(|e| e["method"] == "PUT").unwrap();
     assert_eq!(put["content_encoding"], "deflate");
     assert_eq!(put["query"]["blockid"], "0");
@@ -172,7 +189,10 @@ async fn seed_example_writes_the_test_message_as_the_console_shows() {
     assert_eq!(put["rows"], 1);
     let create = log.iter().find(|e| e["method"] == "POST" && e["query"].get("uploads").is_some()).unwrap();
     assert_eq!(create["query"]["create_partition"], "true");
-    assert!(log.iter().any(|e| e["method"] == "GET" && e["query"].get("uploadid").is_some()), "block list checked before commit");
+    assert!(
+        log.iter().any(|e| e["method"] == "GET" && e["query"].get("uploadid").is_some()),
+        "block list checked before commit"
+    );
     running.shutdown();
     running.wait().await;
 }
@@ -180,14 +200,22 @@ async fn seed_example_writes_the_test_message_as_the_console_shows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_mode_and_format_maps_key_and_value_like_the_connector() {
     let csv_columns: &[(&str, &str)] = &[
-        ("topic", "string"), ("partition", "bigint"), ("offset", "bigint"), ("name", "string"), ("n", "bigint"),
-        ("x", "double"), ("ok", "boolean"), ("d", "decimal(10,2)"), ("at", "datetime"),
+        ("topic", "string"),
+        ("partition", "bigint"),
+        ("offset", "bigint"),
+        ("name", "string"),
+        ("n", "bigint"),
+        ("x", "double"),
+        ("ok", "boolean"),
+        ("d", "decimal(10,2)"),
+        ("at", "datetime"),
     ];
-    let tables: Vec<(String, &[(&str, &str)])> = ["default_text", "default_binary", "key_text", "key_binary", "value_text", "value_binary"]
-        .iter()
-        .map(|t| (t.to_string(), KAFKA_COLUMNS))
-        .chain([("key_csv".to_string(), csv_columns), ("value_csv".to_string(), csv_columns)])
-        .collect();
+    let tables: Vec<(String, &[(&str, &str)])> =
+        ["default_text", "default_binary", "key_text", "key_binary", "value_text", "value_binary"]
+            .iter()
+            .map(|t| (t.to_string(), KAFKA_COLUMNS))
+            .chain([("key_csv".to_string(), csv_columns), ("value_csv".to_string(), csv_columns)])
+            .collect();
     let table_refs: Vec<(&str, &[(&str, &str)])> = tables.iter().map(|(n, c)| (n.as_str(), *c)).collect();
     let s = StandIn::start(&table_refs, None);
     let h = Harness::new();
@@ -199,15 +227,32 @@ async fn every_mode_and_format_maps_key_and_value_like_the_connector() {
         connectors.push(connector(&h, &s, table, table, table, &keys));
     }
     for table in ["default_text", "default_binary", "key_text", "key_binary", "value_text", "value_binary"] {
-        produce_raw(&h, table, &[(Some(b"k1"), Some(b"v1"), None), (None, Some(b"\xff\x00A"), None), (Some(b"k3"), None, None)]).await;
+        produce_raw(
+            &h,
+            table,
+            &[(Some(b"k1"), Some(b"v1"), None), (None, Some(b"\xff\x00A"), None), (Some(b"k3"), None, None)],
+        )
+        .await;
     }
     let line: &[u8] = b"\"a,b\",42,-inf,TRUE,1.50,2020-11-17 15:04:05";
-    produce_raw(&h, "key_csv", &[(Some(line), Some(b"ignored"), None), (Some(b"\\N,\\N,\\N,\\N,\\N,\\N"), None, None)]).await;
+    produce_raw(&h, "key_csv", &[(Some(line), Some(b"ignored"), None), (Some(b"\\N,\\N,\\N,\\N,\\N,\\N"), None, None)])
+        .await;
     produce_raw(&h, "value_csv", &[(Some(b"ignored"), Some(line), None)]).await;
     let running = h.start(h.worker(""), connectors).await.unwrap();
     for (table, _) in &tables {
-        let expected = if table.ends_with("csv") { if table.starts_with("key") { 2 } else { 1 } } else { 3 };
-        let ok = wait_until(Duration::from_secs(30), || h.committed(&format!("connect-{table}"), table, 1) == vec![expected]).await;
+        let expected = if table.ends_with("csv") {
+            if table.starts_with("key") {
+                2
+            } else {
+                1
+            }
+        } else {
+            3
+        };
+        let ok = wait_until(Duration::from_secs(30), || {
+            h.committed(&format!("connect-{table}"), table, 1) == vec![expected]
+        })
+        .await;
         assert!(ok, "{table}: committed {:?}", h.committed(&format!("connect-{table}"), table, 1));
     }
     let rows = |json: Json| json.as_object().unwrap().values().next().unwrap().clone();
@@ -215,15 +260,28 @@ async fn every_mode_and_format_maps_key_and_value_like_the_connector() {
     assert_eq!(default_text[0], json!(["default_text", 0, 0, "k1", "v1"]));
     assert_eq!(s.count("default_text").await, 2, "the record whose value is not UTF-8 is not written as TEXT");
     assert_eq!(default_text[1], json!(["default_text", 0, 2, "k3", null]), "a null value is NULL");
-    assert_eq!(rows(s.rows("default_binary").await), json!([
-        ["default_binary", 0, 0, "k1", "v1"], ["default_binary", 0, 1, null, {"hex": "ff0041"}], ["default_binary", 0, 2, "k3", null]]));
-    assert_eq!(rows(s.rows("key_text").await), json!([
-        ["key_text", 0, 0, "k1", null], ["key_text", 0, 1, null, null], ["key_text", 0, 2, "k3", null]]));
-    assert_eq!(rows(s.rows("key_binary").await), json!([
-        ["key_binary", 0, 0, "k1", null], ["key_binary", 0, 1, null, null], ["key_binary", 0, 2, "k3", null]]));
-    assert_eq!(rows(s.rows("value_text").await), json!([["value_text", 0, 0, null, "v1"], ["value_text", 0, 2, null, null]]));
-    assert_eq!(rows(s.rows("value_binary").await), json!([
-        ["value_binary", 0, 0, null, "v1"], ["value_binary", 0, 1, null, {"hex": "ff0041"}], ["value_binary", 0, 2, null, null]]));
+    assert_eq!(
+        rows(s.rows("default_binary").await),
+        json!([
+        ["default_binary", 0, 0, "k1", "v1"], ["default_binary", 0, 1, null, {"hex": "ff0041"}], ["default_binary", 0, 2, "k3", null]])
+    );
+    assert_eq!(
+        rows(s.rows("key_text").await),
+        json!([["key_text", 0, 0, "k1", null], ["key_text", 0, 1, null, null], ["key_text", 0, 2, "k3", null]])
+    );
+    assert_eq!(
+        rows(s.rows("key_binary").await),
+        json!([["key_binary", 0, 0, "k1", null], ["key_binary", 0, 1, null, null], ["key_binary", 0, 2, "k3", null]])
+    );
+    assert_eq!(
+        rows(s.rows("value_text").await),
+        json!([["value_text", 0, 0, null, "v1"], ["value_text", 0, 2, null, null]])
+    );
+    assert_eq!(
+        rows(s.rows("value_binary").await),
+        json!([
+        ["value_binary", 0, 0, null, "v1"], ["value_binary", 0, 1, null, {"hex": "ff0041"}], ["value_binary", 0, 2, null, null]])
+    );
     // 2020-11-17 15:04:05 in GMT+08:00 (the default time_zone) is 07:04:05 UTC.
     let csv_row = json!(["key_csv", 0, 0, "a,b", 42, "-inf", true, "1.50", 1_605_596_645_000i64]);
     assert_eq!(rows(s.rows("key_csv").await), json!([csv_row, ["key_csv", 0, 1, null, null, null, null, null, null]]));
@@ -234,10 +292,12 @@ async fn every_mode_and_format_maps_key_and_value_like_the_connector() {
     running.wait().await;
 
     // DEFAULT + CSV is refused when the file is loaded.
-    let error = match h.start(h.worker(""), vec![connector(&h, &s, "bad", "t", "key_csv", "mode=DEFAULT\nformat=CSV\n")]).await {
-        Ok(_) => panic!("DEFAULT+CSV accepted"),
-        Err(e) => format!("{e:#}"),
-    };
+    let error =
+        match h.start(h.worker(""), vec![connector(&h, &s, "bad", "t", "key_csv", "mode=DEFAULT\nformat=CSV\n")]).await
+        {
+            Ok(_) => panic!("DEFAULT+CSV accepted"),
+            Err(e) => format!("{e:#}"),
+        };
     assert!(error.contains("`format=CSV`") && error.contains("mode=KEY"), "{error}");
 }
 
@@ -262,28 +322,43 @@ async fn partition_values_follow_window_type_time_zone_and_format() {
             Window::Minute => "MINUTE",
         };
         let zone_key = if *name == "hour_default" { String::new() } else { format!("time_zone={zone}\n") };
-        connectors.push(connector(&h, &s, name, name, name,
-            &format!("partition_window_type={window}\n{zone_key}use_new_partition_format={new_format}\n")));
+        connectors.push(connector(
+            &h,
+            &s,
+            name,
+            name,
+            name,
+            &format!("partition_window_type={window}\n{zone_key}use_new_partition_format={new_format}\n"),
+        ));
         h.produce(name, Some(0), &["k\tv".to_string()]).await;
     }
     let before = now_ms();
     let running = h.start(h.worker(""), connectors).await.unwrap();
     for (name, ..) in cases {
-        assert!(wait_until(Duration::from_secs(30), || h.committed(&format!("connect-{name}"), name, 1) == vec![1]).await, "{name}");
+        assert!(
+            wait_until(Duration::from_secs(30), || h.committed(&format!("connect-{name}"), name, 1) == vec![1]).await,
+            "{name}"
+        );
     }
     let after = now_ms();
     for (name, window, zone, new_format) in cases {
-        let expected = [partition_value(*window, zone, *new_format, before), partition_value(*window, zone, *new_format, after)];
+        let expected =
+            [partition_value(*window, zone, *new_format, before), partition_value(*window, zone, *new_format, after)];
         let spec = only_partition(&s.rows(name).await, &expected);
         let value = spec.strip_prefix("pt=").unwrap();
-        let width = match window { Window::Day => 10, Window::Hour => 13, Window::Minute => 16 };
+        let width = match window {
+            Window::Day => 10,
+            Window::Hour => 13,
+            Window::Minute => 16,
+        };
         assert_eq!(value.len(), width, "{name}: {value}");
         assert_eq!(value.chars().nth(4) == Some('-'), *new_format, "{name}: {value} (yyyy-MM-dd only when new)");
     }
     running.shutdown();
     running.wait().await;
 
-    let error = match h.start(h.worker(""), vec![connector(&h, &s, "bad", "t", "t", "time_zone=Mars/Olympus\n")]).await {
+    let error = match h.start(h.worker(""), vec![connector(&h, &s, "bad", "t", "t", "time_zone=Mars/Olympus\n")]).await
+    {
         Ok(_) => panic!("unknown time zone accepted"),
         Err(e) => format!("{e:#}"),
     };
@@ -297,12 +372,17 @@ async fn record_time_partitions_roll_over_mid_stream() {
     h.topic("events", 1);
     // 2020-11-17 14:59:59.000 and 15:00:00.000 in GMT+08:00, then back in the 14 o'clock window.
     let t = 1_605_596_400_000i64;
-    produce_raw(&h, "events", &[
-        (Some(b"a"), Some(b"1"), Some(t - 1000)),
-        (Some(b"b"), Some(b"2"), Some(t)),
-        (Some(b"c"), Some(b"3"), Some(t + 1)),
-        (Some(b"d"), Some(b"4"), Some(t - 1)),
-    ]).await;
+    produce_raw(
+        &h,
+        "events",
+        &[
+            (Some(b"a"), Some(b"1"), Some(t - 1000)),
+            (Some(b"b"), Some(b"2"), Some(t)),
+            (Some(b"c"), Some(b"3"), Some(t + 1)),
+            (Some(b"d"), Some(b"4"), Some(t - 1)),
+        ],
+    )
+    .await;
     let c = connector(&h, &s, "events", "events", "events", "sluice.maxcompute.partition.time=record\n");
     let running = h.start(h.worker(""), vec![c]).await.unwrap();
     assert!(wait_until(Duration::from_secs(30), || h.committed("connect-events", "events", 1) == vec![4]).await);
@@ -336,8 +416,14 @@ async fn sink_clock_partitions_roll_over_at_the_minute() {
     let specs: Vec<&String> = rows.as_object().unwrap().keys().collect();
     assert_eq!(specs.len(), 2, "a new session and partition after the window rolled over: {rows}");
     let value = |ms: i64| format!("pt={}", partition_value(Window::Minute, "UTC", false, ms));
-    assert!([value(first), value(first_done)].contains(&specs.iter().find(|s| rows[**s][0][3] == "a").unwrap().to_string()));
-    assert!(rows.get(value(second)).is_some_and(|r| r[0][3] == "b") || rows.get(value(now_ms())).is_some_and(|r| r[0][3] == "b"), "{rows}");
+    assert!(
+        [value(first), value(first_done)].contains(&specs.iter().find(|s| rows[**s][0][3] == "a").unwrap().to_string())
+    );
+    assert!(
+        rows.get(value(second)).is_some_and(|r| r[0][3] == "b")
+            || rows.get(value(now_ms())).is_some_and(|r| r[0][3] == "b"),
+        "{rows}"
+    );
     running.shutdown();
     running.wait().await;
 }
@@ -354,21 +440,34 @@ async fn failed_commits_and_uploads_are_retried_without_loss_or_duplicates() {
     h.produce("orders", Some(0), &lines).await;
     let c = connector(&h, &s, "orders", "orders", "orders", "record_batch_size=50\nretry_times=3\n");
     let running = h.start(h.worker(""), vec![c]).await.unwrap();
-    assert!(wait_until(Duration::from_secs(60), || h.committed("connect-orders", "orders", 1) == vec![200]).await,
-        "committed {:?}", h.committed("connect-orders", "orders", 1));
+    assert!(
+        wait_until(Duration::from_secs(60), || h.committed("connect-orders", "orders", 1) == vec![200]).await,
+        "committed {:?}",
+        h.committed("connect-orders", "orders", 1)
+    );
     let rows = s.rows("orders").await;
-    let offsets: Vec<i64> = rows.as_object().unwrap().values().flat_map(|r| r.as_array().unwrap().iter().map(|r| r[2].as_i64().unwrap())).collect();
+    let offsets: Vec<i64> = rows
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|r| r[2].as_i64().unwrap()))
+        .collect();
     let mut sorted = offsets.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, (0..200).collect::<Vec<i64>>(), "each offset exactly once");
     let log = s.log().await;
-    let commits_failed = log.iter().filter(|e| e["method"] == "POST" && e["query"].get("uploadid").is_some() && e["status"] == 500).count();
+    let commits_failed = log
+        .iter()
+        .filter(|e| e["method"] == "POST" && e["query"].get("uploadid").is_some() && e["status"] == 500)
+        .count();
     assert_eq!(commits_failed, 5);
     assert!(log.iter().any(|e| e["status"] == 409), "the expired session was seen");
     let puts: Vec<&Json> = log.iter().filter(|e| e["method"] == "PUT").collect();
     let failed = puts.iter().find(|e| e["status"] == 500).expect("a failed block");
     assert!(
-        puts.iter().any(|e| e["status"] == 200 && e["query"]["uploadid"] == failed["query"]["uploadid"] && e["query"]["blockid"] == failed["query"]["blockid"]),
+        puts.iter().any(|e| e["status"] == 200
+            && e["query"]["uploadid"] == failed["query"]["uploadid"]
+            && e["query"]["blockid"] == failed["query"]["blockid"]),
         "the failed block was re-sent under the same id"
     );
     running.shutdown();
@@ -389,9 +488,17 @@ async fn slow_uploads_time_out_and_are_resent_under_the_same_block_id() {
     s.faults(json!({"slow_upload_ms": 0})).await;
     assert!(wait_until(Duration::from_secs(30), || h.committed("connect-slow", "slow", 1) == vec![2]).await);
     assert_eq!(s.count("slow").await, 2);
-    let puts: Vec<(String, String)> = s.log().await.iter().filter(|e| e["method"] == "PUT")
-        .map(|e| (e["query"]["uploadid"].to_string(), e["query"]["blockid"].to_string())).collect();
-    assert!(puts.iter().any(|p| puts.iter().filter(|q| *q == p).count() >= 2), "a block re-sent under its id: {puts:?}");
+    let puts: Vec<(String, String)> = s
+        .log()
+        .await
+        .iter()
+        .filter(|e| e["method"] == "PUT")
+        .map(|e| (e["query"]["uploadid"].to_string(), e["query"]["blockid"].to_string()))
+        .collect();
+    assert!(
+        puts.iter().any(|p| puts.iter().filter(|q| *q == p).count() >= 2),
+        "a block re-sent under its id: {puts:?}"
+    );
     running.shutdown();
     running.wait().await;
 }
@@ -403,12 +510,15 @@ async fn partitions_are_added_with_sql_when_the_tunnel_does_not_create_them() {
     h.topic("legacy", 1);
     s.faults(json!({"ignore_create_partition": true})).await;
     h.produce("legacy", Some(0), &["a\t1".to_string()]).await;
-    let c = connector(&h, &s, "legacy", "legacy", "legacy", &format!("tunnel_endpoint=http://127.0.0.1:{}\n", s.tunnel));
+    let c =
+        connector(&h, &s, "legacy", "legacy", "legacy", &format!("tunnel_endpoint=http://127.0.0.1:{}\n", s.tunnel));
     let running = h.start(h.worker(""), vec![c]).await.unwrap();
     assert!(wait_until(Duration::from_secs(30), || h.committed("connect-legacy", "legacy", 1) == vec![1]).await);
     assert_eq!(s.count("legacy").await, 1);
     let log = s.log().await;
-    assert!(log.iter().any(|e| e["method"] == "POST" && e["path"] == "/api/projects/connector_test/instances" && e["status"] == 201));
+    assert!(log
+        .iter()
+        .any(|e| e["method"] == "POST" && e["path"] == "/api/projects/connector_test/instances" && e["status"] == 201));
     assert!(log.iter().any(|e| e["status"] == 404), "the tunnel first reported the partition missing");
     assert!(!log.iter().any(|e| e["query"].get("service").is_some()), "a configured tunnel_endpoint skips discovery");
     running.shutdown();
@@ -439,14 +549,21 @@ async fn sts_tokens_are_sent_and_wrong_secrets_fail_at_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn records_that_do_not_fit_the_table_are_dead_lettered_with_the_reason() {
-    let csv_columns: &[(&str, &str)] = &[("topic", "string"), ("partition", "bigint"), ("offset", "bigint"), ("name", "string"), ("n", "bigint")];
-    let typed: &[(&str, &str)] = &[("topic", "string"), ("partition", "bigint"), ("offset", "tinyint"), ("key", "string"), ("value", "string")];
+    let csv_columns: &[(&str, &str)] =
+        &[("topic", "string"), ("partition", "bigint"), ("offset", "bigint"), ("name", "string"), ("n", "bigint")];
+    let typed: &[(&str, &str)] =
+        &[("topic", "string"), ("partition", "bigint"), ("offset", "tinyint"), ("key", "string"), ("value", "string")];
     let s = StandIn::start(&[("csv", csv_columns), ("typed", typed)], None);
     let h = Harness::new();
     for topic in ["csv", "typed", "csv-errors", "typed-errors"] {
         h.topic(topic, 1);
     }
-    h.produce("csv", Some(0), &["k\ta,1".to_string(), "k\tb,x".to_string(), "k\tc,2,3".to_string(), "k\td,4".to_string()]).await;
+    h.produce(
+        "csv",
+        Some(0),
+        &["k\ta,1".to_string(), "k\tb,x".to_string(), "k\tc,2,3".to_string(), "k\td,4".to_string()],
+    )
+    .await;
     let lines: Vec<String> = (0..130).map(|i| format!("k{i}\tv{i}")).collect();
     h.produce("typed", Some(0), &lines).await;
     let c1 = connector(&h, &s, "csv", "csv", "csv", "mode=VALUE\nformat=CSV\nruntime.error.topic.name=csv-errors\n");
@@ -480,5 +597,10 @@ fn the_stand_in_serves_pyodps_own_client() {
     // commit through pyodps's TableTunnel; a wrong secret is refused.
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/standins/maxcompute/selfcheck.py");
     let output = Command::new("python3").arg(script).output().expect("python3 runs selfcheck.py");
-    assert!(output.status.success(), "{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -135,8 +135,10 @@ async fn every_example_plugin_runs_in_a_connector() {
     let running = h.start(h.worker(""), connectors).await.unwrap();
     for (dir, topic, dlq, out, count, expected) in &cases {
         assert!(
-            wait_until(Duration::from_secs(60), || h.committed(&format!("connect-{dir}"), topic, 1) == vec![*count]).await,
-            "{dir}: committed {:?}", h.committed(&format!("connect-{dir}"), topic, 1)
+            wait_until(Duration::from_secs(60), || h.committed(&format!("connect-{dir}"), topic, 1) == vec![*count])
+                .await,
+            "{dir}: committed {:?}",
+            h.committed(&format!("connect-{dir}"), topic, 1)
         );
         let written: Vec<Json> = output_lines(out).into_iter().map(|l| l["output"].clone()).collect();
         let expected_outputs: Vec<Json> =
@@ -181,6 +183,7 @@ fn scaffolded_plugins_build_and_pass_their_own_test_in_every_language() {
         assert!(output.status.success(), "{lang}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
         assert!(stdout.contains("ok: 4 records match"), "{lang}: {stdout}");
     }
-    let again = sluice().current_dir(dir.path()).args(["plugin", "new", "--lang", "rust", "my-rust-parser"]).output().unwrap();
+    let again =
+        sluice().current_dir(dir.path()).args(["plugin", "new", "--lang", "rust", "my-rust-parser"]).output().unwrap();
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }

@@ -26,20 +26,22 @@ async fn loops_traps_and_memory_hogs_are_isolated_to_their_records() {
     let status = running.statuses()[0].clone();
     assert!(
         wait_until(Duration::from_secs(60), || h.committed("connect-hostile", "hostile", 1) == vec![11]).await,
-        "committed {:?}, state {:?}", h.committed("connect-hostile", "hostile", 1), status.state()
+        "committed {:?}, state {:?}",
+        h.committed("connect-hostile", "hostile", 1),
+        status.state()
     );
     assert!(!status.is_failed());
 
-    let written: Vec<String> = output_lines(&out)
-        .iter()
-        .map(|l| l["output"]["raw"]["text"].as_str().unwrap().to_string())
-        .collect();
+    let written: Vec<String> =
+        output_lines(&out).iter().map(|l| l["output"]["raw"]["text"].as_str().unwrap().to_string()).collect();
     assert_eq!(written, vec!["a", "b", "c", "d", "e", "print", "f"], "innocent records parsed once each, in order");
 
     let dead = h.read("hostile-dlq", 0, 4);
     let reasons: Vec<(String, String)> = dead
         .iter()
-        .map(|m| (header(m, "__connect.errors.offset").unwrap(), header(m, "__connect.errors.exception.class.name").unwrap()))
+        .map(|m| {
+            (header(m, "__connect.errors.offset").unwrap(), header(m, "__connect.errors.exception.class.name").unwrap())
+        })
         .collect();
     assert_eq!(
         reasons,

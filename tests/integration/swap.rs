@@ -44,7 +44,11 @@ async fn plugins_and_settings_swap_under_load_without_loss_or_stale_parsing() {
     std::fs::write(&connector_file, connector_text(&plugin, &out, "v1")).unwrap();
     std::fs::write(
         &worker_file,
-        format!("bootstrap.servers={}\noffset.flush.interval.ms=200\nsluice.plugin.cache.dir={}\n", h.bootstrap, cache_dir().display()),
+        format!(
+            "bootstrap.servers={}\noffset.flush.interval.ms=200\nsluice.plugin.cache.dir={}\n",
+            h.bootstrap,
+            cache_dir().display()
+        ),
     )
     .unwrap();
     let running = Standalone::start(app::load(&worker_file, &[connector_file.clone()], None).unwrap()).await.unwrap();
@@ -70,7 +74,10 @@ async fn plugins_and_settings_swap_under_load_without_loss_or_stale_parsing() {
             11 => {
                 std::fs::write(&plugin, b"definitely not a component").unwrap();
                 let outcome = running.reload().await;
-                assert!(matches!(outcome[0].1, ReloadOutcome::Refused(ref r) if r.contains("plugin.wasm")), "{outcome:?}");
+                assert!(
+                    matches!(outcome[0].1, ReloadOutcome::Refused(ref r) if r.contains("plugin.wasm")),
+                    "{outcome:?}"
+                );
                 None
             }
             _ => None,
@@ -84,8 +91,11 @@ async fn plugins_and_settings_swap_under_load_without_loss_or_stale_parsing() {
 
     let end = h.end_offsets("live", 2);
     assert_eq!(end.iter().sum::<i64>(), next as i64);
-    assert!(wait_until(Duration::from_secs(60), || h.committed("connect-live", "live", 2) == end).await,
-        "committed {:?} end {end:?}", h.committed("connect-live", "live", 2));
+    assert!(
+        wait_until(Duration::from_secs(60), || h.committed("connect-live", "live", 2) == end).await,
+        "committed {:?} end {end:?}",
+        h.committed("connect-live", "live", 2)
+    );
 
     let lines = output_lines(&out);
     assert_eq!(lines.len() as u64, next, "every record parsed exactly once");
@@ -106,7 +116,10 @@ async fn plugins_and_settings_swap_under_load_without_loss_or_stale_parsing() {
         }
     }
     for v in 1..=3 {
-        assert!(lines.iter().any(|l| version(l["output"]["raw"]["text"].as_str().unwrap()) == v), "no line from parser {v}");
+        assert!(
+            lines.iter().any(|l| version(l["output"]["raw"]["text"].as_str().unwrap()) == v),
+            "no line from parser {v}"
+        );
     }
     assert_eq!(Counters::get(&status.counters.swaps), 2);
     assert_eq!(Counters::get(&status.counters.swaps_refused), 1);
@@ -125,12 +138,23 @@ async fn a_replacement_refusing_its_settings_keeps_the_old_parser() {
     let worker_file = h.path("w.properties");
     std::fs::copy(guest("sluice_test_hostile"), &plugin).unwrap();
     std::fs::write(&connector_file, connector_text(&plugin, &out, "v1")).unwrap();
-    std::fs::write(&worker_file, format!("bootstrap.servers={}\noffset.flush.interval.ms=200\nsluice.plugin.cache.dir={}\n", h.bootstrap, cache_dir().display())).unwrap();
+    std::fs::write(
+        &worker_file,
+        format!(
+            "bootstrap.servers={}\noffset.flush.interval.ms=200\nsluice.plugin.cache.dir={}\n",
+            h.bootstrap,
+            cache_dir().display()
+        ),
+    )
+    .unwrap();
     let running = Standalone::start(app::load(&worker_file, &[connector_file.clone()], None).unwrap()).await.unwrap();
     std::fs::write(&connector_file, connector_text(&plugin, &out, "v1") + "hostile.fail=true\n").unwrap();
     let outcome = running.reload().await;
     assert!(matches!(outcome[0].1, ReloadOutcome::Refused(ref r) if r.contains("hostile.fail")), "{outcome:?}");
-    assert!(matches!(running.reload().await[0].1, ReloadOutcome::Unchanged), "a refused file is not retried until it changes");
+    assert!(
+        matches!(running.reload().await[0].1, ReloadOutcome::Unchanged),
+        "a refused file is not retried until it changes"
+    );
     h.produce("live", Some(0), &["a".into(), "b".into()]).await;
     assert!(wait_until(Duration::from_secs(30), || output_lines(&out).len() == 2).await);
     running.shutdown();

@@ -37,7 +37,9 @@ impl Standin {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("starting the Tablestore stand-in (python3 with `tablestore` from tests/standins/requirements.txt)");
+            .expect(
+                "starting the Tablestore stand-in (python3 with `tablestore` from tests/standins/requirements.txt)",
+            );
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let port: u16 = line
@@ -116,7 +118,10 @@ const MAP_MESSAGE: &str = r#"{"schema":{"type":"map","keys":{"type":"string","op
 
 /// The seed's worker file with the harness's broker and cache.
 fn seed_worker(h: &Harness) -> sluice::config::ConfigMap {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/tablestore/connect-standalone.properties")).unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/tablestore/connect-standalone.properties"),
+    )
+    .unwrap();
     let text = text.replace("bootstrap.servers=localhost:9092", &format!("bootstrap.servers={}", h.bootstrap))
         + &format!("offset.flush.interval.ms=200\nsluice.plugin.cache.dir={}\n", cache_dir().display());
     sluice::config::parse_text("connect-standalone.properties", &text).unwrap()
@@ -133,7 +138,8 @@ async fn seed_quickstart_creates_table_test_and_writes_the_two_rows() {
     let h = Harness::new();
     h.topic("test", 1);
     let example = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/tablestore/connect-tablestore-sink-quickstart.properties"),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples/tablestore/connect-tablestore-sink-quickstart.properties"),
     )
     .unwrap();
     let text = example
@@ -173,7 +179,8 @@ fn plain_worker(h: &Harness) -> sluice::config::ConfigMap {
 /// Produces a real tombstone (a key and a null value) to partition 0.
 async fn tombstone(h: &Harness, topic: &str, key: &str) {
     use rdkafka::producer::{FutureProducer, FutureRecord};
-    let producer: FutureProducer = sluice::source::client::create(sluice::source::client::client_config(&h.bootstrap, &[])).unwrap();
+    let producer: FutureProducer =
+        sluice::source::client::create(sluice::source::client::client_config(&h.bootstrap, &[])).unwrap();
     let record = FutureRecord::<str, [u8]>::to(topic).key(key).partition(0);
     producer.send(record, Duration::from_secs(10)).await.unwrap();
 }
@@ -190,10 +197,22 @@ async fn primary_key_modes_record_key_record_value_and_search() {
         h.topic(topic, 1);
     }
     let connectors = vec![
-        connector(&h, &s, "by-key", "by_key", "auto.create=true\nprimarykey.mode=record_key\n\
-            tablestore.by_key.primarykey.name=user,seq\ntablestore.by_key.primarykey.type=string,integer\n"),
-        connector(&h, &s, "by-value", "by_value", "auto.create=true\nprimarykey.mode=record_value\n\
-            tablestore.by_value.primarykey.name=id\ntablestore.by_value.primarykey.type=binary\n"),
+        connector(
+            &h,
+            &s,
+            "by-key",
+            "by_key",
+            "auto.create=true\nprimarykey.mode=record_key\n\
+            tablestore.by_key.primarykey.name=user,seq\ntablestore.by_key.primarykey.type=string,integer\n",
+        ),
+        connector(
+            &h,
+            &s,
+            "by-value",
+            "by_value",
+            "auto.create=true\nprimarykey.mode=record_value\n\
+            tablestore.by_value.primarykey.name=id\ntablestore.by_value.primarykey.type=binary\n",
+        ),
         connector(&h, &s, "by-search", "by_search", "auto.create=true\nprimarykey.mode=search\n"),
     ];
     let running = h.start(plain_worker(&h), connectors).await.unwrap();
@@ -211,7 +230,10 @@ async fn primary_key_modes_record_key_record_value_and_search() {
 
     let rows = s.wait_rows("by_search", 1).await;
     assert_eq!(rows.len(), 1);
-    assert_eq!((pk_of(&rows[0], "topic"), pk_of(&rows[0], "partition"), pk_of(&rows[0], "offset")), (json!("by_search"), json!(0), json!(0)));
+    assert_eq!(
+        (pk_of(&rows[0], "topic"), pk_of(&rows[0], "partition"), pk_of(&rows[0], "offset")),
+        (json!("by_search"), json!(0), json!(0))
+    );
     assert_eq!(pk_of(&rows[0], "md5").as_str().unwrap().len(), 5);
     assert!(rows[0]["columns"]["timestamp"].is_i64());
     running.shutdown();
@@ -244,7 +266,17 @@ async fn put_overwrites_update_merges_and_deletes_follow_the_delete_mode() {
     let running = h.start(plain_worker(&h), connectors).await.unwrap();
     let lines = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     // put: the second write replaces the row; a tombstone deletes (delete.mode=row).
-    h.produce("puts", Some(0), &lines(&["{\"id\":1}\t{\"a\":1,\"b\":2}", "{\"id\":1}\t{\"a\":5}", "{\"id\":2}\t{\"a\":1}", "{\"id\":3}\t{\"a\":null}"])).await;
+    h.produce(
+        "puts",
+        Some(0),
+        &lines(&[
+            "{\"id\":1}\t{\"a\":1,\"b\":2}",
+            "{\"id\":1}\t{\"a\":5}",
+            "{\"id\":2}\t{\"a\":1}",
+            "{\"id\":3}\t{\"a\":null}",
+        ]),
+    )
+    .await;
     // update: merge, whitelist (c dropped, a typed), null deletes a column, tombstone deletes the row.
     h.produce(
         "updates",
@@ -290,10 +322,17 @@ async fn missing_table_without_auto_create_and_primary_key_mismatch_fail_at_star
     let text = format!("{error:#}");
     assert!(text.contains("table `mm` does not exist") && text.contains("auto.create=true"), "{text}");
 
-    let running = h.start(plain_worker(&h), vec![connector(&h, &s, "create", "mm", "auto.create=true\n")]).await.unwrap();
+    let running =
+        h.start(plain_worker(&h), vec![connector(&h, &s, "create", "mm", "auto.create=true\n")]).await.unwrap();
     running.shutdown();
     running.wait().await;
-    let mismatch = connector(&h, &s, "mismatch", "mm", "primarykey.mode=record_key\ntablestore.mm.primarykey.name=id\ntablestore.mm.primarykey.type=integer\n");
+    let mismatch = connector(
+        &h,
+        &s,
+        "mismatch",
+        "mm",
+        "primarykey.mode=record_key\ntablestore.mm.primarykey.name=id\ntablestore.mm.primarykey.type=integer\n",
+    );
     let error = h.start(plain_worker(&h), vec![mismatch]).await.err().unwrap();
     let text = format!("{error:#}");
     assert!(
@@ -309,13 +348,22 @@ async fn duplicate_keys_in_one_poll_never_share_a_request_and_the_last_write_win
     h.topic("dups", 1);
     let lines: Vec<String> = (0..60).map(|i| format!("{{\"id\":\"k{}\"}}\t{{\"n\":{i}}}", i % 4)).collect();
     h.produce("dups", Some(0), &lines).await;
-    let c = connector(&h, &s, "dups", "dups", "auto.create=true\nprimarykey.mode=record_key\n\
-        tablestore.dups.primarykey.name=id\ntablestore.dups.primarykey.type=string\n");
+    let c = connector(
+        &h,
+        &s,
+        "dups",
+        "dups",
+        "auto.create=true\nprimarykey.mode=record_key\n\
+        tablestore.dups.primarykey.name=id\ntablestore.dups.primarykey.type=string\n",
+    );
     let running = h.start(plain_worker(&h), vec![c]).await.unwrap();
     assert!(wait_until(Duration::from_secs(30), || h.committed("connect-dups", "dups", 1) == vec![60]).await);
     let rows = s.rows("dups").await;
     let last: Vec<(Json, Json)> = rows.iter().map(|r| (pk_of(r, "id"), r["columns"]["n"].clone())).collect();
-    assert_eq!(last, vec![(json!("k0"), json!(56)), (json!("k1"), json!(57)), (json!("k2"), json!(58)), (json!("k3"), json!(59))]);
+    assert_eq!(
+        last,
+        vec![(json!("k0"), json!(56)), (json!("k1"), json!(57)), (json!("k2"), json!(58)), (json!("k3"), json!(59))]
+    );
     // The stand-in refuses a request with a repeated key, so every request it logged had distinct keys.
     let requests = s.requests().await;
     assert!(requests.len() >= 15, "60 writes of 4 keys need at least 15 requests, got {}", requests.len());
@@ -335,9 +383,15 @@ async fn failed_rows_retry_alone_and_permanent_ones_go_to_the_error_table() {
     .await;
     let lines: Vec<String> = (0..6).map(|i| format!("{{\"id\":\"k{i}\"}}\t{{\"n\":{i}}}")).collect();
     h.produce("partial", Some(0), &lines).await;
-    let c = connector(&h, &s, "partial", "partial", "auto.create=true\nprimarykey.mode=record_key\n\
+    let c = connector(
+        &h,
+        &s,
+        "partial",
+        "partial",
+        "auto.create=true\nprimarykey.mode=record_key\n\
         tablestore.partial.primarykey.name=id\ntablestore.partial.primarykey.type=string\n\
-        runtime.error.tolerance=all\nruntime.error.mode=tablestore\nruntime.error.table.name=errors\n");
+        runtime.error.tolerance=all\nruntime.error.mode=tablestore\nruntime.error.table.name=errors\n",
+    );
     let running = h.start(plain_worker(&h), vec![c]).await.unwrap();
     assert!(wait_until(Duration::from_secs(30), || h.committed("connect-partial", "partial", 1) == vec![6]).await);
     let ids: Vec<Json> = s.rows("partial").await.iter().map(|r| pk_of(r, "id")).collect();
@@ -352,7 +406,8 @@ async fn failed_rows_retry_alone_and_permanent_ones_go_to_the_error_table() {
     assert_eq!(rows[0]["columns"]["key"], json!({"$binary": "eyJpZCI6ImszIn0="}));
     // k1 failed twice and was resent alone.
     let requests = s.requests().await;
-    let single: usize = requests.iter().filter(|r| r["tables"][0]["table"] == "partial" && r["tables"][0]["rows"] == 1).count();
+    let single: usize =
+        requests.iter().filter(|r| r["tables"][0]["table"] == "partial" && r["tables"][0]["rows"] == 1).count();
     assert!(single >= 2, "{requests:?}");
     let status = running.statuses()[0].clone();
     assert_eq!(Counters::get(&status.counters.records_dead_lettered), 1);
@@ -388,7 +443,13 @@ async fn bulk_import_with_v4_signatures() {
     let s = Standin::start();
     let h = Harness::new();
     h.topic("bulk", 1);
-    let c = connector(&h, &s, "bulk", "bulk", "auto.create=true\ntablestore.write.api=BulkImport\ntablestore.region=cn-hangzhou\n");
+    let c = connector(
+        &h,
+        &s,
+        "bulk",
+        "bulk",
+        "auto.create=true\ntablestore.write.api=BulkImport\ntablestore.region=cn-hangzhou\n",
+    );
     let running = h.start(h.worker(""), vec![c]).await.unwrap();
     h.produce("bulk", Some(0), &orders(250, 5)).await;
     assert_eq!(s.wait_rows("bulk", 250).await.len(), 250);
@@ -467,7 +528,8 @@ async fn the_sluice_binary_runs_the_seed_files_over_https() {
         .replace("tablestore.access.key.id =xxx", &format!("tablestore.access.key.id ={KEY_ID}"))
         .replace("tablestore.access.key.secret=xxx", &format!("tablestore.access.key.secret={KEY_SECRET}"))
         .replace("tablestore.instance.name=xxx", &format!("tablestore.instance.name={INSTANCE}"));
-    let (worker_file, connector_file) = (h.path("connect-standalone.properties"), h.path("connect-tablestore-sink-quickstart.properties"));
+    let (worker_file, connector_file) =
+        (h.path("connect-standalone.properties"), h.path("connect-tablestore-sink-quickstart.properties"));
     std::fs::write(&worker_file, worker).unwrap();
     std::fs::write(&connector_file, connector).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -534,8 +596,14 @@ async fn one_key_from_two_partitions_is_never_written_by_two_tasks_at_once() {
     // widen the window in which two writes of k would overlap if nothing kept them apart
     // (with insert.order.enable=false this test sees dozens of overlaps).
     s.fault(json!([{"action": "BatchWriteRow", "kind": "slow", "delay_ms": 150, "count": 6}])).await;
-    let c = connector(&h, &s, "shared", "shared", "auto.create=true\ntasks.max=2\nprimarykey.mode=record_key\n\
-        tablestore.shared.primarykey.name=id\ntablestore.shared.primarykey.type=string\n");
+    let c = connector(
+        &h,
+        &s,
+        "shared",
+        "shared",
+        "auto.create=true\ntasks.max=2\nprimarykey.mode=record_key\n\
+        tablestore.shared.primarykey.name=id\ntablestore.shared.primarykey.type=string\n",
+    );
     let running = h.start(plain_worker(&h), vec![c]).await.unwrap();
     for p in 0..2 {
         let lines: Vec<String> = (0..20).map(|i| format!("{{\"id\":\"k\"}}\t{{\"p\":{p},\"i\":{i}}}")).collect();

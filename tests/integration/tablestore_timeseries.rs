@@ -43,7 +43,8 @@ fn connector(h: &Harness, s: &Standin, name: &str, topic: &str, extra: &str) -> 
     ))
 }
 
-const SEED_RECORD: &str = r#"{"m":"cpu_usage","d":"host-1","region":"hz","level":"1","timestamp":1700000000123,"cpu":0.42,"io":7}"#;
+const SEED_RECORD: &str =
+    r#"{"m":"cpu_usage","d":"host-1","region":"hz","level":"1","timestamp":1700000000123,"cpu":0.42,"io":7}"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn seed_timeseries_quickstart_lands_one_point_per_record() {
@@ -60,7 +61,8 @@ async fn seed_timeseries_quickstart_lands_one_point_per_record() {
         .replace("tablestore.access.key.id=xxx", "tablestore.access.key.id=test-key-id")
         .replace("tablestore.access.key.secret=xxx", "tablestore.access.key.secret=test-key-secret")
         .replace("tablestore.instance.name=xxx", "tablestore.instance.name=sluice-test");
-    let running = h.start(sluice::config::parse_text("w.properties", &worker).unwrap(), vec![h.connector(&text)]).await.unwrap();
+    let running =
+        h.start(sluice::config::parse_text("w.properties", &worker).unwrap(), vec![h.connector(&text)]).await.unwrap();
     assert_eq!(ts_table(&s, "test").await.expect("auto.create made time-series table `test`")["ttl"], -1);
     h.produce("test", Some(0), &[SEED_RECORD.to_string()]).await;
     let points = wait_points(&s, "test", 1).await;
@@ -74,7 +76,10 @@ async fn seed_timeseries_quickstart_lands_one_point_per_record() {
     );
     assert!(wait_until(Duration::from_secs(20), || h.committed("connect-tablestore-sink", "test", 1) == vec![1]).await);
     let requests = s.requests().await;
-    assert_eq!(requests, vec![json!({"action": "PutTimeseriesData", "tables": [{"table": "test", "rows": 1}], "overlap": false})]);
+    assert_eq!(
+        requests,
+        vec![json!({"action": "PutTimeseriesData", "tables": [{"table": "test", "rows": 1}], "overlap": false})]
+    );
     running.shutdown();
     running.wait().await;
 }
@@ -83,22 +88,41 @@ async fn seed_timeseries_quickstart_lands_one_point_per_record() {
 async fn every_time_unit_topic_measurement_and_integer_fields() {
     let s = Standin::start();
     let h = Harness::new();
-    let units = [("u_s", "SECONDS", 1_000_000i64), ("u_ms", "MILLISECONDS", 1_000), ("u_us", "MICROSECONDS", 1), ("u_ns", "nanoseconds", -1)];
+    let units = [
+        ("u_s", "SECONDS", 1_000_000i64),
+        ("u_ms", "MILLISECONDS", 1_000),
+        ("u_us", "MICROSECONDS", 1),
+        ("u_ns", "nanoseconds", -1),
+    ];
     let mut connectors = Vec::new();
     for (topic, unit, _) in units {
         h.topic(topic, 1);
         connectors.push(connector(&h, &s, topic, topic, &format!("tablestore.timeseries.{topic}.time.unit={unit}\n")));
     }
     h.topic("by_topic", 1);
-    connectors.push(connector(&h, &s, "by-topic", "by_topic", "tablestore.timeseries.by_topic.measurement=<topic>\n\
-        tablestore.timeseries.integers=integer\n"));
+    connectors.push(connector(
+        &h,
+        &s,
+        "by-topic",
+        "by_topic",
+        "tablestore.timeseries.by_topic.measurement=<topic>\n\
+        tablestore.timeseries.integers=integer\n",
+    ));
     let running = h.start(h.worker(""), connectors).await.unwrap();
     for (topic, _, _) in units {
         // A JSON number, a numeric string and a 64-bit value.
-        let lines = [r#"{"m":"x","d":"a","timestamp":1700000000,"v":1}"#.to_string(), r#"{"m":"x","d":"b","timestamp":"1700000001","v":1}"#.to_string()];
+        let lines = [
+            r#"{"m":"x","d":"a","timestamp":1700000000,"v":1}"#.to_string(),
+            r#"{"m":"x","d":"b","timestamp":"1700000001","v":1}"#.to_string(),
+        ];
         h.produce(topic, Some(0), &lines).await;
     }
-    h.produce("by_topic", Some(0), &[r#"{"m":"ignored?","d":"a","region":"hz","timestamp":5,"n":9007199254740993,"f":1.5}"#.to_string()]).await;
+    h.produce(
+        "by_topic",
+        Some(0),
+        &[r#"{"m":"ignored?","d":"a","region":"hz","timestamp":5,"n":9007199254740993,"f":1.5}"#.to_string()],
+    )
+    .await;
     for (topic, _, factor) in units {
         let points = wait_points(&s, topic, 2).await;
         let times: Vec<i64> = points.iter().map(|p| p["time_us"].as_i64().unwrap()).collect();
@@ -126,20 +150,41 @@ async fn map_all_off_keeps_configured_fields_and_to_lower_case_off_reaches_the_s
     h.topic("only", 1);
     h.topic("upper", 1);
     let connectors = vec![
-        connector(&h, &s, "only", "only", "tablestore.timeseries.mapAll=false\n\
-            tablestore.timeseries.only.field.name=CPU,io\ntablestore.timeseries.only.field.type=double,integer\n"),
-        connector(&h, &s, "upper", "upper", "tablestore.timeseries.toLowerCase=false\n\
-            errors.tolerance=all\nerrors.deadletterqueue.topic.name=upper_dlq\n"),
+        connector(
+            &h,
+            &s,
+            "only",
+            "only",
+            "tablestore.timeseries.mapAll=false\n\
+            tablestore.timeseries.only.field.name=CPU,io\ntablestore.timeseries.only.field.type=double,integer\n",
+        ),
+        connector(
+            &h,
+            &s,
+            "upper",
+            "upper",
+            "tablestore.timeseries.toLowerCase=false\n\
+            errors.tolerance=all\nerrors.deadletterqueue.topic.name=upper_dlq\n",
+        ),
     ];
     h.topic("upper_dlq", 1);
     let running = h.start(h.worker(""), connectors).await.unwrap();
-    h.produce("only", Some(0), &[r#"{"m":"x","d":"a","timestamp":1,"Cpu":"0.5","io":7,"extra":true}"#.to_string()]).await;
-    h.produce("upper", Some(0), &[
-        r#"{"m":"x","d":"a","timestamp":1,"Cpu":1}"#.to_string(),
-        r#"{"m":"x","d":"a","timestamp":2,"cpu":2}"#.to_string(),
-    ]).await;
+    h.produce("only", Some(0), &[r#"{"m":"x","d":"a","timestamp":1,"Cpu":"0.5","io":7,"extra":true}"#.to_string()])
+        .await;
+    h.produce(
+        "upper",
+        Some(0),
+        &[
+            r#"{"m":"x","d":"a","timestamp":1,"Cpu":1}"#.to_string(),
+            r#"{"m":"x","d":"a","timestamp":2,"cpu":2}"#.to_string(),
+        ],
+    )
+    .await;
     let points = wait_points(&s, "only", 1).await;
-    assert_eq!(points[0]["fields"], json!({"cpu": {"type": "double", "value": 0.5}, "io": {"type": "long", "value": 7}}));
+    assert_eq!(
+        points[0]["fields"],
+        json!({"cpu": {"type": "double", "value": 0.5}, "io": {"type": "long", "value": 7}})
+    );
     // `Cpu` is sent as is and refused by the service for that row only: dead-lettered.
     assert!(wait_until(Duration::from_secs(30), || h.committed("connect-upper", "upper", 1) == vec![2]).await);
     let points = wait_points(&s, "upper", 1).await;
@@ -168,7 +213,13 @@ async fn failed_rows_are_retried_and_bad_records_go_to_the_error_path() {
         r#"{"m":"x","d":"h6","timestamp":1,"v":6}"#.into(),
     ];
     h.produce("partial", Some(0), &lines).await;
-    let c = connector(&h, &s, "partial", "partial", "runtime.error.tolerance=all\nruntime.error.mode=tablestore\nruntime.error.table.name=errors\n");
+    let c = connector(
+        &h,
+        &s,
+        "partial",
+        "partial",
+        "runtime.error.tolerance=all\nruntime.error.mode=tablestore\nruntime.error.table.name=errors\n",
+    );
     let running = h.start(h.worker(""), vec![c]).await.unwrap();
     assert!(wait_until(Duration::from_secs(30), || h.committed("connect-partial", "partial", 1) == vec![7]).await);
     let sources: Vec<Json> = wait_points(&s, "partial", 3).await.iter().map(|p| p["data_source"].clone()).collect();

@@ -31,7 +31,11 @@ impl Adapter {
             .expect("python3 runs the taosAdapter stand-in");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("stand-in said {line:?}"));
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("stand-in said {line:?}"));
         Self { child, port }
     }
 
@@ -43,7 +47,8 @@ impl Adapter {
     fn request(&self, method: &str, path: &str, auth: bool, body: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         let auth = if auth { "Authorization: Basic cm9vdDp0YW9zZGF0YQ==\r\n" } else { "" };
-        write!(stream, "{method} {path} HTTP/1.0\r\nHost: x\r\n{auth}Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        write!(stream, "{method} {path} HTTP/1.0\r\nHost: x\r\n{auth}Content-Length: {}\r\n\r\n{body}", body.len())
+            .unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
         let status = response[9..12].parse().unwrap();
@@ -124,12 +129,18 @@ async fn seed_example_lands_in_power_with_the_seeds_values() {
     let adapter = Adapter::start(&[]);
     let h = Harness::new();
     h.topic("meters", 1);
-    let example = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/tdengine/sink-demo.properties")).unwrap();
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/tdengine/sink-demo.properties"),
+    )
+    .unwrap();
     assert!(example.contains("connection.url=jdbc:TAOS://127.0.0.1:6030"), "the example is the seed's file");
-    let example = example.replace("connection.url=jdbc:TAOS://127.0.0.1:6030", &format!("connection.url={}", adapter.url()));
+    let example =
+        example.replace("connection.url=jdbc:TAOS://127.0.0.1:6030", &format!("connection.url={}", adapter.url()));
     let running = h.start(h.worker(""), vec![h.connector(&example)]).await.unwrap();
     h.produce("meters", Some(0), &SEED_LINES.iter().map(|l| l.to_string()).collect::<Vec<_>>()).await;
-    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-tdengine-sink-demo", "meters", 1) == vec![4]).await);
+    assert!(
+        wait_until(Duration::from_secs(30), || h.committed("connect-tdengine-sink-demo", "meters", 1) == vec![4]).await
+    );
 
     let result = adapter.sql("select * from power.meters");
     assert_eq!(result["code"], 0, "{result}");
@@ -164,31 +175,51 @@ async fn every_schemaless_format_is_written_in_full() {
     // Multi-line records with CRLF and blank lines; telnet with `put`; JSON as single
     // objects, arrays and pretty-printed documents: every point must arrive.
     let lines: Vec<String> = (0..20)
-        .map(|i| format!("cpu,host=h{} usage={i}.5,idle={i}i64 {}\r\n\r\ncpu,host=x{i} usage=1 {}\n", i % 3, 1_700_000_000_000u64 + i, 1_700_000_000_000u64 + i))
+        .map(|i| {
+            format!(
+                "cpu,host=h{} usage={i}.5,idle={i}i64 {}\r\n\r\ncpu,host=x{i} usage=1 {}\n",
+                i % 3,
+                1_700_000_000_000u64 + i,
+                1_700_000_000_000u64 + i
+            )
+        })
         .collect();
     produce_raw(&h.bootstrap, "lines", &lines).await;
-    let telnet: Vec<String> = (0..20).map(|i| format!("put sys.mem {} {i} host=h{}", 1_700_000_000 + i, i % 2)).collect();
+    let telnet: Vec<String> =
+        (0..20).map(|i| format!("put sys.mem {} {i} host=h{}", 1_700_000_000 + i, i % 2)).collect();
     h.produce("telnet", Some(0), &telnet).await;
     let mut json_records: Vec<String> = (0..10)
-        .map(|i| format!(r#"{{"metric":"temp","timestamp":{},"value":{i},"tags":{{"room":"r{i}"}}}}"#, 1_700_000_000_000u64 + i))
+        .map(|i| {
+            format!(
+                r#"{{"metric":"temp","timestamp":{},"value":{i},"tags":{{"room":"r{i}"}}}}"#,
+                1_700_000_000_000u64 + i
+            )
+        })
         .collect();
     json_records.push(r#"[{"metric":"temp","timestamp":1700000000100,"value":100,"tags":{"room":"a"}},{"metric":"temp","timestamp":1700000000101,"value":101,"tags":{"room":"b"}}]"#.into());
     json_records.push("{\n  \"metric\": \"temp\",\n  \"timestamp\": 1700000000200,\n  \"value\": 200,\n  \"tags\": {\"room\": \"c\"}\n}\n".into());
     produce_raw(&h.bootstrap, "json", &json_records).await;
 
     let connectors = vec![
-        h.connector(&connector("c-line", "lines", &adapter, "db.schemaless=line\nconnection.database=metrics\ndata.precision=ms\n")),
+        h.connector(&connector(
+            "c-line",
+            "lines",
+            &adapter,
+            "db.schemaless=line\nconnection.database=metrics\ndata.precision=ms\n",
+        )),
         h.connector(&connector("c-telnet", "telnet", &adapter, "db.schemaless=telnet\nconnection.database=metrics\n")),
         h.connector(&connector("c-json", "json", &adapter, "db.schemaless=json\nconnection.database=metrics\n")),
     ];
     let running = h.start(h.worker(""), connectors).await.unwrap();
     let lines_end = vec![20];
-    assert!(wait_until(Duration::from_secs(40), || {
-        h.committed("connect-c-line", "lines", 1) == lines_end
-            && h.committed("connect-c-telnet", "telnet", 1) == vec![20]
-            && h.committed("connect-c-json", "json", 1) == vec![12]
-    })
-    .await);
+    assert!(
+        wait_until(Duration::from_secs(40), || {
+            h.committed("connect-c-line", "lines", 1) == lines_end
+                && h.committed("connect-c-telnet", "telnet", 1) == vec![20]
+                && h.committed("connect-c-json", "json", 1) == vec![12]
+        })
+        .await
+    );
     assert_eq!(adapter.row_count("metrics", "sys_mem"), 20, "telnet");
     assert_eq!(adapter.row_count("metrics", "temp"), 13, "every JSON point, not only the first of a batch");
     let cpu = adapter.rows("metrics", "cpu");
@@ -208,7 +239,8 @@ async fn microsecond_precision_is_sent_as_u_and_databases_are_created_with_it() 
     let h = Harness::new();
     h.topic("us", 1);
     // A tombstone between the two lines is skipped (and counted), never written as "null".
-    produce_values(&h.bootstrap, "us", &[Some("m,t=a v=1 1648432611249123"), None, Some("m,t=a v=2 1648432611249124")]).await;
+    produce_values(&h.bootstrap, "us", &[Some("m,t=a v=1 1648432611249123"), None, Some("m,t=a v=2 1648432611249124")])
+        .await;
     let c = connector("c-us", "us", &adapter, "db.schemaless=line\ndata.precision=us\nconnection.database=micro\n");
     let running = h.start(h.worker(""), vec![h.connector(&c)]).await.unwrap();
     let status = running.statuses()[0].clone();
@@ -216,7 +248,8 @@ async fn microsecond_precision_is_sent_as_u_and_databases_are_created_with_it() 
     assert_eq!(Counters::get(&status.counters.records_without_output), 1, "the tombstone");
     let db = &adapter.dump()["micro"];
     assert_eq!(db["precision"], "us");
-    let ts: Vec<i64> = db["stables"]["m"]["rows"].as_array().unwrap().iter().map(|r| r["ts"].as_i64().unwrap()).collect();
+    let ts: Vec<i64> =
+        db["stables"]["m"]["rows"].as_array().unwrap().iter().map(|r| r["ts"].as_i64().unwrap()).collect();
     assert_eq!(ts, vec![1_648_432_611_249_123, 1_648_432_611_249_124], "microseconds, not nanoseconds");
     let stats = adapter.stats();
     assert!(stats["write_params"].as_array().unwrap().iter().all(|p| p["precision"] == "u"), "{stats}");
@@ -233,23 +266,38 @@ async fn databases_are_named_from_topics_created_once_and_recreated_when_dropped
     h.produce("orders-eu.v1", Some(0), &["o,r=eu n=1i 1".into()]).await;
     h.produce("orders", Some(0), &["o,r=x n=1i 1".into()]).await;
     let plain = connector("c-prefix", "orders-eu.v1", &adapter, "db.schemaless=line\nconnection.database.prefix=k_\n");
-    let template = connector("c-template", "orders", &adapter, "db.schemaless=line\nconnection.database.prefix=kafka_${topic}_db\n");
+    let template = connector(
+        "c-template",
+        "orders",
+        &adapter,
+        "db.schemaless=line\nconnection.database.prefix=kafka_${topic}_db\n",
+    );
     let running = h.start(h.worker(""), vec![h.connector(&plain), h.connector(&template)]).await.unwrap();
-    assert!(wait_until(Duration::from_secs(30), || {
-        h.committed("connect-c-prefix", "orders-eu.v1", 1) == vec![1] && h.committed("connect-c-template", "orders", 1) == vec![1]
-    })
-    .await);
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            h.committed("connect-c-prefix", "orders-eu.v1", 1) == vec![1]
+                && h.committed("connect-c-template", "orders", 1) == vec![1]
+        })
+        .await
+    );
     assert_eq!(adapter.row_count("k_orders_eu_v1", "o"), 1, "`-` and `.` become `_`: {}", adapter.dump());
     assert_eq!(adapter.row_count("kafka_orders_db", "o"), 1);
     let creates = |db: &str| {
-        adapter.stats()["sql"].as_array().unwrap().iter().filter(|s| s.as_str().unwrap().contains(&format!("`{db}`"))).count()
+        adapter.stats()["sql"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s.as_str().unwrap().contains(&format!("`{db}`")))
+            .count()
     };
     assert_eq!(creates("k_orders_eu_v1"), 1, "created once");
 
     // Someone drops the database: the missing-database error makes the sink create it again.
     assert_eq!(adapter.sql("DROP DATABASE k_orders_eu_v1")["code"], 0);
     h.produce("orders-eu.v1", Some(0), &["o,r=eu n=2i 2".into()]).await;
-    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-c-prefix", "orders-eu.v1", 1) == vec![2]).await);
+    assert!(
+        wait_until(Duration::from_secs(30), || h.committed("connect-c-prefix", "orders-eu.v1", 1) == vec![2]).await
+    );
     assert_eq!(adapter.row_count("k_orders_eu_v1", "o"), 1);
     assert_eq!(creates("k_orders_eu_v1"), 2);
     running.shutdown();
@@ -271,7 +319,9 @@ async fn transient_failures_are_retried_and_nothing_is_lost() {
     let status = running.statuses()[0].clone();
     // 503 with Retry-After, 502, dropped connections, and two answers slower than the
     // request timeout.
-    adapter.faults(json!({"unavailable": 3, "retry_after": 1, "bad_gateway": 2, "drop": 2, "slow_ms": 1500, "slow_requests": 2}));
+    adapter.faults(
+        json!({"unavailable": 3, "retry_after": 1, "bad_gateway": 2, "drop": 2, "slow_ms": 1500, "slow_requests": 2}),
+    );
     let records: Vec<String> = (0..60).map(|i| format!("k{i}\tf,dev=d{} v={i}i64 {}", i % 4, 1_000 + i)).collect();
     h.produce("flaky", None, &records).await;
     let end = h.end_offsets("flaky", 2);
@@ -317,7 +367,8 @@ async fn bad_lines_are_isolated_and_dead_lettered_with_the_servers_message() {
     h.produce("mixed", Some(0), &records[1..]).await;
     assert!(wait_until(Duration::from_secs(30), || h.committed("connect-c-mixed", "mixed", 1) == vec![30]).await);
 
-    let mut stored: Vec<i64> = adapter.rows("mixed", "m").iter().map(|r| r["values"]["v"].as_f64().unwrap() as i64).collect();
+    let mut stored: Vec<i64> =
+        adapter.rows("mixed", "m").iter().map(|r| r["values"]["v"].as_f64().unwrap() as i64).collect();
     stored.sort();
     let expected: Vec<i64> = (0..30).filter(|i| ![7, 19, 23].contains(i)).collect();
     assert_eq!(stored, expected, "every good record written");
@@ -338,7 +389,8 @@ async fn an_adapter_outage_loses_nothing_and_the_sink_resumes_by_itself() {
     let adapter = Adapter::start(&[]);
     let h = Harness::new();
     h.topic("outage", 1);
-    let c = connector("c-outage", "outage", &adapter, "db.schemaless=line\nconnection.database=outage\nmax.retries=1\n");
+    let c =
+        connector("c-outage", "outage", &adapter, "db.schemaless=line\nconnection.database=outage\nmax.retries=1\n");
     let running = h.start(h.worker(""), vec![h.connector(&c)]).await.unwrap();
     let status = running.statuses()[0].clone();
     h.produce("outage", Some(0), &["o v=0i64 1000".into()]).await;
@@ -378,7 +430,10 @@ async fn json_records_map_to_typed_points() {
     let running = h.start(h.worker(""), vec![h.connector(&c)]).await.unwrap();
     assert!(wait_until(Duration::from_secs(30), || h.committed("connect-c-map", "meters-json", 1) == vec![5]).await);
     let stable = &adapter.dump()["power"]["stables"]["meters"];
-    assert_eq!(stable["columns"], json!({"_ts": "TIMESTAMP", "current": "FLOAT", "voltage": "INT", "phase": "DOUBLE", "note": "NCHAR"}));
+    assert_eq!(
+        stable["columns"],
+        json!({"_ts": "TIMESTAMP", "current": "FLOAT", "voltage": "INT", "phase": "DOUBLE", "note": "NCHAR"})
+    );
     assert_eq!(stable["tags"], json!({"location": "NCHAR", "groupid": "NCHAR"}));
     let rows = stable["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 5);
@@ -387,7 +442,10 @@ async fn json_records_map_to_typed_points() {
     assert_eq!(first["values"]["note"], "n\"0");
     assert_eq!(first["tags"]["location"], "Beijing Haidian");
     let params = &adapter.stats()["write_params"][0];
-    assert_eq!((params["ttl"].as_str(), params["table_name_key"].as_str(), params["precision"].as_str()), (Some("30"), Some("tbname"), Some("ms")));
+    assert_eq!(
+        (params["ttl"].as_str(), params["table_name_key"].as_str(), params["precision"].as_str()),
+        (Some("30"), Some("tbname"), Some("ms"))
+    );
     running.shutdown();
     running.wait().await;
 }
@@ -397,7 +455,8 @@ async fn wrong_credentials_fail_at_start_with_a_clear_message() {
     let adapter = Adapter::start(&[]);
     let h = Harness::new();
     h.topic("t", 1);
-    let c = connector("c-auth", "t", &adapter, "db.schemaless=line\nconnection.password=wrong\nconnection.attempts=1\n");
+    let c =
+        connector("c-auth", "t", &adapter, "db.schemaless=line\nconnection.password=wrong\nconnection.attempts=1\n");
     let error = match h.start(h.worker(""), vec![h.connector(&c)]).await {
         Ok(_) => panic!("a wrong password must not start"),
         Err(error) => format!("{error:#}"),

@@ -69,7 +69,8 @@ impl Harness {
             for h in &record.headers {
                 headers = headers.insert(Header { key: &h.key, value: h.value.as_deref() });
             }
-            let mut message = FutureRecord::<[u8], [u8]>::to(&record.topic).partition(record.partition).headers(headers);
+            let mut message =
+                FutureRecord::<[u8], [u8]>::to(&record.topic).partition(record.partition).headers(headers);
             if let Some(key) = &record.key {
                 message = message.key(key.as_slice());
             }
@@ -125,9 +126,7 @@ impl Harness {
         let mut config = client::client_config(&self.bootstrap, &[]);
         config.set("group.id", "sluice-test-watermarks");
         let consumer: BaseConsumer = client::create(config).unwrap();
-        (0..partitions)
-            .map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap().1)
-            .collect()
+        (0..partitions).map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap().1).collect()
     }
 
     /// Reads up to `count` records of one partition from the beginning.
@@ -209,6 +208,14 @@ pub fn offsets_by_partition(lines: &[Json]) -> BTreeMap<i64, Vec<i64>> {
 /// `n` JSON order events, keyed `k<i % keys>`.
 pub fn orders(n: usize, keys: usize) -> Vec<String> {
     (0..n)
-        .map(|i| format!("k{}\t{{\"id\":{i},\"product\":\"p{}\",\"qty\":{},\"price\":{}.5}}", i % keys, i % 13, i % 5, i % 20))
+        .map(|i| {
+            format!(
+                "k{}\t{{\"id\":{i},\"product\":\"p{}\",\"qty\":{},\"price\":{}.5}}",
+                i % keys,
+                i % 13,
+                i % 5,
+                i % 20
+            )
+        })
         .collect()
 }

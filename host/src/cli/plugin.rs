@@ -110,7 +110,11 @@ fn read_inputs(settings: Option<&Path>, input: &Path) -> anyhow::Result<Inputs> 
     let defaults = PluginLimits::default();
     let limits = PluginLimits {
         call_timeout: settings.millis_or("parser.timeout.ms", defaults.call_timeout.as_millis() as u64)?,
-        max_memory_bytes: settings.parse_or("parser.memory.max.bytes", defaults.max_memory_bytes, "a number of bytes")?,
+        max_memory_bytes: settings.parse_or(
+            "parser.memory.max.bytes",
+            defaults.max_memory_bytes,
+            "a number of bytes",
+        )?,
         max_stdio_bytes: settings.parse_or("parser.stdio.max.bytes", defaults.max_stdio_bytes, "a number of bytes")?,
     };
     let records_text = std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
@@ -119,7 +123,13 @@ fn read_inputs(settings: Option<&Path>, input: &Path) -> anyhow::Result<Inputs> 
     Ok(Inputs { settings, limits, records })
 }
 
-fn bench(plugin: &str, settings: Option<&Path>, input: &Path, count: usize, batch_size: usize) -> anyhow::Result<ExitCode> {
+fn bench(
+    plugin: &str,
+    settings: Option<&Path>,
+    input: &Path,
+    count: usize,
+    batch_size: usize,
+) -> anyhow::Result<ExitCode> {
     let Inputs { settings, limits, records } = read_inputs(settings, input)?;
     if records.is_empty() {
         bail!("{} has no records", input.display());
@@ -133,7 +143,9 @@ fn bench(plugin: &str, settings: Option<&Path>, input: &Path, count: usize, batc
     for _ in 0..5 {
         let started = Instant::now();
         for batch in records.chunks(batch_size.max(1)) {
-            instance.parse(batch).map_err(|failure| anyhow::anyhow!("the plugin failed during the benchmark: {failure}"))?;
+            instance
+                .parse(batch)
+                .map_err(|failure| anyhow::anyhow!("the plugin failed during the benchmark: {failure}"))?;
         }
         best = best.min(started.elapsed());
     }
@@ -150,7 +162,13 @@ fn bench(plugin: &str, settings: Option<&Path>, input: &Path, count: usize, batc
     Ok(ExitCode::SUCCESS)
 }
 
-fn test(plugin: &str, settings: Option<&Path>, input: &Path, expect: Option<&Path>, batch_size: usize) -> anyhow::Result<ExitCode> {
+fn test(
+    plugin: &str,
+    settings: Option<&Path>,
+    input: &Path,
+    expect: Option<&Path>,
+    batch_size: usize,
+) -> anyhow::Result<ExitCode> {
     let Inputs { settings, limits, records } = read_inputs(settings, input)?;
     let plugin = runtime()?.load(&source(plugin))?;
     let results = testing::run(plugin, &settings, limits, &records, batch_size)?;
@@ -178,7 +196,12 @@ fn test(plugin: &str, settings: Option<&Path>, input: &Path, expect: Option<&Pat
         println!("  - expected: {}", show(&mismatch.expected));
         println!("  + actual:   {}", show(&mismatch.actual));
     }
-    println!("FAILED: {} of {} records differ from {}", mismatches.len(), results.len().max(mismatches.len()), expect.display());
+    println!(
+        "FAILED: {} of {} records differ from {}",
+        mismatches.len(),
+        results.len().max(mismatches.len()),
+        expect.display()
+    );
     Ok(ExitCode::FAILURE)
 }
 
@@ -188,7 +211,10 @@ fn inspect(path: &Path) -> anyhow::Result<ExitCode> {
     let inspection = runtime.inspect(&wasm)?;
     println!("plugin:       {}", path.display());
     println!("size:         {} bytes (sha256 {})", inspection.size_bytes, inspection.digest);
-    println!("compile time: {} ms (from scratch; later starts load the cached compilation)", inspection.compile_time.as_millis());
+    println!(
+        "compile time: {} ms (from scratch; later starts load the cached compilation)",
+        inspection.compile_time.as_millis()
+    );
     println!("exports:");
     for export in &inspection.exports {
         println!("  {export}");
@@ -204,7 +230,9 @@ fn inspect(path: &Path) -> anyhow::Result<ExitCode> {
             let ready = crate::plugin::PluginInstance::new(plugin, &[], PluginLimits::default(), "inspect".into());
             println!("world:        sluice:plugin/parser@{} (compatible with this host)", report.contract_version);
             match ready {
-                Ok(_) => println!("instantiate:  {} µs including configure with no settings", started.elapsed().as_micros()),
+                Ok(_) => {
+                    println!("instantiate:  {} µs including configure with no settings", started.elapsed().as_micros())
+                }
                 Err(error) => println!("instantiate:  ok; configure with no settings refused: {error}"),
             }
             Ok(ExitCode::SUCCESS)

@@ -149,9 +149,7 @@ impl ConnectorConfig {
     pub fn from_map(map: &ConfigMap, worker: &WorkerConfig) -> anyhow::Result<Self> {
         let name = map.require("name")?.to_string();
         let class = map.require("connector.class")?;
-        let sink = SinkKind::from_class(class).with_context(|| {
-            format!("`connector.class` in {}", map.origin())
-        })?;
+        let sink = SinkKind::from_class(class).with_context(|| format!("`connector.class` in {}", map.origin()))?;
         let parser_keys = match (map.get("parser.plugin"), map.get("parser").unwrap_or(sink.default_parser())) {
             (None, builtin) => crate::plugin::builtin_keys(builtin),
             (Some(_), _) => KeySet { keys: &[], prefixes: &[] },
@@ -167,10 +165,7 @@ impl ConnectorConfig {
                 "{} sets both `topics` and `topics.regex`; a sink connector takes exactly one of them",
                 map.origin()
             ),
-            (None, None) => bail!(
-                "missing required key `topics` (or `topics.regex`) in {}",
-                map.origin()
-            ),
+            (None, None) => bail!("missing required key `topics` (or `topics.regex`) in {}", map.origin()),
             (Some(list), None) => {
                 let topics: Vec<String> =
                     list.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect();
@@ -189,7 +184,11 @@ impl ConnectorConfig {
         let defaults = PluginLimits::default();
         let limits = PluginLimits {
             call_timeout: map.millis_or("parser.timeout.ms", defaults.call_timeout.as_millis() as u64)?,
-            max_memory_bytes: map.parse_or("parser.memory.max.bytes", defaults.max_memory_bytes, "a number of bytes")?,
+            max_memory_bytes: map.parse_or(
+                "parser.memory.max.bytes",
+                defaults.max_memory_bytes,
+                "a number of bytes",
+            )?,
             max_stdio_bytes: map.parse_or("parser.stdio.max.bytes", defaults.max_stdio_bytes, "a number of bytes")?,
         };
 
@@ -225,11 +224,8 @@ impl ConnectorConfig {
             .chain(map.with_prefix("admin.override."))
             .collect();
 
-        let max_inflight_records = map.parse_or(
-            "sluice.max.inflight.records",
-            worker.max_inflight_records,
-            "a positive whole number",
-        )?;
+        let max_inflight_records =
+            map.parse_or("sluice.max.inflight.records", worker.max_inflight_records, "a positive whole number")?;
         if max_inflight_records == 0 {
             bail!("`sluice.max.inflight.records` in {} must be at least 1", map.origin());
         }
@@ -328,11 +324,7 @@ fn error_policy(map: &ConfigMap, worker: &WorkerConfig, sink: SinkKind) -> anyho
         return Ok(ErrorPolicy::DeadLetter(DeadLetterConfig {
             topic: topic.to_string(),
             bootstrap_servers: worker.bootstrap_servers.clone(),
-            replication_factor: map.parse_or(
-                "errors.deadletterqueue.topic.replication.factor",
-                3,
-                "a whole number",
-            )?,
+            replication_factor: map.parse_or("errors.deadletterqueue.topic.replication.factor", 3, "a whole number")?,
             key: "errors.deadletterqueue.topic.name",
         }));
     }
@@ -341,21 +333,14 @@ fn error_policy(map: &ConfigMap, worker: &WorkerConfig, sink: SinkKind) -> anyho
             topic: map
                 .get("runtime.error.topic.name")
                 .with_context(|| {
-                    format!(
-                        "`runtime.error.mode=kafka` in {} needs `runtime.error.topic.name`",
-                        map.origin()
-                    )
+                    format!("`runtime.error.mode=kafka` in {} needs `runtime.error.topic.name`", map.origin())
                 })?
                 .to_string(),
             bootstrap_servers: map
                 .get("runtime.error.bootstrap.servers")
                 .unwrap_or(&worker.bootstrap_servers)
                 .to_string(),
-            replication_factor: map.parse_or(
-                "errors.deadletterqueue.topic.replication.factor",
-                3,
-                "a whole number",
-            )?,
+            replication_factor: map.parse_or("errors.deadletterqueue.topic.replication.factor", 3, "a whole number")?,
             key: "runtime.error.topic.name",
         })),
         "tablestore" => Ok(ErrorPolicy::TablestoreTable(
@@ -375,7 +360,10 @@ mod tests {
     use crate::config::parse_text;
 
     fn worker() -> WorkerConfig {
-        WorkerConfig::from_map(&parse_text("w", "bootstrap.servers=b:9092\nvalue.converter.schemas.enable=false\n").unwrap()).unwrap()
+        WorkerConfig::from_map(
+            &parse_text("w", "bootstrap.servers=b:9092\nvalue.converter.schemas.enable=false\n").unwrap(),
+        )
+        .unwrap()
     }
 
     fn connector(text: &str) -> anyhow::Result<ConnectorConfig> {
@@ -405,7 +393,9 @@ mod tests {
     #[test]
     fn dead_letter_from_either_key_family() {
         let c = connector("name=x\nconnector.class=FileStreamSink\ntopics=a\nerrors.tolerance=all\nerrors.deadletterqueue.topic.name=dlq\n").unwrap();
-        assert!(matches!(c.errors, ErrorPolicy::DeadLetter(ref d) if d.topic == "dlq" && d.bootstrap_servers == "b:9092"));
+        assert!(
+            matches!(c.errors, ErrorPolicy::DeadLetter(ref d) if d.topic == "dlq" && d.bootstrap_servers == "b:9092")
+        );
         let c = connector("name=x\nconnector.class=FileStreamSink\ntopics=a\nruntime.error.tolerance=all\nruntime.error.mode=kafka\nruntime.error.topic.name=err\nruntime.error.bootstrap.servers=o:1\n").unwrap();
         assert!(matches!(c.errors, ErrorPolicy::DeadLetter(ref d) if d.topic == "err" && d.bootstrap_servers == "o:1"));
         let c = connector("name=x\nconnector.class=FileStreamSink\ntopics=a\nerrors.tolerance=all\n").unwrap();
@@ -414,13 +404,17 @@ mod tests {
 
     #[test]
     fn secrets_are_not_passed_to_plugins() {
-        let c = connector("name=x\nconnector.class=FileStreamSink\ntopics=a\nconsumer.override.sasl.jaas.config=secret\n").unwrap();
+        let c =
+            connector("name=x\nconnector.class=FileStreamSink\ntopics=a\nconsumer.override.sasl.jaas.config=secret\n")
+                .unwrap();
         assert!(c.parser_settings.iter().all(|(k, _)| !k.contains("jaas")));
     }
 
     #[test]
     fn typo_of_sluice_key_fails() {
-        let error = connector("name=x\nconnector.class=FileStreamSink\ntopics=a\nparser.timeout.msec=5\n").unwrap_err().to_string();
+        let error = connector("name=x\nconnector.class=FileStreamSink\ntopics=a\nparser.timeout.msec=5\n")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("`parser.timeout.msec`"), "{error}");
     }
 }

@@ -21,8 +21,7 @@ pub fn read_connector_file(path: &Path) -> anyhow::Result<ConfigMap> {
 }
 
 fn read_file(path: &Path) -> anyhow::Result<ConfigMap> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading config file {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
     let origin = path.display().to_string();
     parse_text(&origin, &text)
 }

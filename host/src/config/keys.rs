@@ -26,9 +26,7 @@ pub struct KeyCheck {
 /// Checks every key of `map` against the known sets.
 pub fn check(map: &ConfigMap, sets: &[KeySet<'_>]) -> anyhow::Result<KeyCheck> {
     let mut result = KeyCheck::default();
-    let known = |key: &str| {
-        sets.iter().any(|s| s.keys.contains(&key) || s.prefixes.iter().any(|p| key.starts_with(p)))
-    };
+    let known = |key: &str| sets.iter().any(|s| s.keys.contains(&key) || s.prefixes.iter().any(|p| key.starts_with(p)));
     for key in map.keys() {
         if known(key) {
             continue;
@@ -40,10 +38,7 @@ pub fn check(map: &ConfigMap, sets: &[KeySet<'_>]) -> anyhow::Result<KeyCheck> {
             .filter(|(d, k)| *d <= typo_budget(k))
             .min();
         if let Some((_, suggestion)) = suggestion {
-            anyhow::bail!(
-                "unknown key `{key}` in {}: did you mean `{suggestion}`?",
-                map.origin()
-            );
+            anyhow::bail!("unknown key `{key}` in {}: did you mean `{suggestion}`?", map.origin());
         }
         if SLUICE_NAMESPACES.iter().any(|ns| key.starts_with(ns)) {
             anyhow::bail!(
@@ -86,10 +81,8 @@ fn distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
 
-    const SET: KeySet<'static> = KeySet {
-        keys: &["parser.plugin", "parser.timeout.ms", "topics", "file"],
-        prefixes: &["consumer."],
-    };
+    const SET: KeySet<'static> =
+        KeySet { keys: &["parser.plugin", "parser.timeout.ms", "topics", "file"], prefixes: &["consumer."] };
 
     fn map(pairs: &[(&str, &str)]) -> ConfigMap {
         ConfigMap::new("test.properties", pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())

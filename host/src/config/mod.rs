@@ -14,9 +14,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
 
-pub use connector::{
-    ConnectorConfig, DeadLetterConfig, ErrorPolicy, Tolerance, TopicSelection, CONNECTOR_KEYS,
-};
+pub use connector::{ConnectorConfig, DeadLetterConfig, ErrorPolicy, Tolerance, TopicSelection, CONNECTOR_KEYS};
 pub use files::{parse_text, read_connector_file, read_worker_file};
 pub use keys::{check as check_keys, KeyCheck, KeySet};
 pub use worker::{WorkerConfig, WORKER_KEYS};
@@ -69,9 +67,7 @@ impl ConfigMap {
     pub fn parse_or<T: FromStr>(&self, key: &str, default: T, what: &str) -> anyhow::Result<T> {
         match self.get(key) {
             None => Ok(default),
-            Some(raw) => raw.parse().map_err(|_| {
-                anyhow!("`{key}` in {} must be {what}, got `{raw}`", self.origin)
-            }),
+            Some(raw) => raw.parse().map_err(|_| anyhow!("`{key}` in {} must be {what}, got `{raw}`", self.origin)),
         }
     }
 
@@ -91,16 +87,17 @@ impl ConfigMap {
     }
 
     /// Reads `key` as one of `choices` (case-insensitive), returning the matching choice.
-    pub fn choice_or(&self, key: &str, default: &'static str, choices: &[&'static str]) -> anyhow::Result<&'static str> {
+    pub fn choice_or(
+        &self,
+        key: &str,
+        default: &'static str,
+        choices: &[&'static str],
+    ) -> anyhow::Result<&'static str> {
         match self.get(key) {
             None => Ok(default),
-            Some(raw) => choices
-                .iter()
-                .find(|c| c.eq_ignore_ascii_case(raw))
-                .copied()
-                .with_context(|| {
-                    format!("`{key}` in {} must be one of {}, got `{raw}`", self.origin, choices.join(", "))
-                }),
+            Some(raw) => choices.iter().find(|c| c.eq_ignore_ascii_case(raw)).copied().with_context(|| {
+                format!("`{key}` in {} must be one of {}, got `{raw}`", self.origin, choices.join(", "))
+            }),
         }
     }
 

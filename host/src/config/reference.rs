@@ -32,11 +32,17 @@ impl Scope {
             Scope::Connector => "Every connector",
             Scope::FileSink => "File sink (`connector.class=FileStreamSink`)",
             Scope::JsonParser => "Built-in `json` parser",
-            Scope::TdengineSink => "TDengine sink (`connector.class=com.taosdata.kafka.connect.sink.TDengineSinkConnector`)",
+            Scope::TdengineSink => {
+                "TDengine sink (`connector.class=com.taosdata.kafka.connect.sink.TDengineSinkConnector`)"
+            }
             Scope::TdengineParser => "Built-in `tdengine` parser (the TDengine sink's default)",
-            Scope::MaxComputeSink => "MaxCompute sink (`connector.class=com.aliyun.odps.kafka.connect.MaxComputeSinkConnector`)",
+            Scope::MaxComputeSink => {
+                "MaxCompute sink (`connector.class=com.aliyun.odps.kafka.connect.MaxComputeSinkConnector`)"
+            }
             Scope::MaxComputeParser => "Built-in `maxcompute` parser (the MaxCompute sink's default)",
-            Scope::TablestoreSink => "Tablestore sink (`connector.class=TableStoreSinkConnector`, see docs/sinks/tablestore.md)",
+            Scope::TablestoreSink => {
+                "Tablestore sink (`connector.class=TableStoreSinkConnector`, see docs/sinks/tablestore.md)"
+            }
         }
     }
 }
@@ -184,7 +190,17 @@ pub const KEYS: &[KeyDoc] = &[
 /// Renders the reference as Markdown tables, one per scope.
 pub fn markdown() -> String {
     let mut out = String::new();
-    for scope in [Worker, Connector, FileSink, JsonParser, TablestoreSink, TdengineSink, TdengineParser, MaxComputeSink, MaxComputeParser] {
+    for scope in [
+        Worker,
+        Connector,
+        FileSink,
+        JsonParser,
+        TablestoreSink,
+        TdengineSink,
+        TdengineParser,
+        MaxComputeSink,
+        MaxComputeParser,
+    ] {
         out.push_str(&format!("### {}\n\n| key | default | meaning |\n|---|---|---|\n", scope.title()));
         for doc in KEYS.iter().filter(|k| k.scope == scope) {
             let keys: Vec<String> = doc.key.split(", ").map(|k| format!("`{k}`")).collect();

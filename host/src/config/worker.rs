@@ -115,7 +115,8 @@ impl WorkerConfig {
             .filter(|(k, _)| SHARED_CLIENT_PREFIXES.iter().any(|p| k.starts_with(p)))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let max_inflight_records = map.parse_or("sluice.max.inflight.records", 10_000usize, "a positive whole number")?;
+        let max_inflight_records =
+            map.parse_or("sluice.max.inflight.records", 10_000usize, "a positive whole number")?;
         if max_inflight_records == 0 {
             anyhow::bail!("`sluice.max.inflight.records` in {} must be at least 1", map.origin());
         }
@@ -159,6 +160,9 @@ mod tests {
         let error = WorkerConfig::from_map(&parse_text("w.properties", "offset.flush.intervall.ms=5\n").unwrap())
             .unwrap_err()
             .to_string();
-        assert!(error.contains("`offset.flush.intervall.ms`") && error.contains("`offset.flush.interval.ms`"), "{error}");
+        assert!(
+            error.contains("`offset.flush.intervall.ms`") && error.contains("`offset.flush.interval.ms`"),
+            "{error}"
+        );
     }
 }

@@ -94,7 +94,11 @@ pub trait DeadLetterTarget: Send + Sync {
     fn describe(&self) -> String;
 
     /// Writes every failed record; `Err` means none may be considered written (retried).
-    fn send<'a>(&'a self, task: usize, failed: &'a [(&'a KafkaRecord, &'a Failure)]) -> BoxFuture<'a, Result<(), String>>;
+    fn send<'a>(
+        &'a self,
+        task: usize,
+        failed: &'a [(&'a KafkaRecord, &'a Failure)],
+    ) -> BoxFuture<'a, Result<(), String>>;
 }
 
 impl DeadLetterTarget for DeadLetterQueue {
@@ -102,7 +106,11 @@ impl DeadLetterTarget for DeadLetterQueue {
         format!("topic {}", self.topic)
     }
 
-    fn send<'a>(&'a self, task: usize, failed: &'a [(&'a KafkaRecord, &'a Failure)]) -> BoxFuture<'a, Result<(), String>> {
+    fn send<'a>(
+        &'a self,
+        task: usize,
+        failed: &'a [(&'a KafkaRecord, &'a Failure)],
+    ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(self.produce(task, failed))
     }
 }
@@ -120,9 +128,7 @@ impl DeadLetterQueue {
     pub async fn connect(target: &DeadLetterConfig, connector: &ConnectorConfig) -> anyhow::Result<Self> {
         ensure_topic(target, connector).await?;
         let mut config = client::client_config(&target.bootstrap_servers, &connector.producer_settings);
-        config
-            .set("client.id", format!("connector-dlq-producer-{}-0", connector.name))
-            .set("acks", "all");
+        config.set("client.id", format!("connector-dlq-producer-{}-0", connector.name)).set("acks", "all");
         let producer: FutureProducer = client::create(config)
             .with_context(|| format!("creating the dead-letter producer for `{}`", target.topic))?;
         Ok(Self { producer, topic: target.topic.clone(), connector: connector.name.clone() })
@@ -191,13 +197,13 @@ async fn ensure_topic(target: &DeadLetterConfig, connector: &ConnectorConfig) ->
     config.set("client.id", format!("connector-dlq-admin-{}", connector.name));
     let admin: AdminClient<DefaultClientContext> =
         client::create(config).context("creating the admin client for the dead-letter topic")?;
-    let existing = tokio::task::block_in_place(|| {
-        admin.inner().fetch_metadata(Some(&target.topic), Duration::from_secs(10))
-    });
+    let existing =
+        tokio::task::block_in_place(|| admin.inner().fetch_metadata(Some(&target.topic), Duration::from_secs(10)));
     if let Ok(metadata) = existing {
-        let found = metadata.topics().iter().any(|t| {
-            t.name() == target.topic && t.error().is_none() && !t.partitions().is_empty()
-        });
+        let found = metadata
+            .topics()
+            .iter()
+            .any(|t| t.name() == target.topic && t.error().is_none() && !t.partitions().is_empty());
         if found {
             return Ok(());
         }

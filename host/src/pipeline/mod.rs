@@ -56,20 +56,11 @@ pub async fn start_connector(
     }
     let status = Arc::new(ConnectorStatus::new(&name));
     let sink = config.sink.open(&config).await?;
-    let spec = ParserSpec {
-        source: config.parser.clone(),
-        settings: config.parser_settings.clone(),
-        limits: config.limits,
-    };
-    let (swapper, generations) = Swapper::start(
-        runtime.clone(),
-        config.tasks_max,
-        name.clone(),
-        status.clone(),
-        sink.parser_settings(),
-        spec,
-    )
-    .await?;
+    let spec =
+        ParserSpec { source: config.parser.clone(), settings: config.parser_settings.clone(), limits: config.limits };
+    let (swapper, generations) =
+        Swapper::start(runtime.clone(), config.tasks_max, name.clone(), status.clone(), sink.parser_settings(), spec)
+            .await?;
     let errors = match &config.errors {
         ErrorPolicy::Fail => ErrorPath::Fail,
         ErrorPolicy::Ignore => ErrorPath::Ignore,
@@ -97,8 +88,8 @@ pub async fn start_connector(
         let (batch_tx, batch_rx) = mpsc::unbounded_channel();
         let (parsed_tx, parsed_rx) = mpsc::unbounded_channel();
         ParserWorker { task, generations: generations.clone(), status: status.clone(), abandon: abandon.clone() }
-        .spawn(batch_rx, parsed_tx)
-        .context("starting a parser thread")?;
+            .spawn(batch_rx, parsed_tx)
+            .context("starting a parser thread")?;
         let lane = SinkLane {
             task,
             sink: sink.clone(),
@@ -282,10 +273,8 @@ impl ConsumeLoop {
 
         // Stop fetching; records not yet handed to a task are simply not committed.
         let failed = self.status.is_failed();
-        let Dispatcher { senders, .. } = std::mem::replace(
-            &mut self.dispatcher,
-            Dispatcher::new(Vec::new(), 1, Duration::ZERO),
-        );
+        let Dispatcher { senders, .. } =
+            std::mem::replace(&mut self.dispatcher, Dispatcher::new(Vec::new(), 1, Duration::ZERO));
         drop(senders);
         if !failed {
             let drained = tokio::time::timeout(self.shutdown_timeout, async {
@@ -348,9 +337,8 @@ impl ConsumeLoop {
         if positions.is_empty() {
             return;
         }
-        let result = tokio::task::block_in_place(|| {
-            consumer::commit_positions(&self.consumer, &positions, CommitMode::Sync)
-        });
+        let result =
+            tokio::task::block_in_place(|| consumer::commit_positions(&self.consumer, &positions, CommitMode::Sync));
         match result {
             Ok(()) => {
                 lock(&self.context.tracker).committed(&positions);

@@ -54,39 +54,38 @@ impl ParserWorker {
         mut input: UnboundedReceiver<Batch>,
         output: UnboundedSender<ParsedBatch>,
     ) -> std::io::Result<std::thread::JoinHandle<()>> {
-        std::thread::Builder::new().name(format!("sluice-parse-{}-{}", self.status.name, self.task)).spawn(
-            move || {
-                let mut generation = self.generations.borrow_and_update().clone();
-                let mut slot = generation.take_ready(self.task);
-                while let Some(batch) = input.blocking_recv() {
-                    if self.abandon.load(Ordering::Relaxed) || self.status.is_failed() {
-                        break;
-                    }
-                    if self.generations.has_changed().unwrap_or(false) {
-                        generation = self.generations.borrow_and_update().clone();
-                        slot = generation.take_ready(self.task);
-                        Counters::add(&self.status.counters.swaps_applied, 1);
-                        tracing::debug!(connector = %self.status.name, task = self.task, generation = generation.number,
+        std::thread::Builder::new().name(format!("sluice-parse-{}-{}", self.status.name, self.task)).spawn(move || {
+            let mut generation = self.generations.borrow_and_update().clone();
+            let mut slot = generation.take_ready(self.task);
+            while let Some(batch) = input.blocking_recv() {
+                if self.abandon.load(Ordering::Relaxed) || self.status.is_failed() {
+                    break;
+                }
+                if self.generations.has_changed().unwrap_or(false) {
+                    generation = self.generations.borrow_and_update().clone();
+                    slot = generation.take_ready(self.task);
+                    Counters::add(&self.status.counters.swaps_applied, 1);
+                    tracing::debug!(connector = %self.status.name, task = self.task, generation = generation.number,
                             pause_us = generation.requested_at.elapsed().as_micros() as u64,
                             "Worker switched parser generation.");
-                    }
-                    let current = generation.clone();
-                    let mut make = || current.instantiate();
-                    match parse_isolating(&mut slot, &mut make, &batch.records) {
-                        Ok(outcomes) => {
-                            let parsed = ParsedBatch { records: batch.records, outcomes, generation: generation.clone() };
-                            if output.send(parsed).is_err() {
-                                break;
-                            }
-                        }
-                        Err(error) => {
-                            self.status.fail(format!("the parser `{}` cannot be restarted: {error}", generation.plugin.name));
+                }
+                let current = generation.clone();
+                let mut make = || current.instantiate();
+                match parse_isolating(&mut slot, &mut make, &batch.records) {
+                    Ok(outcomes) => {
+                        let parsed = ParsedBatch { records: batch.records, outcomes, generation: generation.clone() };
+                        if output.send(parsed).is_err() {
                             break;
                         }
                     }
+                    Err(error) => {
+                        self.status
+                            .fail(format!("the parser `{}` cannot be restarted: {error}", generation.plugin.name));
+                        break;
+                    }
                 }
-            },
-        )
+            }
+        })
     }
 }
 
@@ -166,7 +165,11 @@ impl SinkLane {
             match self.errors.clone() {
                 ErrorPath::Fail => {
                     let (first, failure) = &failures[0];
-                    let more = if failed_count > 1 { format!(" (and {} more in the same batch)", failed_count - 1) } else { String::new() };
+                    let more = if failed_count > 1 {
+                        format!(" (and {} more in the same batch)", failed_count - 1)
+                    } else {
+                        String::new()
+                    };
                     let skip: Vec<usize> = failures.iter().map(|(i, _)| *i).collect();
                     self.acknowledge(&records, &skip);
                     self.status.fail(format!(

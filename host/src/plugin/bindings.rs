@@ -10,8 +10,8 @@ mod generated {
     });
 }
 
-pub use generated::sluice::plugin::log::Host as LogHost;
 pub use generated::sluice::plugin::log::add_to_linker as add_log_to_linker;
+pub use generated::sluice::plugin::log::Host as LogHost;
 pub use generated::sluice::plugin::types::{
     Column, Header, KafkaRecord, Level, Output, PluginError, Point, Raw, Row, Value, WriteKind,
 };

@@ -25,7 +25,14 @@ const TDENGINE_PARSER_KEYS: &[&str] = &[
 pub fn builtin_keys(name: &str) -> KeySet<'static> {
     match name {
         "json" => KeySet {
-            keys: &["primarykey.mode", "json.integers", "insert.mode", "delete.mode", "table.name.format", "topics.assign.tables"],
+            keys: &[
+                "primarykey.mode",
+                "json.integers",
+                "insert.mode",
+                "delete.mode",
+                "table.name.format",
+                "topics.assign.tables",
+            ],
             prefixes: &[],
         },
         "tdengine" => KeySet { keys: TDENGINE_PARSER_KEYS, prefixes: &[] },

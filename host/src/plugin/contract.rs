@@ -86,7 +86,11 @@ fn compatible(plugin: &str, host: &str) -> bool {
 }
 
 fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() { "none".to_string() } else { items.join(", ") }
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
 }
 
 #[cfg(test)]

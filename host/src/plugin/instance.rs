@@ -149,10 +149,7 @@ fn classify(
     } else if trap == Some(Trap::Interrupt) {
         (
             SandboxFailureKind::Timeout,
-            format!(
-                "the plugin did not return within {} ms (parser.timeout.ms)",
-                limits.call_timeout.as_millis()
-            ),
+            format!("the plugin did not return within {} ms (parser.timeout.ms)", limits.call_timeout.as_millis()),
         )
     } else {
         let reason = match trap {

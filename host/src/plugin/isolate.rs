@@ -71,8 +71,11 @@ fn run(
                 );
                 outcomes.push(Err(RecordFailure::Sandbox(failure)));
             } else {
-                tracing::debug!(records = range.len(), reason = failure.kind.code(),
-                    "Plugin failed on a batch; bisecting to find the record responsible.");
+                tracing::debug!(
+                    records = range.len(),
+                    reason = failure.kind.code(),
+                    "Plugin failed on a batch; bisecting to find the record responsible."
+                );
                 let mid = range.start + range.len() / 2;
                 run(slot, make, batch, range.start..mid, outcomes)?;
                 run(slot, make, batch, mid..range.end, outcomes)?;

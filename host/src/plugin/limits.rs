@@ -18,11 +18,7 @@ pub struct PluginLimits {
 
 impl Default for PluginLimits {
     fn default() -> Self {
-        Self {
-            call_timeout: Duration::from_secs(5),
-            max_memory_bytes: 256 << 20,
-            max_stdio_bytes: 64 << 10,
-        }
+        Self { call_timeout: Duration::from_secs(5), max_memory_bytes: 256 << 20, max_stdio_bytes: 64 << 10 }
     }
 }
 
@@ -53,12 +49,7 @@ impl MemoryLimiter {
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.max_memory_bytes {
             self.exceeded = true;
             wasmtime::bail!(
@@ -69,12 +60,7 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }

@@ -22,8 +22,8 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine};
 
 pub use bindings::{
-    Column, Header, KafkaRecord, Level, Output, PluginError, Point, Raw, RecordResult, Row,
-    Value, WriteKind, CONTRACT_PACKAGE, CONTRACT_VERSION,
+    Column, Header, KafkaRecord, Level, Output, PluginError, Point, Raw, RecordResult, Row, Value, WriteKind,
+    CONTRACT_PACKAGE, CONTRACT_VERSION,
 };
 pub use builtin::{builtin_keys, builtin_wasm, BUILTIN_PARSERS};
 pub use cache::ComponentCache;
@@ -70,10 +70,7 @@ impl PluginRuntime {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking the deny-all WASI 0.2 imports")?;
-        bindings::add_log_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
-            &mut linker,
-            |state| state,
-        )?;
+        bindings::add_log_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(&mut linker, |state| state)?;
         Ok(Self { engine, linker: Arc::new(linker), cache })
     }
 
@@ -87,15 +84,12 @@ impl PluginRuntime {
         let wasm: std::borrow::Cow<'static, [u8]> = match source {
             PluginSource::Builtin(name) => builtin_wasm(name)
                 .with_context(|| {
-                    format!(
-                        "unknown built-in parser `{name}`; built-in parsers are: {}",
-                        BUILTIN_PARSERS.join(", ")
-                    )
+                    format!("unknown built-in parser `{name}`; built-in parsers are: {}", BUILTIN_PARSERS.join(", "))
                 })?
                 .into(),
-            PluginSource::File(path) => std::fs::read(path)
-                .with_context(|| format!("reading plugin component {}", path.display()))?
-                .into(),
+            PluginSource::File(path) => {
+                std::fs::read(path).with_context(|| format!("reading plugin component {}", path.display()))?.into()
+            }
         };
         self.load_bytes(source.to_string(), &wasm)
     }
@@ -114,7 +108,9 @@ impl PluginRuntime {
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("linking `{name}`"))?;
-        let pre = ParserPre::new(pre).map_err(anyhow::Error::from).with_context(|| format!("`{name}` does not match the parser world"))?;
+        let pre = ParserPre::new(pre)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("`{name}` does not match the parser world"))?;
         let compile_time = started.elapsed();
         tracing::debug!(plugin = %name, cached, ?compile_time, "Plugin loaded.");
         Ok(Arc::new(LoadedPlugin {
@@ -163,7 +159,14 @@ impl PluginRuntime {
                 Ok(report)
             })
             .map_err(|e| format!("{e:#}"));
-        Ok(Inspection { size_bytes: wasm.len(), digest: cache::content_digest(wasm), compile_time, imports, exports, verdict })
+        Ok(Inspection {
+            size_bytes: wasm.len(),
+            digest: cache::content_digest(wasm),
+            compile_time,
+            imports,
+            exports,
+            verdict,
+        })
     }
 }
 

@@ -23,8 +23,7 @@ pub fn parse_records(text: &str) -> anyhow::Result<Vec<KafkaRecord>> {
         if line.trim().is_empty() {
             continue;
         }
-        let record = parse_record(line, records.len() as i64)
-            .with_context(|| format!("input line {}", index + 1))?;
+        let record = parse_record(line, records.len() as i64).with_context(|| format!("input line {}", index + 1))?;
         records.push(record);
     }
     Ok(records)
@@ -36,7 +35,15 @@ fn parse_record(line: &str, default_offset: i64) -> anyhow::Result<KafkaRecord> 
     for key in object.keys() {
         if !matches!(
             key.as_str(),
-            "topic" | "partition" | "offset" | "timestamp" | "key" | "value" | "key_base64" | "value_base64" | "headers"
+            "topic"
+                | "partition"
+                | "offset"
+                | "timestamp"
+                | "key"
+                | "value"
+                | "key_base64"
+                | "value_base64"
+                | "headers"
         ) {
             bail!("unknown field `{key}` (expected topic, partition, offset, timestamp, key, value, key_base64, value_base64, headers)");
         }
@@ -62,7 +69,9 @@ fn bytes(object: &serde_json::Map<String, Json>, name: &str) -> anyhow::Result<O
     if let Some(encoded) = object.get(&format!("{name}_base64")) {
         let text = encoded.as_str().with_context(|| format!("`{name}_base64` must be a string"))?;
         return Ok(Some(
-            base64::engine::general_purpose::STANDARD.decode(text).with_context(|| format!("`{name}_base64` is not base64"))?,
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .with_context(|| format!("`{name}_base64` is not base64"))?,
         ));
     }
     Ok(match object.get(name) {
@@ -221,7 +230,10 @@ mod tests {
         assert_eq!(records.len(), 3);
         assert_eq!((records[0].offset, records[0].key.as_deref()), (0, Some(&b"k"[..])));
         assert_eq!(records[0].headers[0].value.as_deref(), Some(&b"v"[..]));
-        assert_eq!((records[1].offset, records[1].partition, records[1].value.as_deref()), (9, 2, Some(&b"{\"x\":1}"[..])));
+        assert_eq!(
+            (records[1].offset, records[1].partition, records[1].value.as_deref()),
+            (9, 2, Some(&b"{\"x\":1}"[..]))
+        );
         assert_eq!(records[2].value.as_deref(), Some(&[0u8, 1][..]));
         assert_eq!(records[2].headers[0].value, None);
     }

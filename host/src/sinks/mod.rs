@@ -4,8 +4,8 @@
 
 pub mod file;
 pub mod maxcompute;
-pub mod tdengine;
 pub mod tablestore;
+pub mod tdengine;
 
 use std::future::Future;
 use std::time::Duration;
@@ -162,7 +162,9 @@ impl SinkKind {
                 AnySink::MaxCompute(maxcompute::MaxComputeSink::open(sink_config).await?)
             }
             SinkKind::Tablestore => match tablestore::config::TablestoreConfig::from_connector(config)?.mode {
-                tablestore::config::Mode::Normal => AnySink::Tablestore(tablestore::TablestoreSink::open(config).await?),
+                tablestore::config::Mode::Normal => {
+                    AnySink::Tablestore(tablestore::TablestoreSink::open(config).await?)
+                }
                 tablestore::config::Mode::Timeseries => {
                     AnySink::TablestoreTimeseries(tablestore::TimeseriesSink::open(config).await?)
                 }
@@ -191,7 +193,9 @@ impl AnySink {
     /// table's columns), learnt when it opened.
     pub fn parser_settings(&self) -> Vec<(String, String)> {
         match self {
-            AnySink::File(_) | AnySink::Tdengine(_) | AnySink::Tablestore(_) | AnySink::TablestoreTimeseries(_) => Vec::new(),
+            AnySink::File(_) | AnySink::Tdengine(_) | AnySink::Tablestore(_) | AnySink::TablestoreTimeseries(_) => {
+                Vec::new()
+            }
             AnySink::MaxCompute(sink) => sink.parser_settings(),
         }
     }

@@ -125,10 +125,15 @@ mod tests {
     fn java_keys_are_translated() {
         let settings = vec![
             ("max.poll.records".to_string(), "100".to_string()),
-            ("partition.assignment.strategy".to_string(),
-             "org.apache.kafka.clients.consumer.RoundRobinAssignor".to_string()),
-            ("sasl.jaas.config".to_string(),
-             "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"p\";".to_string()),
+            (
+                "partition.assignment.strategy".to_string(),
+                "org.apache.kafka.clients.consumer.RoundRobinAssignor".to_string(),
+            ),
+            (
+                "sasl.jaas.config".to_string(),
+                "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"p\";"
+                    .to_string(),
+            ),
         ];
         let config = client_config("b:1", &settings);
         assert_eq!(config.get("max.poll.records"), None);

@@ -139,10 +139,7 @@ pub fn to_record(message: &BorrowedMessage<'_>) -> KafkaRecord {
         headers: message
             .headers()
             .map(|headers| {
-                headers
-                    .iter()
-                    .map(|h| Header { key: h.key.to_string(), value: h.value.map(<[u8]>::to_vec) })
-                    .collect()
+                headers.iter().map(|h| Header { key: h.key.to_string(), value: h.value.map(<[u8]>::to_vec) }).collect()
             })
             .unwrap_or_default(),
     }

@@ -62,7 +62,10 @@ impl EmbeddedKafka {
         // SAFETY: valid cluster pointer and NUL-terminated name.
         let code = unsafe { rdsys::rd_kafka_mock_topic_create(self.cluster()?, name.as_ptr(), partitions, 1) };
         if code != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-            bail!("creating topic `{topic}` on the embedded broker failed: {}", rdkafka::error::RDKafkaErrorCode::from(code));
+            bail!(
+                "creating topic `{topic}` on the embedded broker failed: {}",
+                rdkafka::error::RDKafkaErrorCode::from(code)
+            );
         }
         Ok(())
     }

@@ -41,10 +41,11 @@ impl OffsetTracker {
         let Some(&first) = offsets.peek() else { return };
         // The position consumption started from counts as committed: only progress past it
         // is worth a commit.
-        let entry = self
-            .partitions
-            .entry(key.clone())
-            .or_insert_with(|| PartitionOffsets { next: first, committed: first, ..Default::default() });
+        let entry = self.partitions.entry(key.clone()).or_insert_with(|| PartitionOffsets {
+            next: first,
+            committed: first,
+            ..Default::default()
+        });
         for offset in offsets {
             if entry.pending.insert(offset) {
                 self.inflight += 1;

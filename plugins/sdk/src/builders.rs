@@ -31,10 +31,7 @@ pub fn point(measurement: impl Into<String>, time_us: i64) -> PointBuilder {
 
 /// A [`Raw`] payload already in the destination's native `format` (e.g. `line`, `json`).
 pub fn raw(format: impl Into<String>, data: impl Into<Vec<u8>>) -> Raw {
-    Raw {
-        format: format.into(),
-        data: data.into(),
-    }
+    Raw { format: format.into(), data: data.into() }
 }
 
 /// Builder for a [`Row`]; see [`row()`].
@@ -132,13 +129,8 @@ mod tests {
 
     #[test]
     fn builds_rows() {
-        let row = row()
-            .table("t")
-            .kind(WriteKind::Update)
-            .key("id", 1i64)
-            .column("name", "x")
-            .delete_column("old")
-            .build();
+        let row =
+            row().table("t").kind(WriteKind::Update).key("id", 1i64).column("name", "x").delete_column("old").build();
         assert_eq!(row.table.as_deref(), Some("t"));
         assert_eq!(row.kind, WriteKind::Update);
         assert_eq!(row.primary_key, vec![Column::new("id", Value::Int64(1))]);
@@ -149,11 +141,7 @@ mod tests {
 
     #[test]
     fn builds_points_and_raw() {
-        let p = point("cpu", 42)
-            .data_source("host1")
-            .tag("region", "eu")
-            .field("usage", 0.5f64)
-            .build();
+        let p = point("cpu", 42).data_source("host1").tag("region", "eu").field("usage", 0.5f64).build();
         assert_eq!((p.measurement.as_str(), p.time_us), ("cpu", 42));
         assert_eq!(p.tags, vec![("region".to_string(), "eu".to_string())]);
         assert_eq!(p.fields[0].value, Value::Float64(0.5));

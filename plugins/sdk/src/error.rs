@@ -5,11 +5,7 @@ use crate::PluginError;
 impl PluginError {
     /// An error with a machine-readable `code` (e.g. `invalid-json`) and a human message.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        PluginError {
-            code: code.into(),
-            message: message.into(),
-            field: None,
-        }
+        PluginError { code: code.into(), message: message.into(), field: None }
     }
 
     /// The same error, about `field` (a record field, or a setting key in `configure`).

@@ -38,8 +38,7 @@ mod settings;
 mod value;
 
 pub use bindings::sluice::plugin::types::{
-    Column, Header, KafkaRecord, Level, Output, PluginError, Point, Raw, RecordResult, Row, Value,
-    WriteKind,
+    Column, Header, KafkaRecord, Level, Output, PluginError, Point, Raw, RecordResult, Row, Value, WriteKind,
 };
 pub use builders::{point, raw, row, PointBuilder, RowBuilder};
 pub use log::log;

@@ -58,27 +58,16 @@ pub(crate) fn parse(batch: &[KafkaRecord]) -> Vec<RecordResult> {
     INSTANCE.with(|slot| match slot.borrow_mut().as_mut() {
         None => batch
             .iter()
-            .map(|_| {
-                Err(PluginError::new(
-                    "not-configured",
-                    "parse was called before configure succeeded",
-                ))
-            })
+            .map(|_| Err(PluginError::new("not-configured", "parse was called before configure succeeded")))
             .collect(),
         Some(parser) => {
             let results = parser.parse_batch(batch);
             if results.len() == batch.len() {
                 results
             } else {
-                let message = format!(
-                    "the plugin returned {} results for a batch of {} records",
-                    results.len(),
-                    batch.len()
-                );
-                batch
-                    .iter()
-                    .map(|_| Err(PluginError::new("plugin-bug", message.clone())))
-                    .collect()
+                let message =
+                    format!("the plugin returned {} results for a batch of {} records", results.len(), batch.len());
+                batch.iter().map(|_| Err(PluginError::new("plugin-bug", message.clone()))).collect()
             }
         }
     })
@@ -113,9 +102,7 @@ mod tests {
             if settings.get_bool("fail", false)? {
                 return Err(PluginError::new("bad-setting", "asked to fail").with_field("fail"));
             }
-            Ok(Echo {
-                short: settings.get_bool("short", false)?,
-            })
+            Ok(Echo { short: settings.get_bool("short", false)? })
         }
 
         fn parse_one(&mut self, record: &KafkaRecord) -> Result<Vec<Output>, PluginError> {
@@ -145,10 +132,7 @@ mod tests {
     }
 
     fn settings(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     // One test so the thread-local slot is not shared with other tests' expectations.
@@ -158,9 +142,7 @@ mod tests {
 
         let results = parse(&batch);
         assert_eq!(results.len(), 2);
-        assert!(results
-            .iter()
-            .all(|r| r.as_ref().unwrap_err().code == "not-configured"));
+        assert!(results.iter().all(|r| r.as_ref().unwrap_err().code == "not-configured"));
 
         <Export<Echo> as Guest>::configure(settings(&[])).unwrap();
         let results = parse(&batch);
@@ -168,10 +150,7 @@ mod tests {
 
         let err = <Export<Echo> as Guest>::configure(settings(&[("fail", "TRUE")])).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("fail"));
-        assert_eq!(
-            parse(&batch)[0].as_ref().unwrap_err().code,
-            "not-configured"
-        );
+        assert_eq!(parse(&batch)[0].as_ref().unwrap_err().code, "not-configured");
 
         configure::<Echo>(settings(&[("short", "true")])).unwrap();
         let results = parse(&batch);

@@ -18,11 +18,7 @@ impl Settings {
 
     /// The value of `key`, if set.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// The value of `key`, or `default` when it is not set.
@@ -42,10 +38,7 @@ impl Settings {
         } else if value.eq_ignore_ascii_case("false") {
             Ok(false)
         } else {
-            Err(bad_setting(
-                key,
-                format!("{key} must be true or false, not {raw:?}"),
-            ))
+            Err(bad_setting(key, format!("{key} must be true or false, not {raw:?}")))
         }
     }
 
@@ -54,39 +47,26 @@ impl Settings {
     pub fn get_u64(&self, key: &str, default: u64) -> Result<u64, PluginError> {
         match self.get(key) {
             None => Ok(default),
-            Some(raw) => raw.trim().parse().map_err(|_| {
-                bad_setting(
-                    key,
-                    format!("{key} must be a non-negative integer, not {raw:?}"),
-                )
-            }),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|_| bad_setting(key, format!("{key} must be a non-negative integer, not {raw:?}"))),
         }
     }
 
     /// `key` as one of `allowed` (exact match), or `default` when it is not set. Any other
     /// value is a `bad-setting` error naming `key` and listing the allowed values.
-    pub fn get_choice<'a>(
-        &'a self,
-        key: &str,
-        default: &'a str,
-        allowed: &[&str],
-    ) -> Result<&'a str, PluginError> {
+    pub fn get_choice<'a>(&'a self, key: &str, default: &'a str, allowed: &[&str]) -> Result<&'a str, PluginError> {
         let value = self.get_or(key, default);
         if allowed.contains(&value) {
             Ok(value)
         } else {
-            Err(bad_setting(
-                key,
-                format!("{key} must be one of {}, not {value:?}", allowed.join(", ")),
-            ))
+            Err(bad_setting(key, format!("{key} must be one of {}, not {value:?}", allowed.join(", "))))
         }
     }
 
     /// The `(key, value)` pairs whose key starts with `prefix`, in order.
-    pub fn keys_with_prefix<'a>(
-        &'a self,
-        prefix: &'a str,
-    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    pub fn keys_with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         self.iter().filter(move |(k, _)| k.starts_with(prefix))
     }
 
@@ -118,11 +98,7 @@ impl From<Vec<(String, String)>> for Settings {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Settings {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Settings::new(
-            iter.into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        )
+        Settings::new(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
     }
 }
 
@@ -140,16 +116,9 @@ mod tests {
     use super::*;
 
     fn settings() -> Settings {
-        [
-            ("a", "1"),
-            ("flag", " TRUE "),
-            ("bad", "yes"),
-            ("x.one", "1"),
-            ("a", "2"),
-            ("x.two", "2"),
-        ]
-        .into_iter()
-        .collect()
+        [("a", "1"), ("flag", " TRUE "), ("bad", "yes"), ("x.one", "1"), ("a", "2"), ("x.two", "2")]
+            .into_iter()
+            .collect()
     }
 
     #[test]
@@ -179,10 +148,7 @@ mod tests {
         let s = settings();
         assert_eq!(s.get_u64("a", 0), Ok(2));
         assert_eq!(s.get_u64("missing", 9), Ok(9));
-        assert_eq!(
-            s.get_u64("bad", 0).unwrap_err().field.as_deref(),
-            Some("bad")
-        );
+        assert_eq!(s.get_u64("bad", 0).unwrap_err().field.as_deref(), Some("bad"));
         assert_eq!(s.get_choice("missing", "x", &["x", "y"]), Ok("x"));
         let err = s.get_choice("bad", "x", &["x", "y"]).unwrap_err();
         assert!(err.message.contains("x, y"), "{}", err.message);

@@ -22,10 +22,7 @@ impl Value {
 impl Column {
     /// A column named `name` holding `value`.
     pub fn new(name: impl Into<String>, value: impl Into<Value>) -> Self {
-        Column {
-            name: name.into(),
-            value: value.into(),
-        }
+        Column { name: name.into(), value: value.into() }
     }
 }
 

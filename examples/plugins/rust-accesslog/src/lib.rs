@@ -62,7 +62,9 @@ fn malformed(field: &str, message: impl Into<String>) -> PluginError {
 
 /// Parses one line of the combined (or common) log format.
 pub fn parse_line(line: &str) -> Result<Entry<'_>, PluginError> {
-    let (client, rest) = line.split_once(' ').ok_or_else(|| malformed("client", "expected `client ident user [time] \"request\" status bytes`"))?;
+    let (client, rest) = line
+        .split_once(' ')
+        .ok_or_else(|| malformed("client", "expected `client ident user [time] \"request\" status bytes`"))?;
     let (_ident, rest) = rest.split_once(' ').ok_or_else(|| malformed("ident", "missing ident"))?;
     let (user, rest) = rest.split_once(' ').ok_or_else(|| malformed("user", "missing user"))?;
     let rest = rest.strip_prefix('[').ok_or_else(|| malformed("time", "expected `[` before the time"))?;
@@ -75,18 +77,18 @@ pub fn parse_line(line: &str) -> Result<Entry<'_>, PluginError> {
         _ => return Err(malformed("request", format!("request `{request}` is not `METHOD PATH PROTOCOL`"))),
     };
     let mut fields = rest.trim_start().splitn(3, ' ');
-    let status = fields
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| malformed("status", "status is not a number"))?;
+    let status =
+        fields.next().and_then(|s| s.parse().ok()).ok_or_else(|| malformed("status", "status is not a number"))?;
     let bytes = match fields.next() {
         Some("-") | None => None,
         Some(b) => Some(b.parse().map_err(|_| malformed("bytes", format!("bytes `{b}` is not a number")))?),
     };
     let (referer, user_agent) = match fields.next() {
         Some(rest) => {
-            let (referer, rest) = quoted(rest.trim_start()).ok_or_else(|| malformed("referer", "expected a quoted referer"))?;
-            let (agent, _) = quoted(rest.trim_start()).ok_or_else(|| malformed("user_agent", "expected a quoted user agent"))?;
+            let (referer, rest) =
+                quoted(rest.trim_start()).ok_or_else(|| malformed("referer", "expected a quoted referer"))?;
+            let (agent, _) =
+                quoted(rest.trim_start()).ok_or_else(|| malformed("user_agent", "expected a quoted user agent"))?;
             (dash_to_none(referer), dash_to_none(agent))
         }
         None => (None, None),
@@ -120,7 +122,8 @@ fn parse_time(text: &str) -> Result<i64, PluginError> {
     let mut parts = date_time.splitn(2, ':').nth(1).ok_or_else(bad)?.split(':');
     let mut clock = |max: i64| -> Option<i64> { parts.next()?.parse().ok().filter(|n| (0..=max).contains(n)) };
     let (hour, minute, second) = (clock(23).ok_or_else(bad)?, clock(59).ok_or_else(bad)?, clock(60).ok_or_else(bad)?);
-    let year: i64 = date_time.split('/').nth(2).and_then(|y| y.split(':').next()).and_then(|y| y.parse().ok()).ok_or_else(bad)?;
+    let year: i64 =
+        date_time.split('/').nth(2).and_then(|y| y.split(':').next()).and_then(|y| y.parse().ok()).ok_or_else(bad)?;
     let sign = match zone.as_bytes().first() {
         Some(b'+') => 1,
         Some(b'-') => -1,

@@ -89,7 +89,8 @@ pub fn create(lang: Lang, name: &str) -> anyhow::Result<()> {
 #[cfg(unix)]
 fn make_executable(path: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).with_context(|| format!("chmod {}", path.display()))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("chmod {}", path.display()))
 }
 
 #[cfg(not(unix))]
@@ -173,7 +174,10 @@ class Parsing(exports.Parsing):
         )
         return Ok([types.Output_Row(row)])
 "#;
-    (build, vec![("app.py".to_string(), app.to_string()), (".gitignore".to_string(), "*.wasm\n__pycache__/\n".to_string())])
+    (
+        build,
+        vec![("app.py".to_string(), app.to_string()), (".gitignore".to_string(), "*.wasm\n__pycache__/\n".to_string())],
+    )
 }
 
 fn js(name: &str, wasm: &str) -> (String, Vec<(String, String)>) {

@@ -71,7 +71,9 @@ fn end_with_newline(file: &mut std::fs::File) -> std::io::Result<()> {
     file.seek(SeekFrom::Start(length - 1))?;
     file.read_exact(&mut last)?;
     if last[0] != b'\n' {
-        tracing::warn!("The output file ends with a torn line (a previous run was killed mid-write); starting on a new line.");
+        tracing::warn!(
+            "The output file ends with a torn line (a previous run was killed mid-write); starting on a new line."
+        );
         file.write_all(b"\n")?;
     }
     Ok(())

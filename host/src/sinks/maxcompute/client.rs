@@ -89,7 +89,9 @@ impl Client {
         let mut client = Self { http, tunnel: config.tunnel_endpoint.clone().unwrap_or_default(), config };
         if client.tunnel.is_empty() {
             let path = format!("/projects/{}/tunnel", client.config.project);
-            let response = client.call(Base::Service, Method::GET, &path, &[("service", String::new())], None, Bytes::new()).await?;
+            let response = client
+                .call(Base::Service, Method::GET, &path, &[("service", String::new())], None, Bytes::new())
+                .await?;
             let address = String::from_utf8_lossy(&response.body).trim().to_string();
             if address.is_empty() || address.contains('/') {
                 return Err(CallError::Protocol(format!("tunnel discovery returned `{address}`, not host[:port]")));
@@ -112,8 +114,8 @@ impl Client {
         let xml = String::from_utf8_lossy(&response.body);
         let schema = request::xml_text(&xml, "Schema")
             .ok_or_else(|| CallError::Protocol("table metadata without <Schema>".into()))?;
-        let json: Json = serde_json::from_str(&schema)
-            .map_err(|e| CallError::Protocol(format!("table schema is not JSON: {e}")))?;
+        let json: Json =
+            serde_json::from_str(&schema).map_err(|e| CallError::Protocol(format!("table schema is not JSON: {e}")))?;
         TableSchema::from_json(&json).map_err(|e| CallError::Protocol(e.to_string()))
     }
 
@@ -176,17 +178,21 @@ impl Client {
                 break;
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(CallError::Transport(format!("instance {instance} adding the partition did not finish in time")));
+                return Err(CallError::Transport(format!(
+                    "instance {instance} adding the partition did not finish in time"
+                )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let response = self.call(Base::Service, Method::GET, &path, &[("taskstatus", String::new())], None, Bytes::new()).await?;
+        let response =
+            self.call(Base::Service, Method::GET, &path, &[("taskstatus", String::new())], None, Bytes::new()).await?;
         let xml = String::from_utf8_lossy(&response.body).into_owned();
         let task_status = xml.find("<Task").and_then(|at| request::xml_text(&xml[at..], "Status")).unwrap_or_default();
         if task_status.eq_ignore_ascii_case("Success") {
             return Ok(());
         }
-        let result = self.call(Base::Service, Method::GET, &path, &[("result", String::new())], None, Bytes::new()).await;
+        let result =
+            self.call(Base::Service, Method::GET, &path, &[("result", String::new())], None, Bytes::new()).await;
         let detail = result.map(|r| String::from_utf8_lossy(&r.body).into_owned()).unwrap_or_default();
         Err(CallError::Protocol(format!("instance {instance} adding the partition ended {task_status}: {detail}")))
     }

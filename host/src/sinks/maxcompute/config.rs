@@ -141,11 +141,7 @@ impl MaxComputeConfig {
                 access_key: map.require("access_key")?.to_string(),
                 sts_token,
             },
-            partition: PartitionFormat {
-                window,
-                zone,
-                new_format: map.bool_or("use_new_partition_format", false)?,
-            },
+            partition: PartitionFormat { window, zone, new_format: map.bool_or("use_new_partition_format", false)? },
             partition_time,
             block_bytes: buffer_kb * 1024,
             retry_times,

@@ -90,7 +90,10 @@ fn parse_offset(text: &str) -> Option<FixedOffset> {
         None => (digits, "0"),
     };
     let valid = |s: &str, max: u32| {
-        !s.is_empty() && s.len() <= 2 && s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<u32>().is_ok_and(|v| v <= max)
+        !s.is_empty()
+            && s.len() <= 2
+            && s.bytes().all(|b| b.is_ascii_digit())
+            && s.parse::<u32>().is_ok_and(|v| v <= max)
     };
     if !valid(hours, 23) || !valid(minutes, 59) {
         return None;
@@ -123,8 +126,7 @@ impl PartitionFormat {
 /// A partition spec as the tunnel's `partition` parameter: `key=value`, several joined by
 /// `,`, with quotes removed and spaces kept.
 pub fn tunnel_spec(spec: &[(String, String)]) -> String {
-    let items: Vec<String> =
-        spec.iter().map(|(k, v)| format!("{k}={}", v.replace(['\'', '"'], ""))).collect();
+    let items: Vec<String> = spec.iter().map(|(k, v)| format!("{k}={}", v.replace(['\'', '"'], ""))).collect();
     items.join(",")
 }
 

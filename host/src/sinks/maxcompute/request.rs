@@ -177,10 +177,8 @@ pub fn xml_text(xml: &str, tag: &str) -> Option<String> {
 
 /// The XML body of an SQL instance running `ALTER TABLE … ADD IF NOT EXISTS PARTITION`.
 pub fn add_partition_instance(project: &str, table: &str, spec: &[(String, String)], uuid: &str) -> String {
-    let partition: Vec<String> = spec
-        .iter()
-        .map(|(k, v)| format!("{k}='{}'", v.replace('\\', "\\\\").replace('\'', "\\'")))
-        .collect();
+    let partition: Vec<String> =
+        spec.iter().map(|(k, v)| format!("{k}='{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))).collect();
     let query = format!("ALTER TABLE {project}.{table} ADD IF NOT EXISTS PARTITION ({});", partition.join(","));
     format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Instance><Job><Priority>9</Priority><Tasks><SQL>\
@@ -200,7 +198,11 @@ mod tests {
 
     #[test]
     fn string_to_sign_matches_the_reference_example() {
-        let headers = [("x-odps-user-agent", "ua".to_string()), ("X-ODPS-Tunnel-Version", "6".to_string()), ("odps-tunnel-date-transform", "v1".to_string())];
+        let headers = [
+            ("x-odps-user-agent", "ua".to_string()),
+            ("X-ODPS-Tunnel-Version", "6".to_string()),
+            ("odps-tunnel-date-transform", "v1".to_string()),
+        ];
         let query = [
             ("uploadid", "U1".to_string()),
             ("blockid", "0".to_string()),
@@ -240,7 +242,11 @@ mod tests {
         // POST {endpoint}/projects/connector_test/tables/test_kafka?uploads&partition=pt%3D11-17-2020%2015&create_partition=true
         // with endpoint http://service.cn-hangzhou.maxcompute.aliyun.com/api.
         let headers = [("x-odps-tunnel-version", "6".to_string())];
-        let query = [("uploads", String::new()), ("partition", "pt=11-17-2020 15".to_string()), ("create_partition", "true".to_string())];
+        let query = [
+            ("uploads", String::new()),
+            ("partition", "pt=11-17-2020 15".to_string()),
+            ("create_partition", "true".to_string()),
+        ];
         let parts = SignedParts {
             method: "POST",
             content_md5: "",
@@ -268,13 +274,19 @@ mod tests {
     #[test]
     fn error_bodies_in_json_and_xml() {
         let json = parse_error(404, br#"{"Code":"NoSuchPartition","Message":"no pt","RequestId":"R1"}"#, None);
-        assert_eq!((json.code.as_str(), json.message.as_str(), json.request_id.as_str()), ("NoSuchPartition", "no pt", "R1"));
+        assert_eq!(
+            (json.code.as_str(), json.message.as_str(), json.request_id.as_str()),
+            ("NoSuchPartition", "no pt", "R1")
+        );
         let xml = parse_error(
             403,
             b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SignatureNotMatch</Code><Message><![CDATA[bad sig]]></Message><RequestId>R2</RequestId><HostId>h</HostId></Error>",
             Some("H"),
         );
-        assert_eq!((xml.code.as_str(), xml.message.as_str(), xml.request_id.as_str()), ("SignatureNotMatch", "bad sig", "R2"));
+        assert_eq!(
+            (xml.code.as_str(), xml.message.as_str(), xml.request_id.as_str()),
+            ("SignatureNotMatch", "bad sig", "R2")
+        );
         let text = parse_error(502, b"Bad Gateway", Some("H"));
         assert_eq!((text.message.as_str(), text.request_id.as_str()), ("Bad Gateway", "H"));
         assert!(text.to_string().contains("HTTP 502"));

@@ -86,6 +86,8 @@ mod tests {
         assert_eq!(classify(&service(404, "NoSuchPartition")), Class::NoPartition);
         assert_eq!(classify(&service(401, "Unauthorized")), Class::Fatal);
         assert_eq!(classify(&CallError::Transport("reset".into())), Class::Retry);
-        assert!(matches!(sink_error("x", service(403, "NoPermission")), SinkError::Fatal(m) if m.contains("access_id")));
+        assert!(
+            matches!(sink_error("x", service(403, "NoPermission")), SinkError::Fatal(m) if m.contains("access_id"))
+        );
     }
 }

@@ -139,9 +139,8 @@ impl TableSchema {
 /// Converts `value` for column `name` of type `kind`; `None` for NULL (field left out).
 /// DATETIME also takes `yyyy-MM-dd HH:mm:ss` text, read in `zone`.
 pub fn convert<'a>(name: &str, kind: &ColumnType, value: &'a Value, zone: &Zone) -> Result<Option<Cell<'a>>, String> {
-    let misfit = |what: &str| {
-        Err(format!("column `{name}` is {} and cannot take {what}", kind.name().to_ascii_uppercase()))
-    };
+    let misfit =
+        |what: &str| Err(format!("column `{name}` is {} and cannot take {what}", kind.name().to_ascii_uppercase()));
     let int = int_of(value);
     let cell = match (kind, value) {
         (_, Value::Null) => return Ok(None),
@@ -175,17 +174,20 @@ pub fn convert<'a>(name: &str, kind: &ColumnType, value: &'a Value, zone: &Zone)
         }
         (ColumnType::String, Value::Float64(v)) => Cell::Bytes(Cow::Owned(v.to_string().into_bytes())),
         (ColumnType::Decimal, Value::Text(s)) if is_decimal(s) => Cell::Bytes(Cow::Borrowed(s.trim().as_bytes())),
-        (ColumnType::Decimal, Value::Float64(v)) if v.is_finite() => Cell::Bytes(Cow::Owned(v.to_string().into_bytes())),
+        (ColumnType::Decimal, Value::Float64(v)) if v.is_finite() => {
+            Cell::Bytes(Cow::Owned(v.to_string().into_bytes()))
+        }
         (ColumnType::Datetime, Value::TimestampUs(us)) => Cell::Int(us.div_euclid(1000)),
         (ColumnType::Datetime, Value::Text(text)) => match zone.local_millis(text) {
             Some(ms) => Cell::Int(ms),
-            None => return misfit(&format!("{text:?} (expected yyyy-MM-dd HH:mm:ss, a time that exists in `time_zone`)")),
+            None => {
+                return misfit(&format!("{text:?} (expected yyyy-MM-dd HH:mm:ss, a time that exists in `time_zone`)"))
+            }
         },
         (ColumnType::Date, Value::TimestampUs(us)) => Cell::Int(us.div_euclid(86_400_000_000)),
-        (ColumnType::Timestamp, Value::TimestampUs(us)) => Cell::Timestamp {
-            seconds: us.div_euclid(1_000_000),
-            nanos: (us.rem_euclid(1_000_000) * 1000) as i32,
-        },
+        (ColumnType::Timestamp, Value::TimestampUs(us)) => {
+            Cell::Timestamp { seconds: us.div_euclid(1_000_000), nanos: (us.rem_euclid(1_000_000) * 1000) as i32 }
+        }
         (ColumnType::Unsupported(_), _) => {
             return Err(format!(
                 "column `{name}` has type {}, which the record stream writer does not support",
@@ -260,16 +262,25 @@ mod tests {
     #[test]
     fn misfits_name_the_column() {
         let utc = Zone::parse("GMT").unwrap();
-        let convert = |name: &str, kind: &ColumnType, value: &Value| convert(name, kind, value, &utc).map(|c| c.map(|c| format!("{c:?}")));
+        let convert = |name: &str, kind: &ColumnType, value: &Value| {
+            convert(name, kind, value, &utc).map(|c| c.map(|c| format!("{c:?}")))
+        };
         let error = convert("offset", &ColumnType::BigInt, &Value::Text("x".into())).unwrap_err();
         assert!(error.contains("`offset`") && error.contains("BIGINT"), "{error}");
         let error = convert("n", &ColumnType::TinyInt, &Value::Int64(300)).unwrap_err();
         assert!(error.contains("out of range"), "{error}");
         assert_eq!(convert("n", &ColumnType::Double, &Value::Null).unwrap(), None);
-        assert_eq!(convert("t", &ColumnType::Datetime, &Value::TimestampUs(-1)).unwrap(), Some("Int(-1)".into()), "floor to ms");
+        assert_eq!(
+            convert("t", &ColumnType::Datetime, &Value::TimestampUs(-1)).unwrap(),
+            Some("Int(-1)".into()),
+            "floor to ms"
+        );
         let shanghai = Zone::parse("Asia/Shanghai").unwrap();
         let text = Value::Text("2020-11-17 15:00:00".into());
-        assert_eq!(super::convert("t", &ColumnType::Datetime, &text, &shanghai).unwrap(), Some(Cell::Int(1_605_596_400_000)));
+        assert_eq!(
+            super::convert("t", &ColumnType::Datetime, &text, &shanghai).unwrap(),
+            Some(Cell::Int(1_605_596_400_000))
+        );
         assert!(convert("d", &ColumnType::Decimal, &Value::Text("1.5e3".into())).is_err());
     }
 }

@@ -205,13 +205,17 @@ impl Upload<'_> {
             attempt += 1;
             match self.sink.client.upload_block(self.spec, self.session, id, body.clone()).await {
                 Ok(()) => break,
-                Err(e) if retry::classify(&e) == Class::Retry && attempt <= self.sink.config.retry_times
-                    && !is_session_gone(&e) =>
+                Err(e)
+                    if retry::classify(&e) == Class::Retry
+                        && attempt <= self.sink.config.retry_times
+                        && !is_session_gone(&e) =>
                 {
                     tracing::warn!(session = %self.session, block = id, attempt, error = %e, "Block upload failed; re-sending it.");
                     tokio::time::sleep(backoff(attempt)).await;
                 }
-                Err(e) => return Err(retry::sink_error(&format!("uploading block {id} of session {}", self.session), e)),
+                Err(e) => {
+                    return Err(retry::sink_error(&format!("uploading block {id} of session {}", self.session), e))
+                }
             }
         }
         self.blocks.push(id);
@@ -307,7 +311,15 @@ mod tests {
     }
 
     fn item_with(columns: Vec<Column>) -> (KafkaRecord, Vec<Output>) {
-        let record = KafkaRecord { topic: "t".into(), partition: 0, offset: 0, timestamp_ms: None, key: None, value: None, headers: vec![] };
+        let record = KafkaRecord {
+            topic: "t".into(),
+            partition: 0,
+            offset: 0,
+            timestamp_ms: None,
+            key: None,
+            value: None,
+            headers: vec![],
+        };
         let row = Row { table: None, kind: WriteKind::Put, primary_key: vec![], columns, deleted_columns: vec![] };
         (record, vec![Output::Row(row)])
     }

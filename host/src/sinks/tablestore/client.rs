@@ -159,7 +159,11 @@ impl Client {
     }
 
     /// Calls `action` once: no retry.
-    pub async fn call_once<Req: Message, Resp: Message + Default>(&self, action: &str, request: &Req) -> Result<Resp, OtsError> {
+    pub async fn call_once<Req: Message, Resp: Message + Default>(
+        &self,
+        action: &str,
+        request: &Req,
+    ) -> Result<Resp, OtsError> {
         let body = self.send(action, request.encode_to_vec()).await?;
         Resp::decode(body.as_slice()).map_err(|e| OtsError::Response {
             action: action.to_string(),
@@ -169,7 +173,12 @@ impl Client {
 
     /// Calls `action`, retrying retryable failures with backoff within the retry budget.
     /// Returns the last error when the budget is spent or the failure is permanent.
-    pub async fn call<Req: Message, Resp: Message + Default>(&self, action: &str, request: &Req, idempotent: bool) -> Result<Resp, OtsError> {
+    pub async fn call<Req: Message, Resp: Message + Default>(
+        &self,
+        action: &str,
+        request: &Req,
+        idempotent: bool,
+    ) -> Result<Resp, OtsError> {
         let mut backoff = Backoff::new(self.inner.config.retry_budget);
         loop {
             match self.call_once(action, request).await {
@@ -210,7 +219,8 @@ impl Client {
 
     /// `ListTable`.
     pub async fn list_tables(&self) -> Result<Vec<String>, OtsError> {
-        let response: protocol::ListTableResponse = self.call("ListTable", &protocol::ListTableRequest {}, true).await?;
+        let response: protocol::ListTableResponse =
+            self.call("ListTable", &protocol::ListTableRequest {}, true).await?;
         Ok(response.table_names)
     }
 
@@ -261,7 +271,10 @@ impl Client {
                     };
                     let pairs = headers.iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
                     if signature != signing::response_signature(&signing_key, action, pairs) {
-                        return Err(invalid("the response signature does not match (wrong secret, or a proxy changed the answer)".into()));
+                        return Err(invalid(
+                            "the response signature does not match (wrong secret, or a proxy changed the answer)"
+                                .into(),
+                        ));
                     }
                 }
                 None if (200..300).contains(&status) => {
@@ -334,7 +347,11 @@ pub fn content_md5(body: &[u8]) -> String {
 
 fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-    if text.is_empty() { "(empty body)".into() } else { text }
+    if text.is_empty() {
+        "(empty body)".into()
+    } else {
+        text
+    }
 }
 
 fn describe_reqwest(error: &reqwest::Error) -> String {

@@ -47,14 +47,20 @@ pub const TABLESTORE_KEYS: KeySet<'static> = KeySet {
 };
 
 /// Suffixes of per-table keys (`tablestore.<table>.<suffix>`).
-const TABLE_SUFFIXES: &[&str] =
-    &["primarykey.name", "primarykey.type", "columns.whitelist.name", "columns.whitelist.type", "search.timestamp.type"];
+const TABLE_SUFFIXES: &[&str] = &[
+    "primarykey.name",
+    "primarykey.type",
+    "columns.whitelist.name",
+    "columns.whitelist.type",
+    "search.timestamp.type",
+];
 
 /// Connector-wide time-series keys (`tablestore.timeseries.<key>`).
 const TIMESERIES_KEYS: &[&str] = &["mapAll", "toLowerCase", "rowsPerBatch", "integers"];
 
 /// Suffixes of per-table time-series keys (`tablestore.timeseries.<table>.<suffix>`).
-const TIMESERIES_TABLE_SUFFIXES: &[&str] = &["measurement", "dataSource", "tags", "time", "time.unit", "field.name", "field.type"];
+const TIMESERIES_TABLE_SUFFIXES: &[&str] =
+    &["measurement", "dataSource", "tags", "time", "time.unit", "field.name", "field.type"];
 
 /// `primarykey.mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +155,8 @@ impl TablestoreConfig {
             "timeseries" => Mode::Timeseries,
             _ => Mode::Normal,
         };
-        let rows_per_batch: usize = map.parse_or("tablestore.timeseries.rowsPerBatch", MAX_TIMESERIES_ROWS, "a whole number from 1 to 200")?;
+        let rows_per_batch: usize =
+            map.parse_or("tablestore.timeseries.rowsPerBatch", MAX_TIMESERIES_ROWS, "a whole number from 1 to 200")?;
         if !(1..=MAX_TIMESERIES_ROWS).contains(&rows_per_batch) {
             bail!("`tablestore.timeseries.rowsPerBatch` in {origin} must be from 1 to {MAX_TIMESERIES_ROWS} (the service's limit per PutTimeseriesData), got {rows_per_batch}");
         }
@@ -184,12 +191,13 @@ impl TablestoreConfig {
                 }
             }
         }
-        let primary_key_mode = match map.choice_or("primarykey.mode", "kafka", &["kafka", "record_key", "record_value", "search"])? {
-            "record_key" => PrimaryKeyMode::RecordKey,
-            "record_value" => PrimaryKeyMode::RecordValue,
-            "search" => PrimaryKeyMode::Search,
-            _ => PrimaryKeyMode::Kafka,
-        };
+        let primary_key_mode =
+            match map.choice_or("primarykey.mode", "kafka", &["kafka", "record_key", "record_value", "search"])? {
+                "record_key" => PrimaryKeyMode::RecordKey,
+                "record_value" => PrimaryKeyMode::RecordValue,
+                "search" => PrimaryKeyMode::Search,
+                _ => PrimaryKeyMode::Kafka,
+            };
         let delete_mode = map.choice_or("delete.mode", "none", &["none", "row", "column", "row_and_column"])?;
         if delete_mode != "none" && primary_key_mode != PrimaryKeyMode::RecordKey {
             bail!("`delete.mode={delete_mode}` in {origin} needs `primarykey.mode=record_key` (rows can only be deleted by a key taken from the record key)");
@@ -213,14 +221,17 @@ impl TablestoreConfig {
         if bucket_count > max_concurrency {
             bail!("`bucket.count` ({bucket_count}) in {origin} must not be greater than `max.concurrency` ({max_concurrency})");
         }
-        let write_api = match map.choice_or("tablestore.write.api", "batchwriterow", &["batchwriterow", "bulkimport"])? {
-            "bulkimport" => WriteApi::BulkImport,
-            _ => WriteApi::BatchWriteRow,
-        };
+        let write_api =
+            match map.choice_or("tablestore.write.api", "batchwriterow", &["batchwriterow", "bulkimport"])? {
+                "bulkimport" => WriteApi::BulkImport,
+                _ => WriteApi::BatchWriteRow,
+            };
         let error_table = match map.get("runtime.error.mode") {
             Some(mode) if mode.eq_ignore_ascii_case("tablestore") => Some(
                 map.get("runtime.error.table.name")
-                    .with_context(|| format!("`runtime.error.mode=tablestore` in {origin} needs `runtime.error.table.name`"))?
+                    .with_context(|| {
+                        format!("`runtime.error.mode=tablestore` in {origin} needs `runtime.error.table.name`")
+                    })?
                     .to_string(),
             ),
             _ => None,
@@ -253,10 +264,17 @@ impl TablestoreConfig {
     /// per-table keys and they are not set.
     pub fn primary_key(&self, table: &str) -> anyhow::Result<Option<Vec<KeyColumn>>> {
         let fixed = |columns: &[(&str, PrimaryKeyType)]| {
-            Some(columns.iter().map(|(n, t)| KeyColumn { name: n.to_string(), kind: *t, auto_increment: false }).collect())
+            Some(
+                columns
+                    .iter()
+                    .map(|(n, t)| KeyColumn { name: n.to_string(), kind: *t, auto_increment: false })
+                    .collect(),
+            )
         };
         Ok(match self.primary_key_mode {
-            PrimaryKeyMode::Kafka => fixed(&[("topic_partition", PrimaryKeyType::String), ("offset", PrimaryKeyType::Integer)]),
+            PrimaryKeyMode::Kafka => {
+                fixed(&[("topic_partition", PrimaryKeyType::String), ("offset", PrimaryKeyType::Integer)])
+            }
             PrimaryKeyMode::Search => fixed(&[
                 ("md5", PrimaryKeyType::String),
                 ("topic", PrimaryKeyType::String),
@@ -270,7 +288,8 @@ impl TablestoreConfig {
 
 /// `tablestore.<table>.primarykey.name/type` as key columns (`None` when not set).
 pub fn configured_key(map: &ConfigMap, table: &str) -> anyhow::Result<Option<Vec<KeyColumn>>> {
-    let (name_key, type_key) = (format!("tablestore.{table}.primarykey.name"), format!("tablestore.{table}.primarykey.type"));
+    let (name_key, type_key) =
+        (format!("tablestore.{table}.primarykey.name"), format!("tablestore.{table}.primarykey.type"));
     let (Some(names), types) = (map.get(&name_key), map.get(&type_key)) else {
         return Ok(None);
     };
@@ -278,7 +297,12 @@ pub fn configured_key(map: &ConfigMap, table: &str) -> anyhow::Result<Option<Vec
     let names: Vec<&str> = names.split(',').map(str::trim).collect();
     let types: Vec<&str> = types.split(',').map(str::trim).collect();
     if names.len() != types.len() {
-        bail!("`{name_key}` lists {} columns but `{type_key}` lists {} types in {}", names.len(), types.len(), map.origin());
+        bail!(
+            "`{name_key}` lists {} columns but `{type_key}` lists {} types in {}",
+            names.len(),
+            types.len(),
+            map.origin()
+        );
     }
     if names.is_empty() || names.len() > 4 {
         bail!("`{name_key}` in {} must list 1 to 4 primary key columns", map.origin());
@@ -293,7 +317,10 @@ pub fn configured_key(map: &ConfigMap, table: &str) -> anyhow::Result<Option<Vec
             "integer" => (PrimaryKeyType::Integer, false),
             "binary" => (PrimaryKeyType::Binary, false),
             "auto_increment" => (PrimaryKeyType::Integer, true),
-            other => bail!("`{type_key}` in {}: `{other}` is not a primary key type (string, integer, binary, auto_increment)", map.origin()),
+            other => bail!(
+                "`{type_key}` in {}: `{other}` is not a primary key type (string, integer, binary, auto_increment)",
+                map.origin()
+            ),
         };
         columns.push(KeyColumn { name: name.to_string(), kind, auto_increment });
     }
@@ -323,14 +350,20 @@ fn check_table_keys(map: &ConfigMap) -> anyhow::Result<()> {
             }
             continue;
         }
-        let known = TABLE_SUFFIXES.iter().any(|suffix| {
-            rest.strip_suffix(suffix).and_then(|t| t.strip_suffix('.')).is_some_and(|t| !t.is_empty())
-        });
+        let known = TABLE_SUFFIXES
+            .iter()
+            .any(|suffix| rest.strip_suffix(suffix).and_then(|t| t.strip_suffix('.')).is_some_and(|t| !t.is_empty()));
         if !known {
             bail!(
                 "unknown key `{key}` in {}: Tablestore keys are {} or `tablestore.<table>.{{{}}}`",
                 map.origin(),
-                TABLESTORE_KEYS.keys.iter().filter(|k| k.starts_with("tablestore.")).map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
+                TABLESTORE_KEYS
+                    .keys
+                    .iter()
+                    .filter(|k| k.starts_with("tablestore."))
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 TABLE_SUFFIXES.join(",")
             );
         }
@@ -375,7 +408,10 @@ mod tests {
             "name=t\nconnector.class=TableStoreSinkConnector\ntopics=test\ntablestore.endpoint=http://127.0.0.1:1\n\
              tablestore.instance.name=i\ntablestore.access.key.id=id\ntablestore.access.key.secret=s\n{extra}"
         );
-        TablestoreConfig::from_connector(&ConnectorConfig::from_map(&parse_text("c.properties", &text).unwrap(), &worker)?)
+        TablestoreConfig::from_connector(&ConnectorConfig::from_map(
+            &parse_text("c.properties", &text).unwrap(),
+            &worker,
+        )?)
     }
 
     #[test]
@@ -404,7 +440,13 @@ mod tests {
         let c = config("primarykey.mode=record_key\ntablestore.test.primarykey.name=a, b\ntablestore.test.primarykey.type=string,auto_increment\n").unwrap();
         let key = c.primary_key("test").unwrap().unwrap();
         assert_eq!(key[1], KeyColumn { name: "b".into(), kind: PrimaryKeyType::Integer, auto_increment: true });
-        let error = config("primarykey.mode=record_key\ntablestore.test.primarykey.name=a\ntablestore.test.primarykey.type=float\n").unwrap().primary_key("test").unwrap_err().to_string();
+        let error = config(
+            "primarykey.mode=record_key\ntablestore.test.primarykey.name=a\ntablestore.test.primarykey.type=float\n",
+        )
+        .unwrap()
+        .primary_key("test")
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("`float`"), "{error}");
     }
 
@@ -415,7 +457,10 @@ mod tests {
             ("delete.mode=row\n", "`delete.mode=row`"),
             ("tablestore.test.primarykey.nmae=a\n", "`tablestore.test.primarykey.nmae`"),
             ("tablestore.auth.mode=sts\n", "tablestore.security.token"),
-            ("tablestore.mode=timeseries\ntablestore.timeseries.rowsPerBatch=201\n", "`tablestore.timeseries.rowsPerBatch`"),
+            (
+                "tablestore.mode=timeseries\ntablestore.timeseries.rowsPerBatch=201\n",
+                "`tablestore.timeseries.rowsPerBatch`",
+            ),
             ("tablestore.timeseries.test.mesurement=m\n", "`tablestore.timeseries.test.mesurement`"),
             ("topics.assign.tables=test\n", "`topics.assign.tables`"),
         ] {

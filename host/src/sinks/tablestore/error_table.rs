@@ -32,11 +32,11 @@ impl ErrorTable {
     pub async fn open(connector: &ConnectorConfig, table: &str) -> anyhow::Result<Self> {
         let config = TablestoreConfig::from_connector(connector)?;
         let client = Client::new(config.client)?;
-        table::ensure(&client, table, Some(&error_key()), true, "`runtime.error.table.name`")
-            .await
-            .map_err(|e| match e {
+        table::ensure(&client, table, Some(&error_key()), true, "`runtime.error.table.name`").await.map_err(
+            |e| match e {
                 TableError::Fatal(m) | TableError::Retryable(m) => anyhow::anyhow!("error table `{table}`: {m}"),
-            })?;
+            },
+        )?;
         Ok(Self { client, table: table.to_string() })
     }
 
@@ -70,7 +70,10 @@ impl ErrorTable {
             request_rows.push(protocol::RowInBatchWriteRowRequest {
                 r#type: protocol::OperationType::Put as i32,
                 row_change,
-                condition: protocol::Condition { row_existence: protocol::RowExistenceExpectation::Ignore as i32, column_condition: None },
+                condition: protocol::Condition {
+                    row_existence: protocol::RowExistenceExpectation::Ignore as i32,
+                    column_condition: None,
+                },
             });
         }
         requests.push(request_rows);
@@ -82,7 +85,8 @@ impl ErrorTable {
                 self.client.call("BatchWriteRow", &request, true).await.map_err(|e| e.to_string())?;
             for row in response.tables.iter().flat_map(|t| &t.rows) {
                 if !row.is_ok {
-                    let error = row.error.clone().unwrap_or(protocol::Error { code: "OTSUnknown".into(), message: None });
+                    let error =
+                        row.error.clone().unwrap_or(protocol::Error { code: "OTSUnknown".into(), message: None });
                     return Err(format!(
                         "writing to error table `{}` failed: {}: {}",
                         self.table,
@@ -101,7 +105,11 @@ impl DeadLetterTarget for ErrorTable {
         format!("Tablestore error table {}", self.table)
     }
 
-    fn send<'a>(&'a self, _task: usize, failed: &'a [(&'a KafkaRecord, &'a Failure)]) -> BoxFuture<'a, Result<(), String>> {
+    fn send<'a>(
+        &'a self,
+        _task: usize,
+        failed: &'a [(&'a KafkaRecord, &'a Failure)],
+    ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(self.write(failed))
     }
 }

@@ -88,7 +88,10 @@ pub fn crc32c(data: &[u8]) -> i32 {
 
 type Table = WIPOffset<flatbuffers::TableFinishedWIPOffset>;
 
-fn offsets_vector<'fbb, T>(builder: &mut FlatBufferBuilder<'fbb>, items: &[WIPOffset<T>]) -> WIPOffset<flatbuffers::Vector<'fbb, WIPOffset<T>>> {
+fn offsets_vector<'fbb, T>(
+    builder: &mut FlatBufferBuilder<'fbb>,
+    items: &[WIPOffset<T>],
+) -> WIPOffset<flatbuffers::Vector<'fbb, WIPOffset<T>>> {
     builder.start_vector::<WIPOffset<T>>(items.len());
     for item in items.iter().rev() {
         builder.push(*item);
@@ -99,7 +102,8 @@ fn offsets_vector<'fbb, T>(builder: &mut FlatBufferBuilder<'fbb>, items: &[WIPOf
 fn row_group(builder: &mut FlatBufferBuilder, row: &TimeseriesRow) -> Table {
     let mut types = Vec::with_capacity(row.fields.len());
     let mut names = Vec::with_capacity(row.fields.len());
-    let (mut longs, mut bools, mut doubles, mut texts, mut binaries) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut longs, mut bools, mut doubles, mut texts, mut binaries) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (name, value) in &row.fields {
         names.push(builder.create_string(name));
         match value {
@@ -204,7 +208,13 @@ mod tests {
                     (s("raw"), FieldValue::Binary(vec![0, 1, 0xff])),
                 ],
             },
-            TimeseriesRow { measurement: s("mem"), data_source: s(""), tags: vec![], time_us: 1, fields: vec![(s("used"), FieldValue::Double(12.5))] },
+            TimeseriesRow {
+                measurement: s("mem"),
+                data_source: s(""),
+                tags: vec![],
+                time_us: 1,
+                fields: vec![(s("used"), FieldValue::Double(12.5))],
+            },
         ]
     }
 

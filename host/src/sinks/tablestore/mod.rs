@@ -24,4 +24,5 @@ pub use sink::TablestoreSink;
 pub use timeseries_sink::TimeseriesSink;
 
 /// Connector classes of the Java connector (full name and alias).
-pub const CLASSES: &[&str] = &["com.aliyun.tablestore.kafka.connect.TableStoreSinkConnector", "TableStoreSinkConnector"];
+pub const CLASSES: &[&str] =
+    &["com.aliyun.tablestore.kafka.connect.TableStoreSinkConnector", "TableStoreSinkConnector"];

@@ -280,7 +280,12 @@ mod tests {
 
     #[test]
     fn golden_put() {
-        let columns = [("a", Value::String("x")), ("b", Value::Double(1.5)), ("c", Value::Boolean(true)), ("d", Value::Integer(7))];
+        let columns = [
+            ("a", Value::String("x")),
+            ("b", Value::Double(1.5)),
+            ("c", Value::Boolean(true)),
+            ("d", Value::Integer(7)),
+        ];
         assert_eq!(
             hex(&encode_put(&PK, &columns)),
             "750000000103040f000000746f7069635f706172746974696f6e05080000000303000000745f300a990304060000006f666673657405090000000005000000000000000a07020304010000006105060000000301000000780a4d03040100000062050900000001000000000000f83f0acd03040100000063050200000002010a550304010000006405090000000007000000000000000abb09e7"

@@ -57,7 +57,10 @@ pub fn encode(item: usize, table: &str, row: &Row, schema: Option<&[KeyColumn]>)
         }
     }
     if row.primary_key.is_empty() || row.primary_key.len() > 4 {
-        return Err(format!("row {label}: a Tablestore primary key has 1 to 4 columns, this row has {}", row.primary_key.len()));
+        return Err(format!(
+            "row {label}: a Tablestore primary key has 1 to 4 columns, this row has {}",
+            row.primary_key.len()
+        ));
     }
     let mut pk = Vec::with_capacity(row.primary_key.len());
     for (i, column) in row.primary_key.iter().enumerate() {
@@ -73,11 +76,17 @@ pub fn encode(item: usize, table: &str, row: &Row, schema: Option<&[KeyColumn]>)
                 _ => PrimaryKeyType::Binary,
             };
             if actual != spec.kind {
-                return Err(fail(&column.name, format!("table `{table}` wants {:?} but the value is {actual:?}", spec.kind).to_lowercase()));
+                return Err(fail(
+                    &column.name,
+                    format!("table `{table}` wants {:?} but the value is {actual:?}", spec.kind).to_lowercase(),
+                ));
             }
         }
         if value.data_size() > MAX_KEY_VALUE && matches!(value, Pb::String(_) | Pb::Binary(_)) {
-            return Err(fail(&column.name, format!("a primary key value may have at most 1 KB, this one has {} bytes", value.data_size())));
+            return Err(fail(
+                &column.name,
+                format!("a primary key value may have at most 1 KB, this one has {} bytes", value.data_size()),
+            ));
         }
         pk.push((column.name.as_str(), value));
     }
@@ -89,7 +98,10 @@ pub fn encode(item: usize, table: &str, row: &Row, schema: Option<&[KeyColumn]>)
 
     let columns = attributes(&row.columns, &fail)?;
     if columns.len() + row.deleted_columns.len() > MAX_COLUMNS {
-        return Err(format!("row {label}: at most {MAX_COLUMNS} columns can be written at once, this row has {}", columns.len()));
+        return Err(format!(
+            "row {label}: at most {MAX_COLUMNS} columns can be written at once, this row has {}",
+            columns.len()
+        ));
     }
     let (op, bytes) = match row.kind {
         WriteKind::Put => (OperationType::Put, plainbuffer::encode_put(&pk, &columns)),
@@ -109,7 +121,10 @@ pub fn encode(item: usize, table: &str, row: &Row, schema: Option<&[KeyColumn]>)
     Ok(EncodedRow { item, table: table.to_string(), op, bytes, key, label })
 }
 
-fn attributes<'r>(columns: &'r [Column], fail: &impl Fn(&str, String) -> String) -> Result<Vec<(&'r str, Pb<'r>)>, String> {
+fn attributes<'r>(
+    columns: &'r [Column],
+    fail: &impl Fn(&str, String) -> String,
+) -> Result<Vec<(&'r str, Pb<'r>)>, String> {
     let mut out = Vec::with_capacity(columns.len());
     for column in columns {
         let value = match attribute_value(&column.value) {
@@ -118,7 +133,10 @@ fn attributes<'r>(columns: &'r [Column], fail: &impl Fn(&str, String) -> String)
             Err(why) => return Err(fail(&column.name, why)),
         };
         if value.data_size() > MAX_ATTRIBUTE_VALUE && matches!(value, Pb::String(_) | Pb::Binary(_)) {
-            return Err(fail(&column.name, format!("an attribute value may have at most 2 MB, this one has {} bytes", value.data_size())));
+            return Err(fail(
+                &column.name,
+                format!("an attribute value may have at most 2 MB, this one has {} bytes", value.data_size()),
+            ));
         }
         out.push((column.name.as_str(), value));
     }
@@ -199,7 +217,12 @@ pub struct Request {
 }
 
 /// Groups the rows at `indices` into waves of requests (see the module docs).
-pub fn plan(rows: &[EncodedRow], indices: impl IntoIterator<Item = usize>, api: WriteApi, keep_order: bool) -> Vec<Vec<Request>> {
+pub fn plan(
+    rows: &[EncodedRow],
+    indices: impl IntoIterator<Item = usize>,
+    api: WriteApi,
+    keep_order: bool,
+) -> Vec<Vec<Request>> {
     let mut waves: Vec<Vec<Request>> = Vec::new();
     let mut wave: Vec<Request> = Vec::new();
     // Open request per table (BulkImport) or one open request (BatchWriteRow): index into `wave`.
@@ -262,7 +285,10 @@ pub fn batch_write_row(rows: &[EncodedRow], indices: &[usize]) -> (protocol::Bat
         tables[slot].rows.push(protocol::RowInBatchWriteRowRequest {
             r#type: row.op as i32,
             row_change: row.bytes.clone(),
-            condition: protocol::Condition { row_existence: protocol::RowExistenceExpectation::Ignore as i32, column_condition: None },
+            condition: protocol::Condition {
+                row_existence: protocol::RowExistenceExpectation::Ignore as i32,
+                column_condition: None,
+            },
         });
         order[slot].push(i);
     }
@@ -305,7 +331,10 @@ mod tests {
     #[test]
     fn repeated_keys_start_a_new_wave_in_order_mode() {
         let r = rows(&[1, 2, 1, 3], "t");
-        assert_eq!(shape(&plan(&r, 0..r.len(), WriteApi::BatchWriteRow, true)), vec![vec![vec![0, 1]], vec![vec![2, 3]]]);
+        assert_eq!(
+            shape(&plan(&r, 0..r.len(), WriteApi::BatchWriteRow, true)),
+            vec![vec![vec![0, 1]], vec![vec![2, 3]]]
+        );
         // Without ordering, the repeated key only cuts the request.
         assert_eq!(shape(&plan(&r, 0..r.len(), WriteApi::BatchWriteRow, false)), vec![vec![vec![0, 1], vec![2, 3]]]);
     }

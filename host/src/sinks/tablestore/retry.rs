@@ -52,7 +52,10 @@ impl Class {
 /// Classifies a service error code (with its message and HTTP status).
 pub fn classify(code: &str, message: &str, status: u16, idempotent: bool) -> Class {
     if ALWAYS.contains(&code) || (code == "OTSQuotaExhausted" && message == "Too frequent table operations.") {
-        return if matches!(code, "OTSServerBusy" | "OTSNotEnoughCapacityUnit" | "OTSOperationThrottled" | "OTSQuotaExhausted") {
+        return if matches!(
+            code,
+            "OTSServerBusy" | "OTSNotEnoughCapacityUnit" | "OTSOperationThrottled" | "OTSQuotaExhausted"
+        ) {
             Class::Throttled
         } else {
             Class::Transient
@@ -119,8 +122,16 @@ mod tests {
         assert_eq!(classify("OTSTimeout", "", 503, true), Class::Transient);
         assert_eq!(classify("OTSTimeout", "", 503, false), Class::Permanent);
         assert_eq!(classify("OTSInternalServerError", "", 500, true), Class::Transient);
-        for code in ["OTSParameterInvalid", "OTSInvalidPK", "OTSConditionCheckFail", "OTSRequestBodyTooLarge",
-            "OTSOutOfColumnCountLimit", "OTSOutOfRowSizeLimit", "OTSAuthFailed", "OTSObjectNotExist"] {
+        for code in [
+            "OTSParameterInvalid",
+            "OTSInvalidPK",
+            "OTSConditionCheckFail",
+            "OTSRequestBodyTooLarge",
+            "OTSOutOfColumnCountLimit",
+            "OTSOutOfRowSizeLimit",
+            "OTSAuthFailed",
+            "OTSObjectNotExist",
+        ] {
             assert_eq!(classify(code, "", 400, true), Class::Permanent, "{code}");
         }
         assert_eq!(classify_status(502, true), Class::Transient);

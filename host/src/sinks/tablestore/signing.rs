@@ -77,7 +77,11 @@ pub fn sign_v4<'a>(signing_key: &str, action: &str, headers: impl IntoIterator<I
 
 /// The signature of a response: base64(HMAC-SHA1(key, sorted `x-ots-*` headers + `/Action`)).
 /// `key` is the secret (v2) or the v4 signing key text.
-pub fn response_signature<'a>(key: &str, action: &str, headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+pub fn response_signature<'a>(
+    key: &str,
+    action: &str,
+    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> String {
     let text = format!("{}/{action}", canonical_headers(headers));
     BASE64.encode(hmac_sha1(key.as_bytes(), text.as_bytes()))
 }

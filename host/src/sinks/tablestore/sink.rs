@@ -129,7 +129,12 @@ impl TablestoreSink {
         let config = &self.shared.config;
         let wanted = config.primary_key(table).map_err(|e| SinkError::Fatal(format!("{e:#}")))?;
         let hint = match wanted {
-            Some(_) if matches!(config.primary_key_mode, super::config::PrimaryKeyMode::Kafka | super::config::PrimaryKeyMode::Search) => {
+            Some(_)
+                if matches!(
+                    config.primary_key_mode,
+                    super::config::PrimaryKeyMode::Kafka | super::config::PrimaryKeyMode::Search
+                ) =>
+            {
                 "`primarykey.mode`".to_string()
             }
             _ => format!("`tablestore.{table}.primarykey.name/type`"),
@@ -151,11 +156,18 @@ impl TablestoreSink {
 
     /// Sends the requests of one wave (in parallel), then resends rows that failed
     /// retryably (alone, after a backoff) until they succeed or the retry budget is spent.
-    async fn run_wave(&self, rows: &[EncodedRow], requests: Vec<Vec<usize>>, rejected: &mut BTreeMap<usize, String>) -> Result<(), SinkError> {
+    async fn run_wave(
+        &self,
+        rows: &[EncodedRow],
+        requests: Vec<Vec<usize>>,
+        rejected: &mut BTreeMap<usize, String>,
+    ) -> Result<(), SinkError> {
         let config = &self.shared.config;
         let api = config.write_api;
         let _keys = match config.insert_order {
-            true => Some(self.shared.in_flight.acquire(requests.iter().flatten().map(|&i| rows[i].key).collect()).await),
+            true => {
+                Some(self.shared.in_flight.acquire(requests.iter().flatten().map(|&i| rows[i].key).collect()).await)
+            }
             false => None,
         };
         let mut backoff = Backoff::new(config.client.retry_budget);
@@ -182,7 +194,8 @@ impl TablestoreSink {
             let mut worst = Class::Transient;
             let mut last_reason = String::new();
             while let Some(joined) = tasks.join_next().await {
-                let (order, outcome) = joined.map_err(|e| SinkError::Retryable(format!("a Tablestore request task failed: {e}")))?;
+                let (order, outcome) =
+                    joined.map_err(|e| SinkError::Retryable(format!("a Tablestore request task failed: {e}")))?;
                 match outcome {
                     Ok(outcomes) if outcomes.len() == order.len() => {
                         for (index, outcome) in order.into_iter().zip(outcomes) {
@@ -193,16 +206,24 @@ impl TablestoreSink {
                                     action: api.action().to_string(),
                                     status: 200,
                                     code: error.code,
-                                    message: format!("row {}: {}", rows[index].label, error.message.unwrap_or_default()),
+                                    message: format!(
+                                        "row {}: {}",
+                                        rows[index].label,
+                                        error.message.unwrap_or_default()
+                                    ),
                                     request_id: String::new(),
                                 };
-                                return self.permanent_request_error(rows, &[index], gone, rejected, &mut Vec::new()).and(Err(
-                                    SinkError::Retryable(format!("table `{}` is missing", rows[index].table)),
-                                ));
+                                return self
+                                    .permanent_request_error(rows, &[index], gone, rejected, &mut Vec::new())
+                                    .and(Err(SinkError::Retryable(format!(
+                                        "table `{}` is missing",
+                                        rows[index].table
+                                    ))));
                             }
                             let message = error.message.unwrap_or_default();
                             let class = retry::classify(&error.code, &message, 200, true);
-                            let reason = format!("row {}: {} {}: {message}", rows[index].label, api.action(), error.code);
+                            let reason =
+                                format!("row {}: {} {}: {message}", rows[index].label, api.action(), error.code);
                             if class.retryable() {
                                 worst = worst.worse(class);
                                 last_reason = reason;
@@ -306,7 +327,9 @@ impl Call {
             if row.is_ok {
                 Ok(())
             } else {
-                Err(row.error.unwrap_or(protocol::Error { code: "OTSUnknown".into(), message: Some("no error given".into()) }))
+                Err(row
+                    .error
+                    .unwrap_or(protocol::Error { code: "OTSUnknown".into(), message: Some("no error given".into()) }))
             }
         };
         match self {

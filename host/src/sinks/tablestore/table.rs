@@ -48,7 +48,8 @@ fn key_of(meta: &protocol::TableMeta) -> Vec<KeyColumn> {
 fn describe_key(key: &[KeyColumn]) -> String {
     key.iter()
         .map(|c| {
-            let kind = if c.auto_increment { "auto_increment".to_string() } else { format!("{:?}", c.kind).to_lowercase() };
+            let kind =
+                if c.auto_increment { "auto_increment".to_string() } else { format!("{:?}", c.kind).to_lowercase() };
             format!("{} {kind}", c.name)
         })
         .collect::<Vec<_>>()

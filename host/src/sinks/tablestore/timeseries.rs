@@ -50,17 +50,25 @@ pub fn encode(item: usize, table: &str, point: &Point) -> Result<EncodedPoint, S
         return Err(fail("the measurement is empty".into()));
     }
     if point.measurement.contains('#') {
-        return Err(fail(format!("the measurement `{}` contains `#`, which time-series tables do not allow", point.measurement)));
+        return Err(fail(format!(
+            "the measurement `{}` contains `#`, which time-series tables do not allow",
+            point.measurement
+        )));
     }
     if point.measurement.len() > MAX_MEASUREMENT {
-        return Err(fail(format!("the measurement has {} bytes; at most {MAX_MEASUREMENT} are allowed", point.measurement.len())));
+        return Err(fail(format!(
+            "the measurement has {} bytes; at most {MAX_MEASUREMENT} are allowed",
+            point.measurement.len()
+        )));
     }
     for (i, (name, value)) in tags.iter().enumerate() {
         if name.is_empty() || !name.bytes().all(|b| (b'!'..=b'~').contains(&b) && b != b'"' && b != b'=') {
             return Err(fail(format!("tag name `{name}` must be printable ASCII without spaces, `\"` or `=`")));
         }
         if value.is_empty() || value.contains(['"', '=']) {
-            return Err(fail(format!("tag `{name}` has the value `{value}`; tag values must be non-empty without `\"` or `=`")));
+            return Err(fail(format!(
+                "tag `{name}` has the value `{value}`; tag values must be non-empty without `\"` or `=`"
+            )));
         }
         if i > 0 && tags[i - 1].0 == *name {
             return Err(fail(format!("tag `{name}` is given twice")));
@@ -100,9 +108,18 @@ pub fn encode(item: usize, table: &str, point: &Point) -> Result<EncodedPoint, S
     }
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (table, &point.measurement, &point.data_source, &tags, point.time_us).hash(&mut hasher);
-    let row = TimeseriesRow { measurement: point.measurement.clone(), data_source: point.data_source.clone(), tags, time_us: point.time_us, fields };
+    let row = TimeseriesRow {
+        measurement: point.measurement.clone(),
+        data_source: point.data_source.clone(),
+        tags,
+        time_us: point.time_us,
+        fields,
+    };
     if row.size_hint() > MAX_REQUEST_BYTES - REQUEST_MARGIN {
-        return Err(fail(format!("the point has about {} bytes; a PutTimeseriesData may have at most 4 MB", row.size_hint())));
+        return Err(fail(format!(
+            "the point has about {} bytes; a PutTimeseriesData may have at most 4 MB",
+            row.size_hint()
+        )));
     }
     Ok(EncodedPoint { item, table: table.to_string(), row, key: hasher.finish(), label })
 }
@@ -182,11 +199,14 @@ pub async fn ensure(client: &Client, table: &str, create: bool) -> Result<(), Ta
         }
         let exists = match describe(client, table).await {
             Ok(exists) => exists,
-            Err(error) => match client.call::<_, protocol::DescribeTimeseriesTableResponse>(
-                "DescribeTimeseriesTable",
-                &protocol::DescribeTimeseriesTableRequest { table_name: table.to_string() },
-                true,
-            ).await {
+            Err(error) => match client
+                .call::<_, protocol::DescribeTimeseriesTableResponse>(
+                    "DescribeTimeseriesTable",
+                    &protocol::DescribeTimeseriesTableRequest { table_name: table.to_string() },
+                    true,
+                )
+                .await
+            {
                 Ok(_) => true,
                 Err(again) if missing(&again) => false,
                 Err(_) => return Err(from_ots(error)),
@@ -241,7 +261,14 @@ mod tests {
 
     #[test]
     fn sorts_tags_and_fields() {
-        let p = point("cpu", &[("z", "1"), ("a", "2")], vec![Column { name: "b".into(), value: Value::Int32(1) }, Column { name: "a".into(), value: Value::Float64(0.5) }]);
+        let p = point(
+            "cpu",
+            &[("z", "1"), ("a", "2")],
+            vec![
+                Column { name: "b".into(), value: Value::Int32(1) },
+                Column { name: "a".into(), value: Value::Float64(0.5) },
+            ],
+        );
         let e = encode(3, "t", &p).unwrap();
         assert_eq!(e.row.tags[0].0, "a");
         assert_eq!(e.row.fields, vec![("a".into(), FieldValue::Double(0.5)), ("b".into(), FieldValue::Long(1))]);
@@ -265,7 +292,12 @@ mod tests {
 
     #[test]
     fn chunks_respect_the_row_limit() {
-        let points: Vec<_> = (0..450).map(|i| encode(i, "t", &point("m", &[], vec![Column { name: "v".into(), value: Value::Int64(i as i64) }])).unwrap()).collect();
+        let points: Vec<_> = (0..450)
+            .map(|i| {
+                encode(i, "t", &point("m", &[], vec![Column { name: "v".into(), value: Value::Int64(i as i64) }]))
+                    .unwrap()
+            })
+            .collect();
         let indices: Vec<usize> = (0..450).collect();
         let sizes: Vec<usize> = chunks(&points, &indices, 200).iter().map(Vec::len).collect();
         assert_eq!(sizes, vec![200, 200, 50]);

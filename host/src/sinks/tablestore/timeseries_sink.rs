@@ -64,7 +64,10 @@ impl TimeseriesSink {
             for topic in topics {
                 let table = sink.shared.config.table_for(topic);
                 sink.ensure(&table).await.map_err(|e| anyhow::anyhow!("{e}")).with_context(|| {
-                    format!("checking Tablestore time-series table `{table}` for topic `{topic}` of connector `{}`", connector.name)
+                    format!(
+                        "checking Tablestore time-series table `{table}` for topic `{topic}` of connector `{}`",
+                        connector.name
+                    )
                 })?;
             }
         }
@@ -112,7 +115,12 @@ impl TimeseriesSink {
 
     /// Sends one wave, then resends rows that failed retryably until they succeed or the
     /// retry budget is spent.
-    async fn run_wave(&self, points: &[EncodedPoint], requests: Vec<Vec<usize>>, rejected: &mut BTreeMap<usize, String>) -> Result<(), SinkError> {
+    async fn run_wave(
+        &self,
+        points: &[EncodedPoint],
+        requests: Vec<Vec<usize>>,
+        rejected: &mut BTreeMap<usize, String>,
+    ) -> Result<(), SinkError> {
         let config = &self.shared.config;
         let mut backoff = Backoff::new(config.client.retry_budget);
         let mut pending = requests;
@@ -129,7 +137,13 @@ impl TimeseriesSink {
                     let failures: Result<Failures, OtsError> = outcome.map(|r| {
                         r.failed_rows
                             .into_iter()
-                            .map(|f| (f.row_index.max(0) as usize, f.error_code.unwrap_or_default(), f.error_message.unwrap_or_default()))
+                            .map(|f| {
+                                (
+                                    f.row_index.max(0) as usize,
+                                    f.error_code.unwrap_or_default(),
+                                    f.error_message.unwrap_or_default(),
+                                )
+                            })
                             .collect()
                     });
                     (indices, failures)
@@ -140,7 +154,8 @@ impl TimeseriesSink {
             let mut worst = Class::Transient;
             let mut last_reason = String::new();
             while let Some(joined) = tasks.join_next().await {
-                let (indices, outcome) = joined.map_err(|e| SinkError::Retryable(format!("a Tablestore request task failed: {e}")))?;
+                let (indices, outcome) =
+                    joined.map_err(|e| SinkError::Retryable(format!("a Tablestore request task failed: {e}")))?;
                 match outcome {
                     Ok(failures) => {
                         for (row, code, message) in failures {
@@ -183,7 +198,11 @@ impl TimeseriesSink {
                         config.client.retry_budget
                     )));
                 };
-                tracing::debug!(points = retry_rows.len(), ?delay, "Retrying Tablestore time-series rows: {last_reason}");
+                tracing::debug!(
+                    points = retry_rows.len(),
+                    ?delay,
+                    "Retrying Tablestore time-series rows: {last_reason}"
+                );
                 tokio::time::sleep(delay).await;
                 retry_rows.sort_unstable();
                 // Retried rows go out together (a row failing twice in one batch is not ordered).

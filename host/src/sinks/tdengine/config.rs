@@ -242,9 +242,7 @@ pub fn adapter_endpoint(url: &str) -> anyhow::Result<Url> {
         let parsed = Url::parse(url).with_context(|| format!("`{url}` is not a valid URL"))?;
         return Ok(base_of(&parsed));
     } else {
-        bail!(
-            "`{url}` is not a TDengine URL; use http://host:6041, jdbc:TAOS-RS://host:6041 or jdbc:TAOS://host:6030"
-        );
+        bail!("`{url}` is not a TDengine URL; use http://host:6041, jdbc:TAOS-RS://host:6041 or jdbc:TAOS://host:6030");
     };
     // JDBC URLs may omit the host (`jdbc:TAOS://:/db`): that means localhost.
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -260,8 +258,8 @@ pub fn adapter_endpoint(url: &str) -> anyhow::Result<Url> {
         Some(port.parse().with_context(|| format!("port `{port}` of `{url}` is not a number"))?)
     };
     let port = if native { ADAPTER_PORT } else { port.unwrap_or(ADAPTER_PORT) };
-    let parsed = Url::parse(&format!("http://{host}:{port}{tail}"))
-        .with_context(|| format!("`{url}` does not name a host"))?;
+    let parsed =
+        Url::parse(&format!("http://{host}:{port}{tail}")).with_context(|| format!("`{url}` does not name a host"))?;
     Ok(base_of(&parsed))
 }
 
@@ -317,7 +315,10 @@ mod tests {
     #[test]
     fn urls_map_to_the_adapter() {
         assert_eq!(adapter_endpoint("jdbc:TAOS://127.0.0.1:6030").unwrap().as_str(), "http://127.0.0.1:6041/");
-        assert_eq!(adapter_endpoint("jdbc:TAOS://db.example:6030/power?user=root").unwrap().as_str(), "http://db.example:6041/");
+        assert_eq!(
+            adapter_endpoint("jdbc:TAOS://db.example:6030/power?user=root").unwrap().as_str(),
+            "http://db.example:6041/"
+        );
         assert_eq!(adapter_endpoint("jdbc:TAOS://:/power").unwrap().as_str(), "http://localhost:6041/");
         assert_eq!(adapter_endpoint("jdbc:TAOS-RS://h:7041/x").unwrap().as_str(), "http://h:7041/");
         assert_eq!(adapter_endpoint("jdbc:taos-rs://h").unwrap().as_str(), "http://h:6041/");
@@ -376,7 +377,10 @@ mod tests {
         assert_eq!(naming(DatabaseNaming::Fixed("power".into())).database_for("x-y").unwrap(), "power");
         assert_eq!(naming(DatabaseNaming::Prefix("kafka_".into())).database_for("orders").unwrap(), "kafka_orders");
         assert_eq!(naming(DatabaseNaming::Prefix(String::new())).database_for("my-topic.v1").unwrap(), "my_topic_v1");
-        assert_eq!(naming(DatabaseNaming::Template("k_${topic}_db".into())).database_for("orders").unwrap(), "k_orders_db");
+        assert_eq!(
+            naming(DatabaseNaming::Template("k_${topic}_db".into())).database_for("orders").unwrap(),
+            "k_orders_db"
+        );
         let error = naming(DatabaseNaming::Prefix(String::new())).database_for(&"t".repeat(70)).unwrap_err();
         assert!(error.contains("64-byte"), "{error}");
     }

@@ -25,8 +25,9 @@ pub struct Piece {
 /// lines (and `#` comments for line protocol); for JSON, unwraps a top-level array so many
 /// records merge into one array. `None` when nothing is left to write.
 pub fn raw_piece(protocol: Protocol, data: &[u8]) -> Result<Option<Piece>, String> {
-    let text = std::str::from_utf8(data)
-        .map_err(|e| format!("the {} payload is not UTF-8 ({e}); TDengine schemaless input is text", protocol.name()))?;
+    let text = std::str::from_utf8(data).map_err(|e| {
+        format!("the {} payload is not UTF-8 ({e}); TDengine schemaless input is text", protocol.name())
+    })?;
     match protocol {
         Protocol::Json => {
             let trimmed = text.trim();
@@ -338,7 +339,10 @@ fn escape_into(out: &mut String, text: &str, what: &str, special: &[char]) -> Re
     }
     for c in text.chars() {
         if c == '\n' || c == '\r' {
-            return Err(format!("the {what} `{}` contains a line break, which line protocol cannot carry", text.escape_debug()));
+            return Err(format!(
+                "the {what} `{}` contains a line break, which line protocol cannot carry",
+                text.escape_debug()
+            ));
         }
         if c == '\\' || special.contains(&c) {
             out.push('\\');
@@ -425,7 +429,8 @@ mod tests {
         let first = point("m", &[], vec![("v", Value::Int64(5))]);
         let narrower = point("m", &[], vec![("v", Value::Int8(6))]);
         let float = point("m", &[], vec![("v", Value::Float64(1.5))]);
-        let enc = |p: &Point| point_line(p, "db", Precision::Ms, None, &types).map(|p| String::from_utf8(p.payload).unwrap());
+        let enc =
+            |p: &Point| point_line(p, "db", Precision::Ms, None, &types).map(|p| String::from_utf8(p.payload).unwrap());
         assert!(enc(&first).unwrap().contains("v=5i64"));
         assert!(enc(&narrower).unwrap().contains("v=6i64"), "converted to the established type");
         let error = enc(&float).unwrap_err();
@@ -452,7 +457,10 @@ mod tests {
         let one = raw_piece(Protocol::Json, b" {\"metric\":\"a\"} ").unwrap().unwrap();
         let many = raw_piece(Protocol::Json, b"[{\"metric\":\"b\"},{\"metric\":\"c\"}]").unwrap().unwrap();
         assert_eq!(raw_piece(Protocol::Json, b"[ ]").unwrap(), None);
-        assert_eq!(body(Protocol::Json, [&one, &many].into_iter()), br#"[{"metric":"a"},{"metric":"b"},{"metric":"c"}]"#);
+        assert_eq!(
+            body(Protocol::Json, [&one, &many].into_iter()),
+            br#"[{"metric":"a"},{"metric":"b"},{"metric":"c"}]"#
+        );
         assert_eq!(body(Protocol::Line, [&piece, &piece].into_iter()), b"a v=1 1\nb v=2 2\na v=1 1\nb v=2 2");
         assert!(raw_piece(Protocol::Line, &[0xff, 0xfe]).is_err());
     }

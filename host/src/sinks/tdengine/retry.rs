@@ -50,7 +50,8 @@ const DATA_CODES: &[u32] = &[
 ];
 
 /// TDengine codes meaning the credentials or permissions are wrong.
-const AUTH_CODES: &[u32] = &[0x0003, 0x0214, 0x0350, 0x0351, 0x0352, 0x0353, 0x0354, 0x0355, 0x0356, 0x0357, 0x1105, 0x1122, 0x1124];
+const AUTH_CODES: &[u32] =
+    &[0x0003, 0x0214, 0x0350, 0x0351, 0x0352, 0x0353, 0x0354, 0x0355, 0x0356, 0x0357, 0x1105, 0x1122, 0x1124];
 
 /// Database does not exist.
 const MISSING_DATABASE: u32 = 0x0388;
@@ -207,12 +208,28 @@ mod tests {
     #[test]
     fn schemaless_responses_are_classified() {
         assert_eq!(classify_write(204, "", None), Outcome::Written);
-        let data = classify_write(500, r#"{"code":"internal error","message":"[0x3002] Invalid data format: point type and db type mismatch"}"#, None);
+        let data = classify_write(
+            500,
+            r#"{"code":"internal error","message":"[0x3002] Invalid data format: point type and db type mismatch"}"#,
+            None,
+        );
         assert!(matches!(data, Outcome::Data(ref m) if m.contains("0x3002") && m.contains("mismatch")), "{data:?}");
-        assert!(matches!(classify_write(500, r#"{"code":500,"message":"[0x80003004] not the same type"}"#, None), Outcome::Data(_)));
-        assert!(matches!(classify_write(500, r#"{"code":"internal error","message":"[0x388] Database not exist"}"#, None), Outcome::MissingDatabase(_)));
-        assert!(matches!(classify_write(500, r#"{"code":500,"message":"[0x3005] internal error"}"#, None), Outcome::Retry { .. }));
-        assert!(matches!(classify_write(500, r#"{"code":500,"message":"[0x000B] Unable to establish connection"}"#, None), Outcome::Retry { .. }));
+        assert!(matches!(
+            classify_write(500, r#"{"code":500,"message":"[0x80003004] not the same type"}"#, None),
+            Outcome::Data(_)
+        ));
+        assert!(matches!(
+            classify_write(500, r#"{"code":"internal error","message":"[0x388] Database not exist"}"#, None),
+            Outcome::MissingDatabase(_)
+        ));
+        assert!(matches!(
+            classify_write(500, r#"{"code":500,"message":"[0x3005] internal error"}"#, None),
+            Outcome::Retry { .. }
+        ));
+        assert!(matches!(
+            classify_write(500, r#"{"code":500,"message":"[0x000B] Unable to establish connection"}"#, None),
+            Outcome::Retry { .. }
+        ));
         assert_eq!(
             classify_write(503, r#"{"code":503,"message":"memory exceeded"}"#, Some("2")),
             Outcome::Retry { reason: "HTTP 503: memory exceeded".into(), after: Some(Duration::from_secs(2)) }
@@ -221,18 +238,35 @@ mod tests {
         let fatal = classify_write(401, r#"{"code":"forbidden","message":"Authentication failure"}"#, None);
         assert!(matches!(fatal, Outcome::Fatal(ref m) if m.contains("connection.password")), "{fatal:?}");
         assert!(matches!(classify_write(403, "", None), Outcome::Fatal(_)));
-        assert!(matches!(classify_write(500, r#"{"code":500,"message":"[0x0357] Authentication failure"}"#, None), Outcome::Fatal(_)));
+        assert!(matches!(
+            classify_write(500, r#"{"code":500,"message":"[0x0357] Authentication failure"}"#, None),
+            Outcome::Fatal(_)
+        ));
     }
 
     #[test]
     fn sql_failures_hide_behind_http_200() {
-        assert_eq!(classify_sql(200, r#"{"code":0,"column_meta":[["affected_rows","INT",4]],"data":[[0]],"rows":1}"#, None), Outcome::Written);
-        assert!(matches!(classify_sql(200, r#"{"code":9728,"desc":"syntax error near \"-\""}"#, None), Outcome::Fatal(ref m) if m.contains("0x2600")));
-        assert!(matches!(classify_sql(200, r#"{"status":"error","code":534,"desc":"Syntax error in SQL"}"#, None), Outcome::Fatal(_)));
-        assert_eq!(classify_sql(200, r#"{"status":"succ","head":["affected_rows"],"data":[[0]],"rows":1}"#, None), Outcome::Written);
+        assert_eq!(
+            classify_sql(200, r#"{"code":0,"column_meta":[["affected_rows","INT",4]],"data":[[0]],"rows":1}"#, None),
+            Outcome::Written
+        );
+        assert!(
+            matches!(classify_sql(200, r#"{"code":9728,"desc":"syntax error near \"-\""}"#, None), Outcome::Fatal(ref m) if m.contains("0x2600"))
+        );
+        assert!(matches!(
+            classify_sql(200, r#"{"status":"error","code":534,"desc":"Syntax error in SQL"}"#, None),
+            Outcome::Fatal(_)
+        ));
+        assert_eq!(
+            classify_sql(200, r#"{"status":"succ","head":["affected_rows"],"data":[[0]],"rows":1}"#, None),
+            Outcome::Written
+        );
         assert!(matches!(classify_sql(401, r#"{"code":4389,"desc":"invalid basic auth"}"#, None), Outcome::Fatal(_)));
         assert!(matches!(classify_sql(503, "", Some("1")), Outcome::Retry { after: Some(_), .. }));
-        assert!(matches!(classify_sql(200, r#"{"code":11,"desc":"Unable to establish connection"}"#, None), Outcome::Retry { .. }));
+        assert!(matches!(
+            classify_sql(200, r#"{"code":11,"desc":"Unable to establish connection"}"#, None),
+            Outcome::Retry { .. }
+        ));
     }
 
     #[test]

@@ -84,7 +84,9 @@ impl TdengineSink {
         };
         for db in databases {
             let mut budget = RetryBudget::new(sink.config.max_retries, sink.config.retry_backoff);
-            sink.ensure_database(&db, &mut budget).await.map_err(|e| anyhow::anyhow!("creating database `{db}`: {e}"))?;
+            sink.ensure_database(&db, &mut budget)
+                .await
+                .map_err(|e| anyhow::anyhow!("creating database `{db}`: {e}"))?;
         }
         Ok(sink)
     }
@@ -97,7 +99,10 @@ impl TdengineSink {
             match output {
                 Output::Raw(raw) => {
                     let protocol = Protocol::from_format(&raw.format).ok_or_else(|| {
-                        format!("raw output format `{}` is not a TDengine schemaless format (line, telnet, json)", raw.format)
+                        format!(
+                            "raw output format `{}` is not a TDengine schemaless format (line, telnet, json)",
+                            raw.format
+                        )
                     })?;
                     if let Some(piece) = encode::raw_piece(protocol, &raw.data)? {
                         pieces.push((db.clone(), protocol, piece));
@@ -170,7 +175,13 @@ impl TdengineSink {
     }
 
     /// Sends one request, retrying transient failures; returns `Written` or `Data`.
-    async fn send(&self, db: &str, protocol: Protocol, entries: &[(usize, Piece)], budget: &mut RetryBudget) -> Result<Outcome, SinkError> {
+    async fn send(
+        &self,
+        db: &str,
+        protocol: Protocol,
+        entries: &[(usize, Piece)],
+        budget: &mut RetryBudget,
+    ) -> Result<Outcome, SinkError> {
         let body = Bytes::from(encode::body(protocol, entries.iter().map(|(_, p)| p)));
         let mut recreated = false;
         loop {
@@ -202,7 +213,12 @@ impl TdengineSink {
 
     /// Sends `entries`, halving requests rejected for their data until each bad record is
     /// alone; returns the rejected item indices with TDengine's message.
-    async fn send_isolating(&self, group: &Group, entries: &[(usize, Piece)], budget: &mut RetryBudget) -> Result<Vec<(usize, String)>, SinkError> {
+    async fn send_isolating(
+        &self,
+        group: &Group,
+        entries: &[(usize, Piece)],
+        budget: &mut RetryBudget,
+    ) -> Result<Vec<(usize, String)>, SinkError> {
         let mut rejected = Vec::new();
         let mut ranges = vec![(0, entries.len())];
         while let Some((lo, hi)) = ranges.pop() {
@@ -218,7 +234,6 @@ impl TdengineSink {
         }
         Ok(rejected)
     }
-
 }
 
 /// Splits a group's entries into requests of at most `batch_size` entries (0 = no limit)
@@ -295,7 +310,12 @@ mod tests {
 
     #[test]
     fn versions_are_read_from_sql_bodies() {
-        assert_eq!(server_version(r#"{"code":0,"column_meta":[["server_version()","VARCHAR",7]],"data":[["3.3.6.0"]],"rows":1}"#), "3.3.6.0");
+        assert_eq!(
+            server_version(
+                r#"{"code":0,"column_meta":[["server_version()","VARCHAR",7]],"data":[["3.3.6.0"]],"rows":1}"#
+            ),
+            "3.3.6.0"
+        );
         assert_eq!(server_version("oops"), "");
     }
 

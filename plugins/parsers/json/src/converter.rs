@@ -38,10 +38,7 @@ pub(crate) enum Envelope {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Converter {
     /// `JsonConverter`.
-    Json {
-        envelope: Envelope,
-        integers: Integers,
-    },
+    Json { envelope: Envelope, integers: Integers },
     /// `StringConverter`: one text column.
     String,
     /// `ByteArrayConverter`: one binary column.
@@ -50,11 +47,7 @@ pub(crate) enum Converter {
 
 impl Converter {
     /// The converter configured under `prefix` (`value.converter` or `key.converter`).
-    pub(crate) fn from_settings(
-        settings: &Settings,
-        prefix: &str,
-        integers: Integers,
-    ) -> Result<Self, PluginError> {
+    pub(crate) fn from_settings(settings: &Settings, prefix: &str, integers: Integers) -> Result<Self, PluginError> {
         let schemas_key = format!("{prefix}.schemas.enable");
         let schemas = match settings.get(&schemas_key) {
             Some(_) => Some(settings.get_bool(&schemas_key, true)?),
@@ -86,22 +79,13 @@ impl Converter {
 
     /// Decode `bytes` into columns; a scalar becomes one column named `scalar_name`.
     /// `None` means the data is null (JSON `null`, or an envelope with a null payload).
-    pub(crate) fn decode(
-        &self,
-        bytes: &[u8],
-        scalar_name: &str,
-    ) -> Result<Option<Vec<Column>>, PluginError> {
+    pub(crate) fn decode(&self, bytes: &[u8], scalar_name: &str) -> Result<Option<Vec<Column>>, PluginError> {
         match *self {
-            Converter::Json { envelope, integers } => {
-                decode_json(bytes, scalar_name, envelope, integers)
-            }
+            Converter::Json { envelope, integers } => decode_json(bytes, scalar_name, envelope, integers),
             Converter::String => match std::str::from_utf8(bytes) {
                 Ok(text) => Ok(Some(vec![Column::new(scalar_name, text)])),
-                Err(err) => Err(PluginError::new(
-                    "invalid-utf8",
-                    format!("StringConverter needs UTF-8 text: {err}"),
-                )
-                .with_field(scalar_name)),
+                Err(err) => Err(PluginError::new("invalid-utf8", format!("StringConverter needs UTF-8 text: {err}"))
+                    .with_field(scalar_name)),
             },
             Converter::ByteArray => Ok(Some(vec![Column::new(scalar_name, Value::binary(bytes))])),
         }
@@ -117,19 +101,13 @@ fn decode_json(
     let json: Json = serde_json::from_slice(bytes)
         .map_err(|err| PluginError::new("invalid-json", format!("invalid JSON: {err}")))?;
     let is_envelope = match &json {
-        Json::Object(map) => {
-            map.len() == 2 && map.contains_key("schema") && map.contains_key("payload")
-        }
+        Json::Object(map) => map.len() == 2 && map.contains_key("schema") && map.contains_key("payload"),
         _ => false,
     };
     match envelope {
-        Envelope::Required if !is_envelope => {
-            Err(PluginError::new("missing-envelope", MISSING_ENVELOPE))
-        }
+        Envelope::Required if !is_envelope => Err(PluginError::new("missing-envelope", MISSING_ENVELOPE)),
         Envelope::Required | Envelope::Auto if is_envelope => {
-            let Json::Object(mut map) = json else {
-                unreachable!("an envelope is an object")
-            };
+            let Json::Object(mut map) = json else { unreachable!("an envelope is an object") };
             let payload = map.swap_remove("payload").unwrap_or_default();
             match map.swap_remove("schema").unwrap_or_default() {
                 // Kafka Connect writes schemaless data as `{"schema":null,"payload":...}`.

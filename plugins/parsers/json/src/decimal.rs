@@ -71,9 +71,7 @@ fn unscaled_digits(bytes: &[u8]) -> Option<(bool, String)> {
         }
         chunks.push(remainder as u32);
     }
-    let mut digits = chunks
-        .pop()
-        .map_or_else(|| "0".to_owned(), |c| c.to_string());
+    let mut digits = chunks.pop().map_or_else(|| "0".to_owned(), |c| c.to_string());
     for chunk in chunks.iter().rev() {
         digits.push_str(&format!("{chunk:09}"));
     }
@@ -108,15 +106,9 @@ mod tests {
         let mut neg = vec![0u8; 18];
         neg[0] = 0xFF;
         neg[1] = 0x80;
-        assert_eq!(
-            to_string(&neg, 0).map(|s| s.len()),
-            Some(two_pow_135.len() + 1)
-        );
+        assert_eq!(to_string(&neg, 0).map(|s| s.len()), Some(two_pow_135.len() + 1));
         assert_eq!(to_string(&neg, 0).unwrap(), format!("-{two_pow_135}"));
-        assert_eq!(
-            to_string(&big, 40).as_deref(),
-            Some("4.3556142965880123323311949751266331066368")
-        );
+        assert_eq!(to_string(&big, 40).as_deref(), Some("4.3556142965880123323311949751266331066368"));
         // The same value through both paths.
         let mut padded = vec![0u8; 15];
         padded.extend_from_slice(&[0x04, 0xD2]);

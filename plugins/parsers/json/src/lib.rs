@@ -60,9 +60,7 @@ pub struct JsonParser {
 
 impl Parser for JsonParser {
     fn configure(settings: Settings) -> Result<Self, PluginError> {
-        Ok(JsonParser {
-            config: Config::from_settings(&settings)?,
-        })
+        Ok(JsonParser { config: Config::from_settings(&settings)? })
     }
 
     fn parse_one(&mut self, record: &KafkaRecord) -> Result<Vec<Output>, PluginError> {
@@ -118,13 +116,7 @@ impl Parser for JsonParser {
             }
         };
         tablestore::check_sizes(&key.columns, &columns)?;
-        Ok(vec![Output::Row(Row {
-            table: Some(table),
-            kind,
-            primary_key: key.columns,
-            columns,
-            deleted_columns,
-        })])
+        Ok(vec![Output::Row(Row { table: Some(table), kind, primary_key: key.columns, columns, deleted_columns })])
     }
 }
 

@@ -10,18 +10,10 @@ use crate::converter::Integers;
 pub(crate) fn columns(json: Json, scalar_name: &str, integers: Integers) -> Option<Vec<Column>> {
     match json {
         Json::Null => None,
-        Json::Object(map) => Some(
-            map.into_iter()
-                .map(|(name, json)| Column {
-                    name,
-                    value: value(json, integers),
-                })
-                .collect(),
-        ),
-        other => Some(vec![Column {
-            name: scalar_name.to_owned(),
-            value: value(other, integers),
-        }]),
+        Json::Object(map) => {
+            Some(map.into_iter().map(|(name, json)| Column { name, value: value(json, integers) }).collect())
+        }
+        other => Some(vec![Column { name: scalar_name.to_owned(), value: value(other, integers) }]),
     }
 }
 
@@ -72,15 +64,9 @@ mod tests {
         assert_eq!(value(json!(u64::MAX), i), Value::Uint64(u64::MAX));
         assert_eq!(value(json!(1.5), i), Value::Float64(1.5));
         assert_eq!(value(json!("s"), i), Value::text("s"));
-        assert_eq!(
-            value(json!([1, {"a": 2}]), i),
-            Value::text(r#"[1,{"a":2}]"#)
-        );
+        assert_eq!(value(json!([1, {"a": 2}]), i), Value::text(r#"[1,{"a":2}]"#));
         assert_eq!(value(json!(-3), Integers::Text), Value::text("-3"));
-        assert_eq!(
-            value(json!(u64::MAX), Integers::Text),
-            Value::text(u64::MAX.to_string())
-        );
+        assert_eq!(value(json!(u64::MAX), Integers::Text), Value::text(u64::MAX.to_string()));
         assert_eq!(value(json!(1.5), Integers::Text), Value::Float64(1.5));
     }
 
@@ -88,10 +74,7 @@ mod tests {
     fn top_level() {
         let i = Integers::Int64;
         assert_eq!(columns(json!(null), "value", i), None);
-        assert_eq!(
-            columns(json!(7), "value", i),
-            Some(vec![Column::new("value", 7i64)])
-        );
+        assert_eq!(columns(json!(7), "value", i), Some(vec![Column::new("value", 7i64)]));
         assert_eq!(
             columns(json!({"b": 1, "a": "x"}), "value", i),
             Some(vec![Column::new("b", 1i64), Column::new("a", "x")])

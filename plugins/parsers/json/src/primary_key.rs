@@ -115,8 +115,11 @@ impl PrimaryKey {
                     .with_field(format!("tablestore.{table}.primarykey.name"))
                 })?;
                 let value = value.ok_or_else(|| {
-                    PluginError::new("missing-value", "primarykey.mode=record_value needs a record value, but the value is null")
-                        .with_field("value")
+                    PluginError::new(
+                        "missing-value",
+                        "primarykey.mode=record_value needs a record value, but the value is null",
+                    )
+                    .with_field("value")
                 })?;
                 take(value, spec, "value")?
             }

@@ -66,11 +66,16 @@ fn typed_list(settings: &Settings, prefix: &str, allowed: &[&str]) -> Result<Opt
     let Some(names) = settings.get(&name_key) else {
         return Ok(None);
     };
-    let types = settings.get(&type_key).ok_or_else(|| bad(&type_key, format!("{name_key} is set, so {type_key} is required")))?;
+    let types = settings
+        .get(&type_key)
+        .ok_or_else(|| bad(&type_key, format!("{name_key} is set, so {type_key} is required")))?;
     let names: Vec<&str> = names.split(',').map(str::trim).collect();
     let types: Vec<&str> = types.split(',').collect();
     if names.len() != types.len() {
-        return Err(bad(&type_key, format!("{name_key} lists {} columns but {type_key} lists {} types", names.len(), types.len())));
+        return Err(bad(
+            &type_key,
+            format!("{name_key} lists {} columns but {type_key} lists {} types", names.len(), types.len()),
+        ));
     }
     let mut out: Vec<(String, Kind)> = Vec::with_capacity(names.len());
     for (name, kind) in names.iter().zip(types) {
@@ -117,9 +122,9 @@ impl Mapping {
         let mut topic_tables = HashMap::new();
         if let Some(list) = settings.get("topics.assign.tables") {
             for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-                let (topic, table) = entry
-                    .split_once(':')
-                    .ok_or_else(|| bad("topics.assign.tables", format!("topics.assign.tables: `{entry}` is not topic:table")))?;
+                let (topic, table) = entry.split_once(':').ok_or_else(|| {
+                    bad("topics.assign.tables", format!("topics.assign.tables: `{entry}` is not topic:table"))
+                })?;
                 topic_tables.insert(topic.trim().to_string(), table.trim().to_string());
             }
         }
@@ -132,8 +137,16 @@ impl Mapping {
             }
         }
         for (table, entry) in tables.iter_mut() {
-            entry.primary_key = typed_list(settings, &format!("tablestore.{table}.primarykey"), &["string", "integer", "binary", "auto_increment"])?;
-            entry.whitelist = typed_list(settings, &format!("tablestore.{table}.columns.whitelist"), &["string", "integer", "double", "boolean", "binary"])?;
+            entry.primary_key = typed_list(
+                settings,
+                &format!("tablestore.{table}.primarykey"),
+                &["string", "integer", "binary", "auto_increment"],
+            )?;
+            entry.whitelist = typed_list(
+                settings,
+                &format!("tablestore.{table}.columns.whitelist"),
+                &["string", "integer", "double", "boolean", "binary"],
+            )?;
         }
         let update = match settings.get("insert.mode").map(|m| m.trim().to_ascii_lowercase()).as_deref() {
             None | Some("put") => false,
@@ -146,11 +159,19 @@ impl Mapping {
             Some("column") => DeleteMode::Column,
             Some("row_and_column") => DeleteMode::RowAndColumn,
             Some(other) => {
-                return Err(bad("delete.mode", format!("delete.mode must be none, row, column or row_and_column, not {other:?}")))
+                return Err(bad(
+                    "delete.mode",
+                    format!("delete.mode must be none, row, column or row_and_column, not {other:?}"),
+                ))
             }
         };
         Ok(Mapping {
-            table_format: settings.get("table.name.format").map(str::trim).filter(|f| !f.is_empty()).unwrap_or("<topic>").to_string(),
+            table_format: settings
+                .get("table.name.format")
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .unwrap_or("<topic>")
+                .to_string(),
             topic_tables,
             tables,
             update,
@@ -198,7 +219,8 @@ impl Mapping {
         if !self.update {
             return Ok((WriteKind::Put, values, Vec::new()));
         }
-        let deleted: Vec<String> = if self.deletes_columns() { nulls.into_iter().map(|c| c.name).collect() } else { Vec::new() };
+        let deleted: Vec<String> =
+            if self.deletes_columns() { nulls.into_iter().map(|c| c.name).collect() } else { Vec::new() };
         if values.is_empty() && deleted.is_empty() {
             let why = if had_columns {
                 "every field of the record is null and delete.mode does not allow column deletes (set delete.mode=column or row_and_column)"
@@ -214,8 +236,11 @@ impl Mapping {
 /// Converts `value` to `kind`; errors name the field.
 pub(crate) fn convert(value: Value, kind: Kind, field: &str) -> Result<Value, PluginError> {
     let mismatch = |found: &str| {
-        PluginError::new("type-mismatch", format!("field {field}: the configured type is {kind:?} but the value is {found}").to_lowercase())
-            .with_field(field)
+        PluginError::new(
+            "type-mismatch",
+            format!("field {field}: the configured type is {kind:?} but the value is {found}").to_lowercase(),
+        )
+        .with_field(field)
     };
     let integer = |v: &Value| -> Option<i64> {
         Some(match *v {
@@ -287,11 +312,17 @@ pub(crate) fn check_sizes(primary_key: &[Column], columns: &[Column]) -> Result<
         Value::Binary(b) => b.len(),
         _ => 0,
     };
-    for (list, limit, what) in [(primary_key, MAX_KEY_VALUE, "primary key value"), (columns, MAX_ATTRIBUTE_VALUE, "attribute value")] {
+    for (list, limit, what) in
+        [(primary_key, MAX_KEY_VALUE, "primary key value"), (columns, MAX_ATTRIBUTE_VALUE, "attribute value")]
+    {
         if let Some(column) = list.iter().find(|c| size(&c.value) > limit) {
             return Err(PluginError::new(
                 "too-large",
-                format!("field {}: a Tablestore {what} may have at most {limit} bytes, this one has {}", column.name, size(&column.value)),
+                format!(
+                    "field {}: a Tablestore {what} may have at most {limit} bytes, this one has {}",
+                    column.name,
+                    size(&column.value)
+                ),
             )
             .with_field(&column.name));
         }

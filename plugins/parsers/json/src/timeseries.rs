@@ -72,7 +72,10 @@ impl Unit {
             "HOURS" => Unit::Times(3_600_000_000),
             "DAYS" => Unit::Times(86_400_000_000),
             other => {
-                return Err(bad(key, format!("{key}: `{other}` is not a time unit (SECONDS, MILLISECONDS, MICROSECONDS, NANOSECONDS)")))
+                return Err(bad(
+                    key,
+                    format!("{key}: `{other}` is not a time unit (SECONDS, MILLISECONDS, MICROSECONDS, NANOSECONDS)"),
+                ))
             }
         })
     }
@@ -112,14 +115,22 @@ impl TimeseriesMapping {
             }
         }
         let list = |key: &str| -> Vec<String> {
-            settings.get(key).map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default()
+            settings
+                .get(key)
+                .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+                .unwrap_or_default()
         };
         let mut tables = HashMap::new();
         for table in names {
             let prefix = format!("tablestore.timeseries.{table}");
             let measurement_key = format!("{prefix}.measurement");
             let measurement = match settings.get(&measurement_key).map(str::trim) {
-                None | Some("") => return Err(bad(&measurement_key, format!("{measurement_key} is required: a field name, or <topic>"))),
+                None | Some("") => {
+                    return Err(bad(
+                        &measurement_key,
+                        format!("{measurement_key} is required: a field name, or <topic>"),
+                    ))
+                }
                 Some(m) if m.eq_ignore_ascii_case("<topic>") => Measurement::Topic,
                 Some(m) => Measurement::Field(m.to_string()),
             };
@@ -129,7 +140,14 @@ impl TimeseriesMapping {
             let type_key = format!("{prefix}.field.type");
             let types = list(&type_key);
             if names.len() != types.len() {
-                return Err(bad(&type_key, format!("{prefix}.field.name lists {} fields but {type_key} lists {} types", names.len(), types.len())));
+                return Err(bad(
+                    &type_key,
+                    format!(
+                        "{prefix}.field.name lists {} fields but {type_key} lists {} types",
+                        names.len(),
+                        types.len()
+                    ),
+                ));
             }
             let mut fields = HashMap::new();
             for (name, kind) in names.iter().zip(&types) {
@@ -139,15 +157,29 @@ impl TimeseriesMapping {
                     "string" => Kind::String,
                     "binary" => Kind::Binary,
                     "boolean" => Kind::Boolean,
-                    other => return Err(bad(&type_key, format!("{type_key}: `{other}` is not one of double, integer, string, binary, boolean"))),
+                    other => {
+                        return Err(bad(
+                            &type_key,
+                            format!("{type_key}: `{other}` is not one of double, integer, string, binary, boolean"),
+                        ))
+                    }
                 };
                 fields.insert(name.to_lowercase(), kind);
             }
-            let data_source = settings.get(&format!("{prefix}.dataSource")).map(str::trim).filter(|s| !s.is_empty()).map(String::from);
-            let time = settings.get(&format!("{prefix}.time")).map(str::trim).filter(|s| !s.is_empty()).map(String::from);
-            tables.insert(table, TableMapping { measurement, data_source, tags: list(&format!("{prefix}.tags")), time, unit, fields });
+            let data_source = settings
+                .get(&format!("{prefix}.dataSource"))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from);
+            let time =
+                settings.get(&format!("{prefix}.time")).map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+            tables.insert(
+                table,
+                TableMapping { measurement, data_source, tags: list(&format!("{prefix}.tags")), time, unit, fields },
+            );
         }
-        let keep_integers = settings.get_choice("tablestore.timeseries.integers", "double", &["double", "integer"])? == "integer";
+        let keep_integers =
+            settings.get_choice("tablestore.timeseries.integers", "double", &["double", "integer"])? == "integer";
         let map_all = settings.get_bool("tablestore.timeseries.mapAll", true)?;
         if !map_all {
             if let Some((table, _)) = tables.iter().find(|(_, t)| t.fields.is_empty()) {
@@ -155,11 +187,21 @@ impl TimeseriesMapping {
                 return Err(bad(&key, format!("tablestore.timeseries.mapAll=false writes only configured fields, so {key} and .field.type are required")));
             }
         }
-        Ok(Some(TimeseriesMapping { tables, map_all, lower_case: settings.get_bool("tablestore.timeseries.toLowerCase", true)?, keep_integers }))
+        Ok(Some(TimeseriesMapping {
+            tables,
+            map_all,
+            lower_case: settings.get_bool("tablestore.timeseries.toLowerCase", true)?,
+            keep_integers,
+        }))
     }
 
     /// The point of one record (its decoded value's columns) for `table`.
-    pub(crate) fn point(&self, record: &KafkaRecord, table: &str, value: Option<Vec<Column>>) -> Result<Vec<Output>, PluginError> {
+    pub(crate) fn point(
+        &self,
+        record: &KafkaRecord,
+        table: &str,
+        value: Option<Vec<Column>>,
+    ) -> Result<Vec<Output>, PluginError> {
         let mapping = self.tables.get(table).ok_or_else(|| {
             PluginError::new(
                 "no-mapping",
@@ -169,7 +211,10 @@ impl TimeseriesMapping {
             )
         })?;
         let Some(mut columns) = value else {
-            return Err(PluginError::new("dirty-data", "the record value is null; a time-series point needs a JSON object"));
+            return Err(PluginError::new(
+                "dirty-data",
+                "the record value is null; a time-series point needs a JSON object",
+            ));
         };
         let mut take = |name: &str| -> Option<Value> {
             let i = columns.iter().position(|c| c.name == name)?;
@@ -178,7 +223,9 @@ impl TimeseriesMapping {
         let measurement = match &mapping.measurement {
             Measurement::Topic => record.topic.clone(),
             Measurement::Field(field) => match take(field) {
-                None | Some(Value::Null) => return Err(dirty(field, format!("field {field} (the measurement) is missing or null"))),
+                None | Some(Value::Null) => {
+                    return Err(dirty(field, format!("field {field} (the measurement) is missing or null")))
+                }
                 Some(v) => text(v),
             },
         };
@@ -209,7 +256,10 @@ impl TimeseriesMapping {
                 None | Some(Value::Null) => {}
                 Some(v) => {
                     let v = text(v);
-                    if v.is_empty() || v.contains(['"', '=']) || !field.bytes().all(|b| (b'!'..=b'~').contains(&b) && b != b'"' && b != b'=') {
+                    if v.is_empty()
+                        || v.contains(['"', '='])
+                        || !field.bytes().all(|b| (b'!'..=b'~').contains(&b) && b != b'"' && b != b'=')
+                    {
                         return Err(dirty(field, format!("field {field}: tag {field}={v:?} is not allowed (names printable ASCII, values non-empty; neither may contain `\"` or `=`)")));
                     }
                     tags.push((field.clone(), v));
@@ -218,15 +268,24 @@ impl TimeseriesMapping {
         }
         let time_us = match &mapping.time {
             None => record.timestamp_ms.and_then(|ms| ms.checked_mul(1000)).ok_or_else(|| {
-                PluginError::new("dirty-data", format!("the record has no timestamp and tablestore.timeseries.{table}.time is not set"))
+                PluginError::new(
+                    "dirty-data",
+                    format!("the record has no timestamp and tablestore.timeseries.{table}.time is not set"),
+                )
             })?,
             Some(field) => {
                 let raw = take(field).unwrap_or(Value::Null);
                 let whole = integer(&raw).ok_or_else(|| match raw {
                     Value::Null => dirty(field, format!("field {field} (the time) is missing or null")),
-                    other => dirty(field, format!("field {field} (the time) must be an integer or a numeric string, not {other:?}")),
+                    other => dirty(
+                        field,
+                        format!("field {field} (the time) must be an integer or a numeric string, not {other:?}"),
+                    ),
                 })?;
-                mapping.unit.to_micros(whole).ok_or_else(|| dirty(field, format!("field {field}: the time {whole} is out of range")))?
+                mapping
+                    .unit
+                    .to_micros(whole)
+                    .ok_or_else(|| dirty(field, format!("field {field}: the time {whole} is out of range")))?
             }
         };
         let mut fields: Vec<Column> = Vec::with_capacity(columns.len());
@@ -246,9 +305,19 @@ impl TimeseriesMapping {
             fields.push(Column { name, value });
         }
         if fields.is_empty() {
-            return Err(PluginError::new("dirty-data", "the record has no fields to write (a time-series row needs at least one)"));
+            return Err(PluginError::new(
+                "dirty-data",
+                "the record has no fields to write (a time-series row needs at least one)",
+            ));
         }
-        Ok(vec![Output::Point(Point { table: Some(table.to_string()), measurement, data_source, tags, time_us, fields })])
+        Ok(vec![Output::Point(Point {
+            table: Some(table.to_string()),
+            measurement,
+            data_source,
+            tags,
+            time_us,
+            fields,
+        })])
     }
 
     /// `mapAll` typing: numbers become doubles (or integers stay integers with
@@ -281,7 +350,9 @@ fn integer(value: &Value) -> Option<i64> {
         Value::Float64(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => *f as i64,
         Value::Text(s) => {
             let s = s.trim();
-            s.parse::<i64>().ok().or_else(|| s.parse::<f64>().ok().filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18).map(|f| f as i64))?
+            s.parse::<i64>()
+                .ok()
+                .or_else(|| s.parse::<f64>().ok().filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18).map(|f| f as i64))?
         }
         _ => return None,
     })
@@ -321,7 +392,15 @@ mod tests {
     }
 
     fn record() -> KafkaRecord {
-        KafkaRecord { topic: "test".into(), partition: 0, offset: 7, timestamp_ms: Some(5), key: None, value: None, headers: Vec::new() }
+        KafkaRecord {
+            topic: "test".into(),
+            partition: 0,
+            offset: 7,
+            timestamp_ms: Some(5),
+            key: None,
+            value: None,
+            headers: Vec::new(),
+        }
     }
 
     fn columns(json: &str) -> Option<Vec<Column>> {
@@ -335,12 +414,16 @@ mod tests {
         }
     }
 
-    const SEED: &str = r#"{"m":"cpu_usage","d":"host-1","region":"hz","level":"1","timestamp":1700000000123,"cpu":0.42,"io":7}"#;
+    const SEED: &str =
+        r#"{"m":"cpu_usage","d":"host-1","region":"hz","level":"1","timestamp":1700000000123,"cpu":0.42,"io":7}"#;
 
     #[test]
     fn seed_record_with_map_all_and_no_field_types() {
         let p = point(&mapping(&[]).unwrap(), SEED).unwrap();
-        assert_eq!((p.measurement.as_str(), p.data_source.as_str(), p.time_us), ("cpu_usage", "host-1", 1_700_000_000_123_000));
+        assert_eq!(
+            (p.measurement.as_str(), p.data_source.as_str(), p.time_us),
+            ("cpu_usage", "host-1", 1_700_000_000_123_000)
+        );
         assert_eq!(p.tags, vec![("region".to_string(), "hz".to_string()), ("level".to_string(), "1".to_string())]);
         assert_eq!(p.fields, vec![Column::new("cpu", 0.42f64), Column::new("io", 7.0f64)]);
         let kept = point(&mapping(&[("tablestore.timeseries.integers", "integer")]).unwrap(), SEED).unwrap();

@@ -1,9 +1,7 @@
 //! End-to-end tests of the JSON parser through its public API, natively.
 
 use sluice_parser_json::JsonParser;
-use sluice_plugin_sdk::{
-    Column, KafkaRecord, Output, Parser, PluginError, Row, Settings, Value, WriteKind,
-};
+use sluice_plugin_sdk::{Column, KafkaRecord, Output, Parser, PluginError, Row, Settings, Value, WriteKind};
 
 const JSON: &str = "org.apache.kafka.connect.json.JsonConverter";
 const STRING: &str = "org.apache.kafka.connect.storage.StringConverter";
@@ -52,25 +50,16 @@ fn single_row(mut outputs: Vec<Output>) -> Row {
 }
 
 fn columns(pairs: Vec<(&str, Value)>) -> Vec<Column> {
-    pairs
-        .into_iter()
-        .map(|(name, value)| Column::new(name, value))
-        .collect()
+    pairs.into_iter().map(|(name, value)| Column::new(name, value)).collect()
 }
 
 fn kafka_key() -> Vec<Column> {
-    columns(vec![
-        ("topic_partition", Value::text("orders_3")),
-        ("offset", Value::Int64(42)),
-    ])
+    columns(vec![("topic_partition", Value::text("orders_3")), ("offset", Value::Int64(42))])
 }
 
 #[test]
 fn plain_object_keeps_document_order() {
-    let row = row_of(
-        &mut parser(&[]),
-        r#"{"z":1,"a":"x","m":true,"n":null,"f":1.5,"neg":-7}"#,
-    );
+    let row = row_of(&mut parser(&[]), r#"{"z":1,"a":"x","m":true,"n":null,"f":1.5,"neg":-7}"#);
     assert_eq!(row.table, None);
     assert_eq!(row.kind, WriteKind::Put);
     assert_eq!(row.primary_key, kafka_key());
@@ -90,10 +79,7 @@ fn plain_object_keeps_document_order() {
 
 #[test]
 fn nested_values_become_compact_json_text() {
-    let row = row_of(
-        &mut parser(&[]),
-        r#"{"obj": {"b": 1, "a": [1, 2]}, "arr": [{"x": null}, "s"], "empty": {}}"#,
-    );
+    let row = row_of(&mut parser(&[]), r#"{"obj": {"b": 1, "a": [1, 2]}, "arr": [{"x": null}, "s"], "empty": {}}"#);
     assert_eq!(
         row.columns,
         columns(vec![
@@ -124,17 +110,12 @@ fn integers_above_i64_max() {
 
 #[test]
 fn integers_as_text() {
-    let row = row_of(
-        &mut parser(&[("json.integers", "text")]),
-        r#"{"i":12,"u":18446744073709551615,"f":0.5}"#,
-    );
+    let row = row_of(&mut parser(&[("json.integers", "text")]), r#"{"i":12,"u":18446744073709551615,"f":0.5}"#);
     assert_eq!(
         row.columns,
-        columns(vec![
-            ("i", Value::text("12")),
-            ("u", Value::text("18446744073709551615")),
-            ("f", Value::Float64(0.5)),
-        ])
+        columns(
+            vec![("i", Value::text("12")), ("u", Value::text("18446744073709551615")), ("f", Value::Float64(0.5)),]
+        )
     );
     let err = configure(&[("json.integers", "string")]).unwrap_err();
     assert_eq!(err.field.as_deref(), Some("json.integers"));
@@ -143,18 +124,9 @@ fn integers_as_text() {
 #[test]
 fn top_level_non_objects_become_one_value_column() {
     let mut p = parser(&[]);
-    assert_eq!(
-        row_of(&mut p, "42").columns,
-        columns(vec![("value", Value::Int64(42))])
-    );
-    assert_eq!(
-        row_of(&mut p, r#""hi""#).columns,
-        columns(vec![("value", Value::text("hi"))])
-    );
-    assert_eq!(
-        row_of(&mut p, "[1, 2]").columns,
-        columns(vec![("value", Value::text("[1,2]"))])
-    );
+    assert_eq!(row_of(&mut p, "42").columns, columns(vec![("value", Value::Int64(42))]));
+    assert_eq!(row_of(&mut p, r#""hi""#).columns, columns(vec![("value", Value::text("hi"))]));
+    assert_eq!(row_of(&mut p, "[1, 2]").columns, columns(vec![("value", Value::text("[1,2]"))]));
 }
 
 fn struct_envelope_columns() -> Vec<Column> {
@@ -172,17 +144,10 @@ fn envelope_with_struct_schema() {
         &[][..],
         &[("value.converter.schemas.enable", "true")][..],
         &[("value.converter", JSON)][..],
-        &[
-            ("value.converter", JSON),
-            ("value.converter.schemas.enable", "TRUE"),
-        ][..],
+        &[("value.converter", JSON), ("value.converter.schemas.enable", "TRUE")][..],
     ] {
         let row = row_of(&mut parser(settings), STRUCT_ENVELOPE);
-        assert_eq!(
-            row.columns,
-            struct_envelope_columns(),
-            "settings {settings:?}"
-        );
+        assert_eq!(row.columns, struct_envelope_columns(), "settings {settings:?}");
         assert_eq!(row.primary_key, kafka_key());
     }
 }
@@ -190,13 +155,7 @@ fn envelope_with_struct_schema() {
 #[test]
 fn envelope_with_map_schema() {
     let row = row_of(&mut parser(&[]), MAP_ENVELOPE);
-    assert_eq!(
-        row.columns,
-        columns(vec![
-            ("id", Value::Int32(2)),
-            ("quantity", Value::Int32(200))
-        ])
-    );
+    assert_eq!(row.columns, columns(vec![("id", Value::Int32(2)), ("quantity", Value::Int32(200))]));
 }
 
 #[test]
@@ -249,42 +208,26 @@ fn envelope_logical_types() {
 #[test]
 fn envelope_errors_name_the_field() {
     let mut p = parser(&[]);
-    let missing = r#"{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}]},"payload":{}}"#;
+    let missing =
+        r#"{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}]},"payload":{}}"#;
     let err = parse(&mut p, missing).unwrap_err();
-    assert_eq!(
-        (err.code.as_str(), err.field.as_deref()),
-        ("missing-field", Some("id"))
-    );
+    assert_eq!((err.code.as_str(), err.field.as_deref()), ("missing-field", Some("id")));
 
     let mismatch = r#"{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}]},"payload":{"id":"one"}}"#;
     let err = parse(&mut p, mismatch).unwrap_err();
-    assert_eq!(
-        (err.code.as_str(), err.field.as_deref()),
-        ("type-mismatch", Some("id"))
-    );
+    assert_eq!((err.code.as_str(), err.field.as_deref()), ("type-mismatch", Some("id")));
 
     let range = r#"{"schema":{"type":"struct","fields":[{"type":"int8","optional":false,"field":"small"}]},"payload":{"small":200}}"#;
     let err = parse(&mut p, range).unwrap_err();
-    assert_eq!(
-        (err.code.as_str(), err.field.as_deref()),
-        ("out-of-range", Some("small"))
-    );
+    assert_eq!((err.code.as_str(), err.field.as_deref()), ("out-of-range", Some("small")));
     assert!(err.message.contains("small"), "{}", err.message);
 }
 
 #[test]
 fn missing_envelope_with_schemas_enabled() {
-    for settings in [
-        &[("value.converter.schemas.enable", "true")][..],
-        &[("value.converter", JSON)][..],
-    ] {
+    for settings in [&[("value.converter.schemas.enable", "true")][..], &[("value.converter", JSON)][..]] {
         let mut p = parser(settings);
-        for value in [
-            r#"{"id":1}"#,
-            r#"{"schema":{},"payload":{},"extra":1}"#,
-            "5",
-            "null",
-        ] {
+        for value in [r#"{"id":1}"#, r#"{"schema":{},"payload":{},"extra":1}"#, "5", "null"] {
             let err = parse(&mut p, value).unwrap_err();
             assert_eq!(err.code, "missing-envelope");
             assert_eq!(err.message, MISSING_ENVELOPE);
@@ -295,17 +238,11 @@ fn missing_envelope_with_schemas_enabled() {
 
 #[test]
 fn schemas_disabled_reads_envelope_shaped_objects_as_plain_json() {
-    let mut p = parser(&[
-        ("value.converter", JSON),
-        ("value.converter.schemas.enable", "false"),
-    ]);
+    let mut p = parser(&[("value.converter", JSON), ("value.converter.schemas.enable", "false")]);
     let row = row_of(&mut p, MAP_ENVELOPE);
     assert_eq!(row.columns.len(), 2);
     assert_eq!(row.columns[0].name, "schema");
-    assert_eq!(
-        row.columns[1],
-        Column::new("payload", Value::text(r#"{"id":2,"quantity":200}"#))
-    );
+    assert_eq!(row.columns[1], Column::new("payload", Value::text(r#"{"id":2,"quantity":200}"#)));
 }
 
 #[test]
@@ -326,22 +263,14 @@ fn primary_key_from_record_key() {
     let mut p = parser(&[("primarykey.mode", "record_key")]);
     let value = Some(&br#"{"v":1}"#[..]);
 
-    let object = p
-        .parse_one(&record(Some(br#"{"user":"u1","region":"eu"}"#), value))
-        .unwrap();
+    let object = p.parse_one(&record(Some(br#"{"user":"u1","region":"eu"}"#), value)).unwrap();
     assert_eq!(
         single_row(object).primary_key,
-        columns(vec![
-            ("user", Value::text("u1")),
-            ("region", Value::text("eu"))
-        ])
+        columns(vec![("user", Value::text("u1")), ("region", Value::text("eu"))])
     );
 
     let scalar = p.parse_one(&record(Some(b"7"), value)).unwrap();
-    assert_eq!(
-        single_row(scalar).primary_key,
-        columns(vec![("key", Value::Int64(7))])
-    );
+    assert_eq!(single_row(scalar).primary_key, columns(vec![("key", Value::Int64(7))]));
 
     let enveloped = br#"{"schema":{"type":"struct","fields":[{"type":"int64","field":"id"}]},"payload":{"id":9}}"#;
     let row = single_row(p.parse_one(&record(Some(enveloped), value)).unwrap());
@@ -350,30 +279,18 @@ fn primary_key_from_record_key() {
 
     for key in [None, Some(&b"null"[..])] {
         let err = p.parse_one(&record(key, value)).unwrap_err();
-        assert_eq!(
-            (err.code.as_str(), err.field.as_deref()),
-            ("missing-key", Some("key"))
-        );
+        assert_eq!((err.code.as_str(), err.field.as_deref()), ("missing-key", Some("key")));
     }
 
     let err = p.parse_one(&record(Some(b"{oops"), value)).unwrap_err();
-    assert_eq!(
-        (err.code.as_str(), err.field.as_deref()),
-        ("invalid-json", Some("key"))
-    );
+    assert_eq!((err.code.as_str(), err.field.as_deref()), ("invalid-json", Some("key")));
 }
 
 #[test]
 fn primary_key_from_string_key() {
     let mut p = parser(&[("primarykey.mode", "record_key"), ("key.converter", STRING)]);
-    let row = single_row(
-        p.parse_one(&record(Some(b"{not json"), Some(b"{}")))
-            .unwrap(),
-    );
-    assert_eq!(
-        row.primary_key,
-        columns(vec![("key", Value::text("{not json"))])
-    );
+    let row = single_row(p.parse_one(&record(Some(b"{not json"), Some(b"{}"))).unwrap());
+    assert_eq!(row.primary_key, columns(vec![("key", Value::text("{not json"))]));
     assert!(row.columns.is_empty());
 }
 
@@ -382,14 +299,9 @@ fn configure_rejects_bad_settings_naming_the_key() {
     let err = configure(&[("primarykey.mode", "record_header")]).unwrap_err();
     assert_eq!(err.code, "bad-setting");
     assert_eq!(err.field.as_deref(), Some("primarykey.mode"));
-    assert!(
-        err.message.contains("kafka, record_key, none"),
-        "{}",
-        err.message
-    );
+    assert!(err.message.contains("kafka, record_key, none"), "{}", err.message);
 
-    let err =
-        configure(&[("value.converter", "io.confluent.connect.avro.AvroConverter")]).unwrap_err();
+    let err = configure(&[("value.converter", "io.confluent.connect.avro.AvroConverter")]).unwrap_err();
     assert_eq!(err.field.as_deref(), Some("value.converter"));
 
     let err = configure(&[("key.converter.schemas.enable", "yes")]).unwrap_err();
@@ -401,13 +313,7 @@ fn tombstones_produce_no_output() {
     let mut p = parser(&[]);
     assert_eq!(p.parse_one(&record(Some(b"k"), None)), Ok(vec![]));
     assert_eq!(parse(&mut p, "null"), Ok(vec![]));
-    assert_eq!(
-        parse(
-            &mut p,
-            r#"{"schema":{"type":"struct","fields":[],"optional":true},"payload":null}"#
-        ),
-        Ok(vec![])
-    );
+    assert_eq!(parse(&mut p, r#"{"schema":{"type":"struct","fields":[],"optional":true},"payload":null}"#), Ok(vec![]));
     // Tombstones are skipped before the key is looked at.
     let mut keyed = parser(&[("primarykey.mode", "record_key")]);
     assert_eq!(keyed.parse_one(&record(None, None)), Ok(vec![]));
@@ -425,27 +331,18 @@ fn invalid_json() {
 fn string_converter() {
     let mut p = parser(&[("value.converter", STRING)]);
     let row = row_of(&mut p, r#"{"héllo": 1}"#);
-    assert_eq!(
-        row.columns,
-        columns(vec![("value", Value::text(r#"{"héllo": 1}"#))])
-    );
+    assert_eq!(row.columns, columns(vec![("value", Value::text(r#"{"héllo": 1}"#))]));
     assert_eq!(row.primary_key, kafka_key());
 
     let err = p.parse_one(&record(None, Some(&[0xff, 0xfe]))).unwrap_err();
-    assert_eq!(
-        (err.code.as_str(), err.field.as_deref()),
-        ("invalid-utf8", Some("value"))
-    );
+    assert_eq!((err.code.as_str(), err.field.as_deref()), ("invalid-utf8", Some("value")));
 }
 
 #[test]
 fn byte_array_converter() {
     let mut p = parser(&[("value.converter", BYTES)]);
     let row = single_row(p.parse_one(&record(None, Some(&[0, 159, 255]))).unwrap());
-    assert_eq!(
-        row.columns,
-        columns(vec![("value", Value::binary(vec![0, 159, 255]))])
-    );
+    assert_eq!(row.columns, columns(vec![("value", Value::binary(vec![0, 159, 255]))]));
 }
 
 #[test]
@@ -462,8 +359,5 @@ fn batches_keep_one_result_per_record_in_order() {
     assert!(results[0].is_ok());
     assert_eq!(results[1].as_ref().unwrap_err().code, "invalid-json");
     assert_eq!(results[2], Ok(vec![]));
-    assert_eq!(
-        single_row(results[3].clone().unwrap()).columns,
-        struct_envelope_columns()
-    );
+    assert_eq!(single_row(results[3].clone().unwrap()).columns, struct_envelope_columns());
 }

@@ -137,7 +137,11 @@ fn record_key_mode_merges_the_other_key_fields_and_handles_string_keys() {
     let mut p = keyed("put", "none");
     let r = row(p.parse_one(&record(Some(r#"{"id":"5","region":"eu"}"#), Some(r#"{"region":"us","a":1}"#))));
     assert_eq!(r.primary_key, vec![Column::new("id", 5i64)]);
-    assert_eq!(r.columns, vec![Column::new("a", 1i64), Column::new("region", "eu")], "key fields override value fields");
+    assert_eq!(
+        r.columns,
+        vec![Column::new("a", 1i64), Column::new("region", "eu")],
+        "key fields override value fields"
+    );
     let mut p = parser(&[
         ("primarykey.mode", "record_key"),
         ("key.converter", "org.apache.kafka.connect.storage.StringConverter"),
@@ -171,12 +175,20 @@ fn whitelist_selects_and_types() {
     let r = row(p.parse_one(&record(None, Some(r#"{"qty":"3","price":2,"extra":1,"ok":"true","name":12}"#))));
     assert_eq!(
         r.columns,
-        vec![Column::new("price", 2.0f64), Column::new("qty", 3i64), Column::new("ok", true), Column::new("name", "12")]
+        vec![
+            Column::new("price", 2.0f64),
+            Column::new("qty", 3i64),
+            Column::new("ok", true),
+            Column::new("name", "12")
+        ]
     );
     let err = p.parse_one(&record(None, Some(r#"{"qty":"many"}"#))).unwrap_err();
     assert_eq!((err.code.as_str(), err.field.as_deref()), ("type-mismatch", Some("qty")));
-    let err = parser(&[("tablestore.orders.columns.whitelist.name", "a"), ("tablestore.orders.columns.whitelist.type", "float")])
-        .unwrap_err();
+    let err = parser(&[
+        ("tablestore.orders.columns.whitelist.name", "a"),
+        ("tablestore.orders.columns.whitelist.type", "float"),
+    ])
+    .unwrap_err();
     assert_eq!(err.field.as_deref(), Some("tablestore.orders.columns.whitelist.type"));
 }
 

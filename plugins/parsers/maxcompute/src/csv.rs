@@ -37,11 +37,8 @@ fn convert(column: &TableColumn, field: Field) -> Result<Value, PluginError> {
     }
     let text = field.text;
     let misfit = |what: &str| {
-        PluginError::new(
-            "csv-type",
-            format!("CSV field {text:?} for column `{}` is not {what}", column.name),
-        )
-        .with_field(column.name.clone())
+        PluginError::new("csv-type", format!("CSV field {text:?} for column `{}` is not {what}", column.name))
+            .with_field(column.name.clone())
     };
     Ok(match column.kind.as_str() {
         "string" | "varchar" | "char" | "json" => Value::Text(text),
@@ -155,7 +152,14 @@ mod tests {
 
     #[test]
     fn fields_are_typed_in_table_order() {
-        let c = config(&[("name", "string"), ("n", "bigint"), ("x", "double"), ("ok", "boolean"), ("d", "decimal"), ("at", "datetime")]);
+        let c = config(&[
+            ("name", "string"),
+            ("n", "bigint"),
+            ("x", "double"),
+            ("ok", "boolean"),
+            ("d", "decimal"),
+            ("at", "datetime"),
+        ]);
         let cols = columns(&c, "\"a,b\",42,-inf,TRUE,1.50,2020-11-17 15:04:05").unwrap();
         let values: Vec<Value> = cols.into_iter().map(|c| c.value).collect();
         assert_eq!(values[0], Value::Text("a,b".into()));

@@ -48,8 +48,11 @@ impl Parser for MaxComputeParser {
                 Format::Binary => row = row.column(name, bytes.map_or(Value::Null, |b| Value::Binary(b.to_vec()))),
                 Format::Csv => {
                     let bytes = bytes.ok_or_else(|| {
-                        PluginError::new("missing-csv", format!("the record's {name} is null; format=CSV needs a CSV line there"))
-                            .with_field(name)
+                        PluginError::new(
+                            "missing-csv",
+                            format!("the record's {name} is null; format=CSV needs a CSV line there"),
+                        )
+                        .with_field(name)
                     })?;
                     let line = std::str::from_utf8(bytes).map_err(|_| not_utf8(name))?;
                     row = row.columns(csv::columns(&self.config, line)?);
@@ -124,7 +127,10 @@ mod tests {
 
     #[test]
     fn key_mode_binary_and_nulls() {
-        let out = parser(&[("mode", "KEY"), ("format", "BINARY")]).unwrap().parse_one(&record(Some(&[0xff]), Some(b"v"))).unwrap();
+        let out = parser(&[("mode", "KEY"), ("format", "BINARY")])
+            .unwrap()
+            .parse_one(&record(Some(&[0xff]), Some(b"v")))
+            .unwrap();
         let cols = columns(&out);
         assert_eq!(cols.len(), 4);
         assert_eq!(cols[3], Column::new("key", Value::Binary(vec![0xff])));

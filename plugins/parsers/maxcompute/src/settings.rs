@@ -65,14 +65,22 @@ impl Config {
             other => return Err(bad("format", format!("format must be TEXT, BINARY or CSV, not {other:?}"))),
         };
         if mode == Mode::Default && format == Format::Csv {
-            return Err(bad("format", "format=CSV needs mode=KEY or mode=VALUE (DEFAULT writes both key and value)".into()));
+            return Err(bad(
+                "format",
+                "format=CSV needs mode=KEY or mode=VALUE (DEFAULT writes both key and value)".into(),
+            ));
         }
         let delimiter = {
             let raw = settings.get_or("csv_delimiter", ",");
             let mut chars = raw.chars();
             match (chars.next(), chars.next()) {
                 (Some(c), None) if c != '"' => c,
-                _ => return Err(bad("csv_delimiter", format!("csv_delimiter must be one character other than '\"', not {raw:?}"))),
+                _ => {
+                    return Err(bad(
+                        "csv_delimiter",
+                        format!("csv_delimiter must be one character other than '\"', not {raw:?}"),
+                    ))
+                }
             }
         };
         let mut csv_columns = Vec::new();

@@ -9,8 +9,22 @@ use crate::telnet::check_timestamp;
 
 /// Types a typed value (`{"value":…,"type":…}`) may name.
 const TYPES: &[&str] = &[
-    "bool", "i8", "tinyint", "i16", "smallint", "i32", "int", "i64", "bigint", "f32", "float", "f64", "double",
-    "binary", "varbinary", "nchar",
+    "bool",
+    "i8",
+    "tinyint",
+    "i16",
+    "smallint",
+    "i32",
+    "int",
+    "i64",
+    "bigint",
+    "f32",
+    "float",
+    "f64",
+    "double",
+    "binary",
+    "varbinary",
+    "nchar",
 ];
 
 /// Checks the document and re-serialises it compactly (one line, any pretty-printing gone).
@@ -56,7 +70,9 @@ fn check(point: &Value) -> Result<(), String> {
         Value::Object(typed) => {
             let unit = typed.get("type").and_then(Value::as_str).unwrap_or("");
             if !matches!(unit, "s" | "ms" | "us" | "ns") || !typed.get("value").is_some_and(Value::is_u64) {
-                return Err(format!("`timestamp` {timestamp} must be {{\"value\": <integer>, \"type\": \"s|ms|us|ns\"}}"));
+                return Err(format!(
+                    "`timestamp` {timestamp} must be {{\"value\": <integer>, \"type\": \"s|ms|us|ns\"}}"
+                ));
             }
         }
         other => return Err(format!("`timestamp` must be a whole number, not {other}")),
@@ -78,7 +94,10 @@ fn check_value(value: &Value, what: &str) -> Result<(), String> {
         Value::Object(typed) => {
             let ty = typed.get("type").and_then(Value::as_str).unwrap_or("");
             if !TYPES.contains(&ty.to_ascii_lowercase().as_str()) || !typed.contains_key("value") {
-                return Err(format!("{what} {value} must be {{\"value\": …, \"type\": <one of {}>}}", TYPES.join(", ")));
+                return Err(format!(
+                    "{what} {value} must be {{\"value\": …, \"type\": <one of {}>}}",
+                    TYPES.join(", ")
+                ));
             }
             Ok(())
         }

@@ -67,7 +67,10 @@ impl Parser for TdengineParser {
             return Ok(Vec::new());
         };
         let text = std::str::from_utf8(bytes).map_err(|e| {
-            PluginError::new("invalid-utf8", format!("the value is not UTF-8 text ({e}); TDengine schemaless data is text"))
+            PluginError::new(
+                "invalid-utf8",
+                format!("the value is not UTF-8 text ({e}); TDengine schemaless data is text"),
+            )
         })?;
         match self {
             TdengineParser::Mapping(mapping) => Ok(vec![mapping.point(record, text)?.into()]),
@@ -85,10 +88,7 @@ impl Parser for TdengineParser {
 
 /// The non-blank lines of a record without `\r`, numbered from 1.
 fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.split('\n')
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
-        .filter(|(_, l)| !l.trim().is_empty())
+    text.split('\n').enumerate().map(|(i, l)| (i + 1, l.trim_end_matches('\r'))).filter(|(_, l)| !l.trim().is_empty())
 }
 
 /// The error for a value with nothing to write.
@@ -122,8 +122,15 @@ mod tests {
     #[test]
     fn passthrough_normalises_and_rejects_precisely() {
         let mut p = parser(&[("db.schemaless", "line")]);
-        let out = p.parse_one(&record(Some("meters,location=a current=1 1\r\n\r\nmeters,location=b current=2 2\n"))).unwrap();
-        assert_eq!(out, vec![Output::Raw(Raw { format: "line".into(), data: b"meters,location=a current=1 1\nmeters,location=b current=2 2".to_vec() })]);
+        let out =
+            p.parse_one(&record(Some("meters,location=a current=1 1\r\n\r\nmeters,location=b current=2 2\n"))).unwrap();
+        assert_eq!(
+            out,
+            vec![Output::Raw(Raw {
+                format: "line".into(),
+                data: b"meters,location=a current=1 1\nmeters,location=b current=2 2".to_vec()
+            })]
+        );
         assert_eq!(p.parse_one(&record(None)).unwrap(), vec![]);
         let error = p.parse_one(&record(Some("meters current=1x 1"))).unwrap_err();
         assert_eq!(error.code, "invalid-line");
@@ -133,8 +140,18 @@ mod tests {
         assert!(t.parse_one(&record(Some("put sys.cpu 1648432611 3.5 host=a"))).is_ok());
         assert!(t.parse_one(&record(Some("sys.cpu 16484326 3.5 host=a"))).unwrap_err().message.contains("10 digits"));
         let mut j = parser(&[("db.schemaless", "json")]);
-        let out = j.parse_one(&record(Some("{\n \"metric\": \"m\", \"timestamp\": 1648432611249, \"value\": 1, \"tags\": {\"t\": \"a\"}\n}"))).unwrap();
-        assert_eq!(out, vec![Output::Raw(Raw { format: "json".into(), data: br#"{"metric":"m","timestamp":1648432611249,"value":1,"tags":{"t":"a"}}"#.to_vec() })]);
+        let out = j
+            .parse_one(&record(Some(
+                "{\n \"metric\": \"m\", \"timestamp\": 1648432611249, \"value\": 1, \"tags\": {\"t\": \"a\"}\n}",
+            )))
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![Output::Raw(Raw {
+                format: "json".into(),
+                data: br#"{"metric":"m","timestamp":1648432611249,"value":1,"tags":{"t":"a"}}"#.to_vec()
+            })]
+        );
         assert!(TdengineParser::configure([("db.schemaless", "csv")].into_iter().collect()).is_err());
     }
 }

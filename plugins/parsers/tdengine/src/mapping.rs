@@ -145,12 +145,13 @@ impl Mapping {
                 Some(fields)
             }
         };
-        let timestamp_unit_ns = match settings.get_choice("tdengine.mapping.timestamp.unit", "ms", &["s", "ms", "us", "ns"])? {
-            "s" => 1_000_000_000,
-            "us" => 1_000,
-            "ns" => 1,
-            _ => 1_000_000,
-        };
+        let timestamp_unit_ns =
+            match settings.get_choice("tdengine.mapping.timestamp.unit", "ms", &["s", "ms", "us", "ns"])? {
+                "s" => 1_000_000_000,
+                "us" => 1_000,
+                "ns" => 1,
+                _ => 1_000_000,
+            };
         Ok(Some(Mapping {
             measurement,
             tags: list(settings, "tdengine.mapping.tags"),
@@ -183,12 +184,15 @@ impl Mapping {
                     .or_else(|| raw.as_str().and_then(|s| s.trim().parse().ok()))
                     .ok_or_else(|| field_error(path, format!("the timestamp must be a whole number, not {raw}")))?;
                 let ns = (units as i128) * (self.timestamp_unit_ns as i128);
-                i64::try_from(ns.div_euclid(1000)).map_err(|_| field_error(path, format!("timestamp {units} is out of range")))?
+                i64::try_from(ns.div_euclid(1000))
+                    .map_err(|_| field_error(path, format!("timestamp {units} is out of range")))?
             }
-            None => record
-                .timestamp_ms
-                .and_then(|ms| ms.checked_mul(1000))
-                .ok_or_else(|| PluginError::new("missing-timestamp", "the record has no timestamp; set tdengine.mapping.timestamp.field"))?,
+            None => record.timestamp_ms.and_then(|ms| ms.checked_mul(1000)).ok_or_else(|| {
+                PluginError::new(
+                    "missing-timestamp",
+                    "the record has no timestamp; set tdengine.mapping.timestamp.field",
+                )
+            })?,
         };
         let mut tags = Vec::with_capacity(self.tags.len());
         for path in &self.tags {
@@ -196,7 +200,9 @@ impl Mapping {
                 None | Some(Json::Null) => {}
                 Some(Json::String(s)) => tags.push((column_name(path), s.clone())),
                 Some(other @ (Json::Number(_) | Json::Bool(_))) => tags.push((column_name(path), other.to_string())),
-                Some(other) => return Err(field_error(path, format!("a tag must be a string, number or boolean, not {other}"))),
+                Some(other) => {
+                    return Err(field_error(path, format!("a tag must be a string, number or boolean, not {other}")))
+                }
             }
         }
         let table = match &self.table_field {
@@ -279,7 +285,9 @@ fn convert(value: &Json, ty: Type, path: &str) -> Result<Value, PluginError> {
     macro_rules! narrow {
         ($variant:ident, $t:ty) => {{
             let i = int()?;
-            Value::$variant(<$t>::try_from(i).map_err(|_| field_error(path, format!("{i} does not fit {}", stringify!($t))))?)
+            Value::$variant(
+                <$t>::try_from(i).map_err(|_| field_error(path, format!("{i} does not fit {}", stringify!($t))))?,
+            )
         }};
     }
     Ok(match ty {
@@ -353,7 +361,10 @@ mod tests {
         assert_eq!(p.tags, vec![("location".into(), "Beijing".into()), ("groupid".into(), "2".into())]);
         assert_eq!(p.time_us, 1_648_432_611_249_000);
         let values: Vec<&Value> = p.fields.iter().map(|f| &f.value).collect();
-        assert_eq!(values, vec![&Value::Float32(11.8), &Value::Int32(221), &Value::Float64(0.28), &Value::Text("北".into())]);
+        assert_eq!(
+            values,
+            vec![&Value::Float32(11.8), &Value::Int32(221), &Value::Float64(0.28), &Value::Text("北".into())]
+        );
         assert_eq!(p.fields[3].name, "site_name");
     }
 
@@ -369,7 +380,10 @@ mod tests {
         assert_eq!(error.field.as_deref(), Some("v"));
         assert!(strict.point(&record("[1]"), "[1]").is_err());
         assert_eq!(strict.point(&record("{}"), "{}").unwrap_err().code, "no-fields");
-        let error = Mapping::from_settings(&[("tdengine.mapping.fields", "v:int128"), ("tdengine.mapping.measurement", "m")].into_iter().collect()).unwrap_err();
+        let error = Mapping::from_settings(
+            &[("tdengine.mapping.fields", "v:int128"), ("tdengine.mapping.measurement", "m")].into_iter().collect(),
+        )
+        .unwrap_err();
         assert!(error.message.contains("int128"));
         assert!(Mapping::from_settings(&[("tdengine.mapping.tags", "a")].into_iter().collect()).is_err());
     }

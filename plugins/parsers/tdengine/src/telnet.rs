@@ -60,9 +60,7 @@ pub(crate) fn check_timestamp(timestamp: &str) -> Result<(), String> {
     if digits && (timestamp.len() == 10 || timestamp.len() == 13 || timestamp == "0") {
         Ok(())
     } else {
-        Err(format!(
-            "timestamp `{timestamp}` must have 10 digits (seconds) or 13 digits (milliseconds)"
-        ))
+        Err(format!("timestamp `{timestamp}` must have 10 digits (seconds) or 13 digits (milliseconds)"))
     }
 }
 

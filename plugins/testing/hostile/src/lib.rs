@@ -24,11 +24,9 @@ pub struct HostileParser;
 impl Parser for HostileParser {
     fn configure(settings: Settings) -> Result<Self, PluginError> {
         if settings.get_bool("hostile.fail", false)? {
-            return Err(PluginError::new(
-                "bad-setting",
-                "hostile.fail=true: refusing to configure",
-            )
-            .with_field("hostile.fail"));
+            return Err(
+                PluginError::new("bad-setting", "hostile.fail=true: refusing to configure").with_field("hostile.fail")
+            );
         }
         Ok(HostileParser)
     }
@@ -40,9 +38,7 @@ impl Parser for HostileParser {
             Ok("trap") => panic!("hostile plugin asked to trap"),
             Ok("oom") => exhaust_memory(),
             Ok("print") => flood_stdio(),
-            Ok("error") => {
-                return Err(PluginError::new("hostile-error", "asked to fail").with_field("value"))
-            }
+            Ok("error") => return Err(PluginError::new("hostile-error", "asked to fail").with_field("value")),
             Ok("escape") => return Ok(vec![raw("text", try_to_escape()).into()]),
             _ => {}
         }
