@@ -12,8 +12,7 @@
 //! ```
 
 use std::borrow::Cow;
-use std::io::{BufRead, BufReader, Write as _};
-use std::process::{Command, Stdio};
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use flate2::write::ZlibEncoder;
@@ -23,6 +22,7 @@ use sluice::config::parse_text;
 use sluice::plugin::{Column, KafkaRecord, Output, Row, Value, WriteKind};
 use sluice::sinks::maxcompute::{Cell, MaxComputeConfig, MaxComputeSink, RecordWriter};
 use sluice::sinks::{Sink, SinkItem};
+use sluice_standins::{Service, Standin, Stderr};
 
 const ROWS: usize = 200_000;
 const PASSES: usize = 5;
@@ -134,12 +134,9 @@ async fn end_to_end() -> anyhow::Result<()> {
     let config = json!({"project": "connector_test", "access_id": "id", "access_key": "key", "tables": {"test_kafka": {
         "columns": [["topic", "string"], ["partition", "bigint"], ["offset", "bigint"], ["key", "string"], ["value", "string"]],
         "partitions": ["pt"]}}});
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/standins/maxcompute/server.py");
-    let mut child = Command::new("python3").arg(script).arg(config.to_string()).stdout(Stdio::piped()).spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
-    let ports: Json = serde_json::from_str(&line)?;
-    let endpoint = format!("http://127.0.0.1:{}/api", ports["service"]);
+    let standin = Standin::start(Service::MaxCompute, &[&config.to_string()], Stderr::Quiet);
+    let service_port = standin.named_port("service");
+    let endpoint = format!("http://127.0.0.1:{service_port}/api");
     let text = format!("endpoint={endpoint}\nproject=connector_test\ntable=test_kafka\naccess_id=id\naccess_key=key\n");
     let result = async {
         let mut sink = MaxComputeSink::open(MaxComputeConfig::from_map(&parse_text("bench", &text)?)?).await?;
@@ -166,7 +163,7 @@ async fn end_to_end() -> anyhow::Result<()> {
         }
         let elapsed = start.elapsed();
         let http = reqwest::Client::new();
-        let log: Json = serde_json::from_slice(&http.get(format!("http://127.0.0.1:{}/_control/log", ports["service"])).send().await?.bytes().await?)?;
+        let log: Json = serde_json::from_slice(&http.get(format!("http://127.0.0.1:{service_port}/_control/log")).send().await?.bytes().await?)?;
         let puts: Vec<&Json> = log.as_array().into_iter().flatten().filter(|e| e["method"] == "PUT").collect();
         let wire: u64 = puts.iter().filter_map(|e| e["wire_bytes"].as_u64()).sum();
         let stored: u64 = puts.iter().filter_map(|e| e["rows"].as_u64()).sum();
@@ -177,8 +174,7 @@ async fn end_to_end() -> anyhow::Result<()> {
             wire as f64 / E2E_ROWS as f64, log.as_array().map_or(0, Vec::len));
         anyhow::Ok(())
     }.await;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(standin);
     std::io::stdout().flush()?;
     result
 }

@@ -17,9 +17,6 @@
 //! cargo bench -p sluice --bench tablestore
 //! ```
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sluice::config::{parse_text, ConnectorConfig, WorkerConfig};
@@ -27,6 +24,7 @@ use sluice::plugin::{Column, KafkaRecord, Output, Point, Row, Value, WriteKind};
 use sluice::sinks::tablestore::plainbuffer::{self, Value as Pb};
 use sluice::sinks::tablestore::{timeseries, TablestoreSink, TimeseriesSink};
 use sluice::sinks::{Sink, SinkItem};
+use sluice_standins::{Service, Standin, Stderr};
 
 const ROWS: usize = 10_000;
 
@@ -43,7 +41,7 @@ fn row(i: usize) -> Row {
             Column { name: "product".into(), value: Value::Text(format!("product-{}", i % 97)) },
             Column { name: "quantity".into(), value: Value::Int32((i % 50) as i32) },
             Column { name: "price".into(), value: Value::Float64(i as f64 * 0.25) },
-            Column { name: "paid".into(), value: Value::Boolean(i % 2 == 0) },
+            Column { name: "paid".into(), value: Value::Boolean(i.is_multiple_of(2)) },
             Column { name: "note".into(), value: Value::Text("x".repeat(64)) },
         ],
         deleted_columns: Vec::new(),
@@ -108,17 +106,12 @@ fn pb(value: &Value) -> Pb<'_> {
 }
 
 async fn end_to_end(rows: &[Row]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/standins/tablestore/server.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .args(["--instance", "bench", "--access-key-id", "id", "--access-key-secret", "secret"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 with the `tablestore` package (tests/standins/requirements.txt)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let port = line.trim().trim_start_matches("PORT ").to_string();
+    let standin = Standin::start(
+        Service::Tablestore,
+        &["--instance", "bench", "--access-key-id", "id", "--access-key-secret", "secret"],
+        Stderr::Quiet,
+    );
+    let port = standin.port();
     let worker = WorkerConfig::from_map(&parse_text("w", "").unwrap()).unwrap();
     let text = format!(
         "name=bench\nconnector.class=TableStoreSinkConnector\ntopics=bench\nauto.create=true\n\
@@ -161,8 +154,7 @@ async fn end_to_end(rows: &[Row]) {
          one row per request baseline {single_rate:.0} rows/s; ratio {:.1}x",
         batched_rate / single_rate
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(standin);
 }
 
 fn point(i: usize) -> Point {
@@ -203,17 +195,12 @@ fn timeseries_encode(points: &[Point]) {
 }
 
 async fn timeseries_end_to_end(points: &[Point]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/standins/tablestore/server.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .args(["--instance", "bench", "--access-key-id", "id", "--access-key-secret", "secret"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 with the `tablestore` package (tests/standins/requirements.txt)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let port = line.trim().trim_start_matches("PORT ").to_string();
+    let standin = Standin::start(
+        Service::Tablestore,
+        &["--instance", "bench", "--access-key-id", "id", "--access-key-secret", "secret"],
+        Stderr::Quiet,
+    );
+    let port = standin.port();
     let worker = WorkerConfig::from_map(&parse_text("w", "").unwrap()).unwrap();
     let text = format!(
         "name=bench\nconnector.class=TableStoreSinkConnector\ntopics=bench_ts\nauto.create=true\ntablestore.mode=timeseries\n\
@@ -255,8 +242,7 @@ async fn timeseries_end_to_end(points: &[Point]) {
          batches of 1000, up to 10 in flight); one point per request baseline {single_rate:.0} points/s; ratio {:.1}x",
         batched_rate / single_rate
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(standin);
 }
 
 fn main() {

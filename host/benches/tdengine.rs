@@ -17,9 +17,6 @@
 //! cargo bench -p sluice --bench tdengine
 //! ```
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sluice::app::{self, Standalone};
@@ -28,6 +25,7 @@ use sluice::plugin::{Column, Point, Value};
 use sluice::sinks::tdengine::{body, gzip, point_line, raw_piece, ColumnTypes, Precision, Protocol};
 use sluice::source::embedded::EmbeddedKafka;
 use sluice::source::produce::{produce_lines, LineFormat};
+use sluice_standins::{Service, Standin, Stderr};
 
 const POINTS: usize = 200_000;
 const PASSES: usize = 7;
@@ -126,26 +124,6 @@ fn encoding() {
     );
 }
 
-struct StandIn(std::process::Child, u16);
-
-impl StandIn {
-    fn start() -> anyhow::Result<Self> {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/standins/tdengine/taosadapter.py");
-        let mut child = Command::new("python3").arg(script).stdout(Stdio::piped()).spawn()?;
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut line)?;
-        let port = line.trim().trim_start_matches("PORT ").parse()?;
-        Ok(Self(child, port))
-    }
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn end_to_end(kafka: &EmbeddedKafka, topic: &str, connector: &str) -> anyhow::Result<Duration> {
     let bootstrap = kafka.bootstrap_servers();
     let cache = std::env::temp_dir().join("sluice-bench-cache");
@@ -202,14 +180,14 @@ async fn end_to_end_figures() -> anyhow::Result<()> {
         ),
     )
     .await?;
-    let adapter = StandIn::start()?;
+    let adapter = Standin::start(Service::Tdengine, &[], Stderr::Quiet);
     let td = end_to_end(
         &kafka,
         "meters-td",
         &format!(
             "name=bench-td\nconnector.class=TDengineSinkConnector\ntopics=meters-td\ntasks.max=2\n\
              connection.url=http://127.0.0.1:{}\nconnection.database=power\ndb.schemaless=line\n",
-            adapter.1
+            adapter.port()
         ),
     )
     .await?;

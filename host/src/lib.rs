@@ -5,6 +5,8 @@
 //! acknowledgements) → [`plugin`] (wasmtime) → [`sinks`] → acknowledgements back to
 //! [`source`] → offset commits.
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -161,7 +161,9 @@ async fn a_sink_that_keeps_failing_pauses_consumption_at_the_inflight_cap_and_co
     let status = running.statuses()[0].clone();
     assert!(wait_until(Duration::from_secs(20), || Counters::get(&status.counters.retries) >= 3).await);
     let read = Counters::get(&status.counters.records_read);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Three more failed attempts later (at least 1.4 s of backoff), still nothing more read.
+    let retries = Counters::get(&status.counters.retries);
+    assert!(wait_until(Duration::from_secs(30), || Counters::get(&status.counters.retries) >= retries + 3).await);
     let read_later = Counters::get(&status.counters.records_read);
     assert!(read_later <= 100, "read {read_later} records with a cap of 50: consumption must pause");
     assert_eq!(read, read_later, "nothing more is read while the pipeline is full");
@@ -187,8 +189,12 @@ async fn a_second_instance_joining_the_group_splits_partitions_without_losing_re
     assert!(wait_until(Duration::from_secs(30), || line_count(&h.path("a.jsonl")) >= 100).await);
     let second = h.start(h.worker(""), vec![config("b.jsonl")]).await.unwrap();
     let second_status = second.statuses()[0].clone();
-    // Give the group time to rebalance, then add records for both members.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let first_status = first.statuses()[0].clone();
+    // Once the group has rebalanced onto both members, add records for both.
+    assert!(
+        wait_until(Duration::from_secs(30), || second_status.assigned() > 0 && first_status.assigned() < 4).await,
+        "the second instance never got partitions"
+    );
     h.produce("shared", None, &orders(800, 29)).await;
     let end = h.end_offsets("shared", 4);
     assert!(

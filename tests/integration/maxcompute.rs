@@ -3,9 +3,8 @@
 //! `TunnelRecordReader`: the seed's example, modes × formats, windows and zones, rollover,
 //! commit and upload faults, partition creation by SQL, STS, and dead-lettered rows.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -13,12 +12,13 @@ use serde_json::{json, Value as Json};
 use sluice::config::{read_connector_file, ConfigMap};
 use sluice::sinks::maxcompute::{PartitionFormat, Window, Zone};
 use sluice::source::client;
+use sluice_standins::{Service, Standin, Stderr};
 
 use crate::util::*;
 
-/// The stand-in as a child process (killed on drop).
+/// The stand-in (killed on drop).
 struct StandIn {
-    child: Child,
+    _process: Standin,
     service: u16,
     tunnel: u16,
     http: reqwest::Client,
@@ -39,21 +39,11 @@ impl StandIn {
             .collect();
         let config = json!({"project": "connector_test", "access_id": "LTAI-test", "access_key": "secret-test",
             "sts_token": sts_token, "tables": tables});
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/standins/maxcompute/server.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(config.to_string())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs the MaxCompute stand-in (pip install -r tests/standins/requirements.txt)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let ports: Json =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("stand-in did not start ({e}): {line:?}"));
+        let process = Standin::start(Service::MaxCompute, &[&config.to_string()], Stderr::Inherit);
         Self {
-            child,
-            service: ports["service"].as_u64().unwrap() as u16,
-            tunnel: ports["tunnel"].as_u64().unwrap() as u16,
+            service: process.named_port("service"),
+            tunnel: process.named_port("tunnel"),
+            _process: process,
             http: reqwest::Client::new(),
         }
     }
@@ -89,13 +79,6 @@ impl StandIn {
             .as_object()
             .map(|o| o.values().map(|v| v.as_array().map_or(0, Vec::len)).sum())
             .unwrap_or(0)
-    }
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -483,7 +466,12 @@ async fn slow_uploads_time_out_and_are_resent_under_the_same_block_id() {
     h.produce("slow", Some(0), &["a\t1".to_string(), "b\t2".to_string()]).await;
     let c = connector(&h, &s, "slow", "slow", "slow", "sluice.maxcompute.request.timeout.ms=500\n");
     let running = h.start(h.worker(""), vec![c]).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The stand-in logs a request when it arrives: a second upload means the first timed out.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while s.log().await.iter().filter(|e| e["method"] == "PUT").count() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the timed-out block was never re-sent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(h.committed("connect-slow", "slow", 1), vec![-1], "nothing acknowledged while blocks time out");
     s.faults(json!({"slow_upload_ms": 0})).await;
     assert!(wait_until(Duration::from_secs(30), || h.committed("connect-slow", "slow", 1) == vec![2]).await);

@@ -51,7 +51,8 @@ async fn plugins_and_settings_swap_under_load_without_loss_or_stale_parsing() {
         ),
     )
     .unwrap();
-    let running = Standalone::start(app::load(&worker_file, &[connector_file.clone()], None).unwrap()).await.unwrap();
+    let running =
+        Standalone::start(app::load(&worker_file, std::slice::from_ref(&connector_file), None).unwrap()).await.unwrap();
     let status = running.statuses()[0].clone();
 
     let mut next = 0u64;
@@ -147,7 +148,8 @@ async fn a_replacement_refusing_its_settings_keeps_the_old_parser() {
         ),
     )
     .unwrap();
-    let running = Standalone::start(app::load(&worker_file, &[connector_file.clone()], None).unwrap()).await.unwrap();
+    let running =
+        Standalone::start(app::load(&worker_file, std::slice::from_ref(&connector_file), None).unwrap()).await.unwrap();
     std::fs::write(&connector_file, connector_text(&plugin, &out, "v1") + "hostile.fail=true\n").unwrap();
     let outcome = running.reload().await;
     assert!(matches!(outcome[0].1, ReloadOutcome::Refused(ref r) if r.contains("hostile.fail")), "{outcome:?}");

@@ -2,13 +2,13 @@
 //! which decodes every request with the official PyPI `tablestore` SDK and checks its
 //! signature; assertions read back what the stand-in stored.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value as Json};
 use sluice::pipeline::status::{ConnectorState, Counters};
+use sluice_standins::{Service, Stderr};
 
 use crate::util::*;
 
@@ -16,9 +16,9 @@ const INSTANCE: &str = "sluice-test";
 const KEY_ID: &str = "test-key-id";
 const KEY_SECRET: &str = "test-key-secret";
 
-/// The stand-in as a child process on an ephemeral loopback port; killed on drop.
+/// The stand-in on an ephemeral loopback port; killed on drop.
 pub struct Standin {
-    child: Child,
+    _process: sluice_standins::Standin,
     pub endpoint: String,
 }
 
@@ -29,25 +29,10 @@ impl Standin {
 
     /// Starts the stand-in with extra arguments (`--security-token T`).
     pub fn start_with(extra: &[&str]) -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/standins/tablestore/server.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--instance", INSTANCE, "--access-key-id", KEY_ID, "--access-key-secret", KEY_SECRET])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect(
-                "starting the Tablestore stand-in (python3 with `tablestore` from tests/standins/requirements.txt)",
-            );
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port: u16 = line
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("stand-in did not print its port: {line:?}"));
-        Self { child, endpoint: format!("http://127.0.0.1:{port}") }
+        let mut args = vec!["--instance", INSTANCE, "--access-key-id", KEY_ID, "--access-key-secret", KEY_SECRET];
+        args.extend_from_slice(extra);
+        let process = sluice_standins::Standin::start(Service::Tablestore, &args, Stderr::Inherit);
+        Self { endpoint: process.base_url(), _process: process }
     }
 
     /// `tablestore.*` connection keys for a connector file.
@@ -103,13 +88,6 @@ impl Standin {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-}
-
-impl Drop for Standin {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

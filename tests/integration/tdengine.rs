@@ -2,41 +2,27 @@
 //! seed's example end to end, every schemaless format, precision, database naming and
 //! creation, retries, bad-data isolation and an adapter outage.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value as Json};
 use sluice::pipeline::status::{ConnectorState, Counters};
+use sluice_standins::{Service, Standin, Stderr};
 
 use crate::util::*;
 
-/// The stand-in as a child process, killed on drop.
+/// The stand-in, killed on drop.
 struct Adapter {
-    child: Child,
+    _process: Standin,
     port: u16,
 }
 
 impl Adapter {
     fn start(args: &[&str]) -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/standins/tdengine/taosadapter.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 runs the taosAdapter stand-in");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("stand-in said {line:?}"));
-        Self { child, port }
+        let process = Standin::start(Service::Tdengine, args, Stderr::Inherit);
+        Self { port: process.port(), _process: process }
     }
 
     fn url(&self) -> String {
@@ -79,13 +65,6 @@ impl Adapter {
 
     fn row_count(&self, db: &str, stable: &str) -> usize {
         self.rows(db, stable).len()
-    }
-}
-
-impl Drop for Adapter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -399,9 +378,11 @@ async fn an_adapter_outage_loses_nothing_and_the_sink_resumes_by_itself() {
     adapter.faults(json!({"down_seconds": 4}));
     let records: Vec<String> = (1..200).map(|i| format!("o v={i}i64 {}", 1000 + i)).collect();
     h.produce("outage", Some(0), &records).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        wait_until(Duration::from_secs(30), || Counters::get(&status.counters.retries) > 0).await,
+        "the pipeline is retrying"
+    );
     assert!(h.committed("connect-c-outage", "outage", 1)[0] <= 1, "nothing committed while the adapter is down");
-    assert!(Counters::get(&status.counters.retries) > 0, "the pipeline is retrying");
     assert!(wait_until(Duration::from_secs(60), || h.committed("connect-c-outage", "outage", 1) == vec![200]).await);
     assert_eq!(adapter.row_count("outage", "o"), 200);
     assert!(adapter.stats()["gzip_bodies"].as_u64().unwrap() > 0, "large bodies are gzipped");

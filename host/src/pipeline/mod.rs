@@ -78,6 +78,7 @@ pub async fn start_connector(
         revoked: Arc::default(),
         drain_timeout: worker.shutdown_timeout,
         connector: Arc::from(name.as_str()),
+        assigned: status.assigned_partitions.clone(),
     };
     let consumer = consumer::subscribe(&worker.bootstrap_servers, &config, context.clone())?;
 

@@ -1,7 +1,7 @@
 //! Connector state and counters, read by the CLI, tests and (later) the REST API.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
@@ -81,6 +81,8 @@ pub struct ConnectorStatus {
     changed: watch::Sender<ConnectorState>,
     /// Counters.
     pub counters: Counters,
+    /// Partitions currently assigned to the connector's consumer.
+    pub assigned_partitions: Arc<AtomicU64>,
 }
 
 impl ConnectorStatus {
@@ -92,6 +94,7 @@ impl ConnectorStatus {
             state: Mutex::new(ConnectorState::Unassigned),
             changed,
             counters: Counters::default(),
+            assigned_partitions: Arc::default(),
         }
     }
 
@@ -121,6 +124,11 @@ impl ConnectorStatus {
     /// Marks the connector failed with `reason`.
     pub fn fail(&self, reason: impl Into<String>) {
         self.set(ConnectorState::Failed(reason.into()));
+    }
+
+    /// Partitions currently assigned to the connector's consumer.
+    pub fn assigned(&self) -> u64 {
+        self.assigned_partitions.load(Ordering::Relaxed)
     }
 
     /// Whether the connector has failed.

@@ -1,6 +1,7 @@
 //! The connector's Kafka consumer: Kafka Connect's group and defaults, manual commits of
 //! tracked positions, and a rebalance hook that drains and commits revoked partitions.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,8 @@ pub struct SourceContext {
     pub drain_timeout: Duration,
     /// Connector name for logs.
     pub connector: Arc<str>,
+    /// Partitions currently assigned to this consumer (a gauge for status and tests).
+    pub assigned: Arc<AtomicU64>,
 }
 
 impl ClientContext for SourceContext {}
@@ -66,9 +69,12 @@ impl ConsumerContext for SourceContext {
         lock(&self.revoked).extend(keys);
     }
 
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(partitions) = rebalance {
             tracing::info!(connector = %self.connector, partitions = partitions.count(), "Partitions assigned.");
+        }
+        if let Ok(assignment) = consumer.assignment() {
+            self.assigned.store(assignment.count() as u64, Ordering::Relaxed);
         }
     }
 }
