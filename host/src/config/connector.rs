@@ -29,6 +29,7 @@ pub const CONNECTOR_KEYS: KeySet<'static> = KeySet {
         "parser.stdio.max.bytes",
         "sluice.batch.linger.ms",
         "sluice.max.inflight.records",
+        "sluice.max.inflight.bytes",
         "errors.tolerance",
         "errors.retry.timeout",
         "errors.retry.delay.max.ms",
@@ -132,6 +133,8 @@ pub struct ConnectorConfig {
     pub batch_linger: Duration,
     /// Cap on records read but not yet written or dead-lettered.
     pub max_inflight_records: usize,
+    /// Cap on the key, value and header bytes of those records.
+    pub max_inflight_bytes: usize,
     /// Consumer settings: worker `consumer.*` then `consumer.override.*`.
     pub consumer_settings: Vec<(String, String)>,
     /// Producer settings for the dead-letter producer.
@@ -230,6 +233,12 @@ impl ConnectorConfig {
             bail!("`sluice.max.inflight.records` in {} must be at least 1", map.origin());
         }
 
+        let max_inflight_bytes =
+            map.parse_or("sluice.max.inflight.bytes", worker.max_inflight_bytes, "a number of bytes")?;
+        if max_inflight_bytes == 0 {
+            bail!("`sluice.max.inflight.bytes` in {} must be at least 1", map.origin());
+        }
+
         let (batch_max_records, batch_linger) = match sink.batching(map, worker)? {
             Some(tuned) => tuned,
             None => (batch_max_records, map.millis_or("sluice.batch.linger.ms", 20)?),
@@ -247,6 +256,7 @@ impl ConnectorConfig {
             batch_max_records,
             batch_linger,
             max_inflight_records,
+            max_inflight_bytes,
             consumer_settings,
             producer_settings,
             admin_settings,

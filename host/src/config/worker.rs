@@ -20,6 +20,7 @@ pub const WORKER_KEYS: KeySet<'static> = KeySet {
         "header.converter",
         "sluice.plugin.cache.dir",
         "sluice.max.inflight.records",
+        "sluice.max.inflight.bytes",
         // Accepted, unused by a sink-only standalone host.
         "offset.storage.file.filename",
         "plugin.path",
@@ -93,9 +94,15 @@ pub struct WorkerConfig {
     /// `sluice.max.inflight.records` (default 10000): default cap on records read but not yet
     /// written or dead-lettered, per connector.
     pub max_inflight_records: usize,
+    /// `sluice.max.inflight.bytes` (default 32 MiB): default cap on the key, value and header
+    /// bytes of those records, per connector.
+    pub max_inflight_bytes: usize,
     /// Keys accepted but not used.
     pub ignored_keys: Vec<String>,
 }
+
+/// Default of `sluice.max.inflight.bytes`.
+pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 32 << 20;
 
 impl WorkerConfig {
     /// Validates a worker file.
@@ -120,6 +127,11 @@ impl WorkerConfig {
         if max_inflight_records == 0 {
             anyhow::bail!("`sluice.max.inflight.records` in {} must be at least 1", map.origin());
         }
+        let max_inflight_bytes =
+            map.parse_or("sluice.max.inflight.bytes", DEFAULT_MAX_INFLIGHT_BYTES, "a number of bytes")?;
+        if max_inflight_bytes == 0 {
+            anyhow::bail!("`sluice.max.inflight.bytes` in {} must be at least 1", map.origin());
+        }
         Ok(Self {
             origin: map.origin().to_string(),
             bootstrap_servers: map.get("bootstrap.servers").unwrap_or("localhost:9092").to_string(),
@@ -133,6 +145,7 @@ impl WorkerConfig {
             converters,
             plugin_cache_dir: map.get("sluice.plugin.cache.dir").map(PathBuf::from),
             max_inflight_records,
+            max_inflight_bytes,
             ignored_keys: checked.ignored,
         })
     }

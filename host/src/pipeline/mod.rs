@@ -3,10 +3,12 @@
 //! interval, on revocation and on shutdown.
 
 pub mod dead_letter;
+pub mod flow;
 pub mod status;
 pub mod swap;
 pub mod task;
 
+use std::future::Future as _;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -22,6 +24,7 @@ use crate::plugin::{KafkaRecord, PluginRuntime};
 use crate::source::consumer::{self, lock, SourceConsumer, SourceContext};
 use crate::source::offsets::OffsetTracker;
 use dead_letter::DeadLetterQueue;
+use flow::Inflight;
 use status::{ConnectorState, ConnectorStatus, Counters};
 use swap::{ParserSpec, Swapper};
 use task::{Batch, ErrorPath, ParserWorker, SinkLane};
@@ -83,6 +86,7 @@ pub async fn start_connector(
     let consumer = consumer::subscribe(&worker.bootstrap_servers, &config, context.clone())?;
 
     let abandon = Arc::new(AtomicBool::new(false));
+    let inflight = Arc::new(Inflight::default());
     let mut batch_senders = Vec::with_capacity(config.tasks_max);
     let mut lanes = Vec::with_capacity(config.tasks_max);
     for task in 0..config.tasks_max {
@@ -99,6 +103,7 @@ pub async fn start_connector(
             tracker: tracker.clone(),
             status: status.clone(),
             shutdown: shutdown.clone(),
+            inflight: inflight.clone(),
         };
         lanes.push(tokio::spawn(lane.run(parsed_rx)));
         batch_senders.push(batch_tx);
@@ -111,10 +116,13 @@ pub async fn start_connector(
         consumer,
         context,
         status: status.clone(),
-        dispatcher: Dispatcher::new(batch_senders, config.batch_max_records, config.batch_linger),
-        max_inflight: config.max_inflight_records,
+        dispatcher: Dispatcher::new(batch_senders, config.batch_max_records, config.batch_linger, inflight.clone()),
+        inflight,
+        max_inflight_records: config.max_inflight_records,
+        max_inflight_bytes: config.max_inflight_bytes,
         flush_interval: worker.offset_flush_interval,
         shutdown_timeout: worker.shutdown_timeout,
+        full_since: None,
         paused: false,
     };
     let join = tokio::spawn(consume.run(shutdown, lanes, abandon));
@@ -129,10 +137,16 @@ struct Dispatcher {
     batch_max: usize,
     linger: Duration,
     buffered: usize,
+    inflight: Arc<Inflight>,
 }
 
 impl Dispatcher {
-    fn new(senders: Vec<mpsc::UnboundedSender<Batch>>, batch_max: usize, linger: Duration) -> Self {
+    fn new(
+        senders: Vec<mpsc::UnboundedSender<Batch>>,
+        batch_max: usize,
+        linger: Duration,
+        inflight: Arc<Inflight>,
+    ) -> Self {
         let tasks = senders.len();
         Self {
             senders,
@@ -141,10 +155,14 @@ impl Dispatcher {
             batch_max,
             linger,
             buffered: 0,
+            inflight,
         }
     }
 
     fn task_of(&self, record: &KafkaRecord) -> usize {
+        if self.senders.len() == 1 {
+            return 0;
+        }
         let mut hasher = DefaultHasher::new();
         (&record.topic, record.partition).hash(&mut hasher);
         (hasher.finish() % self.senders.len() as u64) as usize
@@ -155,6 +173,7 @@ impl Dispatcher {
         if self.buffers[task].is_empty() {
             self.deadlines[task] = Some(Instant::now() + self.linger);
         }
+        self.inflight.add(consumer::record_bytes(&record));
         self.buffers[task].push(record);
         self.buffered += 1;
         if self.buffers[task].len() >= self.batch_max {
@@ -195,15 +214,24 @@ impl Dispatcher {
                 start = end;
             }
         }
+        let bytes = records.iter().map(consumer::record_bytes).sum();
         // A closed task (failed connector) just drops the batch: its offsets stay pending.
-        let _ = self.senders[task].send(Batch { records });
+        let _ = self.senders[task].send(Batch { records, bytes });
     }
 
     /// Drops buffered records of revoked partitions (they were never dispatched).
     fn drop_revoked(&mut self, revoked: &[(Arc<str>, i32)]) {
         for (task, buffer) in self.buffers.iter_mut().enumerate() {
             let before = buffer.len();
-            buffer.retain(|r| !revoked.iter().any(|(t, p)| **t == *r.topic && *p == r.partition));
+            let mut dropped_bytes = 0;
+            buffer.retain(|r| {
+                let keep = !revoked.iter().any(|(t, p)| **t == *r.topic && *p == r.partition);
+                if !keep {
+                    dropped_bytes += consumer::record_bytes(r);
+                }
+                keep
+            });
+            self.inflight.release(dropped_bytes);
             self.buffered -= before - buffer.len();
             if buffer.is_empty() {
                 self.deadlines[task] = None;
@@ -217,11 +245,21 @@ struct ConsumeLoop {
     context: SourceContext,
     status: Arc<ConnectorStatus>,
     dispatcher: Dispatcher,
-    max_inflight: usize,
+    inflight: Arc<Inflight>,
+    max_inflight_records: usize,
+    max_inflight_bytes: usize,
     flush_interval: Duration,
     shutdown_timeout: Duration,
+    /// Since when the in-flight cap has been reached without a break.
+    full_since: Option<Instant>,
+    /// Whether the assignment is paused (the cap stayed reached for [`PAUSE_AFTER`]).
     paused: bool,
 }
+
+/// How long reading may wait at the in-flight cap before the partitions are paused. Short
+/// waits keep librdkafka's prefetched records (a pause discards them); a long one means the
+/// sink is stuck, and a paused consumer keeps serving its group while it waits.
+const PAUSE_AFTER: Duration = Duration::from_secs(1);
 
 impl ConsumeLoop {
     async fn run(
@@ -234,32 +272,32 @@ impl ConsumeLoop {
         let mut commit_tick = tokio::time::interval(self.flush_interval);
         commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         commit_tick.reset();
-        let mut flow_tick = tokio::time::interval(Duration::from_millis(20));
-        flow_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let far_future = Instant::now() + Duration::from_secs(86_400 * 365);
         loop {
             if *shutdown.borrow() || self.status.is_failed() {
                 break;
             }
             let linger_until = self.dispatcher.next_deadline().unwrap_or(far_future);
+            let full = self.flow_control();
+            // At the cap reading waits for a lane to finish a batch; a paused consumer is
+            // still polled so it serves rebalances (its paused partitions deliver nothing).
+            let reading = !full || self.paused;
+            let pause_at = self.full_since.map_or(far_future, |since| since + PAUSE_AFTER);
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => {}
                 _ = state.changed() => {}
                 _ = commit_tick.tick() => self.commit(),
                 _ = tokio::time::sleep_until(linger_until) => self.dispatcher.flush_due(&self.context.tracker),
-                _ = flow_tick.tick() => {}
-                message = self.consumer.recv() => {
+                _ = self.inflight.released(), if full => {}
+                _ = tokio::time::sleep_until(pause_at), if full && !self.paused => {}
+                message = self.consumer.recv(), if reading => {
                     match message {
                         Ok(message) => {
-                            Counters::add(&self.status.counters.records_read, 1);
                             let record = consumer::to_record(&message);
                             drop(message);
-                            if self.paused {
-                                // A partition assigned since we paused; pause it too.
-                                self.pause();
-                            }
-                            self.dispatcher.push(record, &self.context.tracker);
+                            self.take(record);
+                            self.drain_ready();
                         }
                         Err(error) => {
                             tracing::warn!(connector = %self.status.name, %error, "Kafka consumer error.");
@@ -269,13 +307,12 @@ impl ConsumeLoop {
                 }
             }
             self.forget_revoked();
-            self.flow_control();
         }
 
         // Stop fetching; records not yet handed to a task are simply not committed.
         let failed = self.status.is_failed();
         let Dispatcher { senders, .. } =
-            std::mem::replace(&mut self.dispatcher, Dispatcher::new(Vec::new(), 1, Duration::ZERO));
+            std::mem::replace(&mut self.dispatcher, Dispatcher::new(Vec::new(), 1, Duration::ZERO, Arc::default()));
         drop(senders);
         if !failed {
             let drained = tokio::time::timeout(self.shutdown_timeout, async {
@@ -299,6 +336,47 @@ impl ConsumeLoop {
         tracing::info!(connector = %self.status.name, state = self.status.state().name(), "Connector stopped.");
     }
 
+    /// Hands one consumed record to the dispatcher.
+    fn take(&mut self, record: KafkaRecord) {
+        Counters::add(&self.status.counters.records_read, 1);
+        if self.paused {
+            // A partition assigned since we paused; pause it too.
+            self.pause();
+        }
+        self.dispatcher.push(record, &self.context.tracker);
+    }
+
+    /// Takes the records librdkafka already holds, up to a batch or the in-flight cap,
+    /// without going back through the event loop for each one (a record costs far less
+    /// than a turn of the loop's `select!`).
+    fn drain_ready(&mut self) {
+        let waker = std::task::Waker::noop();
+        let mut context = std::task::Context::from_waker(waker);
+        for _ in 1..self.dispatcher.batch_max {
+            if self.paused || self.at_cap() {
+                return;
+            }
+            let record = {
+                let next = std::pin::pin!(self.consumer.recv());
+                match next.poll(&mut context) {
+                    std::task::Poll::Ready(Ok(message)) => consumer::to_record(&message),
+                    std::task::Poll::Ready(Err(error)) => {
+                        tracing::warn!(connector = %self.status.name, %error, "Kafka consumer error.");
+                        return;
+                    }
+                    std::task::Poll::Pending => return,
+                }
+            };
+            self.take(record);
+        }
+    }
+
+    /// Whether either in-flight cap is reached.
+    fn at_cap(&self) -> bool {
+        let records = lock(&self.context.tracker).inflight() + self.dispatcher.buffered;
+        records >= self.max_inflight_records || self.inflight.bytes() >= self.max_inflight_bytes
+    }
+
     fn forget_revoked(&mut self) {
         let revoked = std::mem::take(&mut *lock(&self.context.revoked));
         if !revoked.is_empty() {
@@ -306,22 +384,31 @@ impl ConsumeLoop {
         }
     }
 
-    /// Pauses all partitions while too many records are in flight; resumes below half.
-    fn flow_control(&mut self) {
-        let inflight = lock(&self.context.tracker).inflight() + self.dispatcher.buffered;
-        if !self.paused && inflight >= self.max_inflight {
+    /// Whether the in-flight caps are reached. Pauses all partitions once they stayed
+    /// reached for [`PAUSE_AFTER`]; resumes them when half the caps drained.
+    fn flow_control(&mut self) -> bool {
+        let records = lock(&self.context.tracker).inflight() + self.dispatcher.buffered;
+        let bytes = self.inflight.bytes();
+        let full = self.at_cap();
+        let now = Instant::now();
+        let since = if full { *self.full_since.get_or_insert(now) } else { now };
+        if !full {
+            self.full_since = None;
+        }
+        if !self.paused && full && now >= since + PAUSE_AFTER {
             self.pause();
             self.paused = true;
-            tracing::debug!(connector = %self.status.name, inflight, "Pipeline full; partitions paused.");
-        } else if self.paused && inflight <= self.max_inflight / 2 {
+            tracing::debug!(connector = %self.status.name, records, bytes, "Pipeline full for a while; partitions paused.");
+        } else if self.paused && records <= self.max_inflight_records / 2 && bytes <= self.max_inflight_bytes / 2 {
             if let Ok(assignment) = self.consumer.assignment() {
                 if let Err(error) = self.consumer.resume(&assignment) {
                     tracing::warn!(connector = %self.status.name, %error, "Resuming partitions failed.");
                 }
             }
             self.paused = false;
-            tracing::debug!(connector = %self.status.name, inflight, "Pipeline drained; partitions resumed.");
+            tracing::debug!(connector = %self.status.name, records, bytes, "Pipeline drained; partitions resumed.");
         }
+        full
     }
 
     fn pause(&self) {

@@ -11,6 +11,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::watch;
 
 use super::dead_letter::{DeadLetterTarget, Failure};
+use super::flow::Inflight;
 use super::status::{ConnectorStatus, Counters};
 use super::swap::ParserGeneration;
 use crate::plugin::{parse_isolating, KafkaRecord, Output, RecordFailure};
@@ -22,6 +23,8 @@ use crate::source::offsets::{OffsetTracker, PartitionKey};
 pub struct Batch {
     /// The records.
     pub records: Vec<KafkaRecord>,
+    /// Their key, value and header bytes (counted in the connector's [`Inflight`]).
+    pub bytes: usize,
 }
 
 /// A batch and one parse outcome per record.
@@ -32,6 +35,8 @@ pub struct ParsedBatch {
     pub outcomes: Vec<Result<Vec<Output>, RecordFailure>>,
     /// The parser generation that parsed it.
     pub generation: Arc<ParserGeneration>,
+    /// The records' bytes, released from [`Inflight`] once the batch is finished.
+    pub bytes: usize,
 }
 
 /// What a parser worker needs.
@@ -73,7 +78,12 @@ impl ParserWorker {
                 let mut make = || current.instantiate();
                 match parse_isolating(&mut slot, &mut make, &batch.records) {
                     Ok(outcomes) => {
-                        let parsed = ParsedBatch { records: batch.records, outcomes, generation: generation.clone() };
+                        let parsed = ParsedBatch {
+                            records: batch.records,
+                            outcomes,
+                            generation: generation.clone(),
+                            bytes: batch.bytes,
+                        };
                         if output.send(parsed).is_err() {
                             break;
                         }
@@ -116,13 +126,18 @@ pub struct SinkLane {
     pub status: Arc<ConnectorStatus>,
     /// Becomes true on shutdown: stop retrying and leave records unacknowledged.
     pub shutdown: watch::Receiver<bool>,
+    /// Bytes in flight; a finished batch releases its own.
+    pub inflight: Arc<Inflight>,
 }
 
 impl SinkLane {
     /// Writes parsed batches until the input closes, the connector fails or shutdown.
     pub async fn run(mut self, mut input: UnboundedReceiver<ParsedBatch>) {
         while let Some(batch) = input.recv().await {
-            if self.status.is_failed() || !self.deliver(batch).await {
+            let bytes = batch.bytes;
+            let go_on = !self.status.is_failed() && self.deliver(batch).await;
+            self.inflight.release(bytes);
+            if !go_on {
                 break;
             }
         }
@@ -130,7 +145,7 @@ impl SinkLane {
 
     /// Writes one batch and handles its failures. Returns false when the lane must stop.
     async fn deliver(&mut self, batch: ParsedBatch) -> bool {
-        let ParsedBatch { records, outcomes, generation } = batch;
+        let ParsedBatch { records, outcomes, generation, .. } = batch;
         let parser_name = &generation.plugin.name;
         let mut failures: Vec<(usize, Failure)> = Vec::new();
         let mut items = Vec::with_capacity(records.len());

@@ -15,6 +15,10 @@ use super::offsets::{OffsetTracker, PartitionKey};
 use crate::config::{ConnectorConfig, TopicSelection};
 use crate::plugin::{Header, KafkaRecord};
 
+/// Default `queued.max.messages.kbytes` (librdkafka's prefetch queue) unless a
+/// `consumer.*` / `consumer.override.*` key sets it.
+pub const DEFAULT_PREFETCH_KIB: &str = "16384";
+
 /// The consumer type used by connectors.
 pub type SourceConsumer = StreamConsumer<SourceContext>;
 
@@ -98,7 +102,10 @@ pub fn subscribe(
         .set("group.id", connector.group_id())
         .set("client.id", format!("connector-consumer-{}-0", connector.name))
         .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        // librdkafka's prefetch queue is the first buffer between the broker and the pipeline;
+        // its default (64 MiB) alone would be most of sluice's memory.
+        .set("queued.max.messages.kbytes", DEFAULT_PREFETCH_KIB);
     for (key, value) in client::client_config(bootstrap_servers, &connector.consumer_settings).config_map() {
         config.set(key, value);
     }
@@ -131,6 +138,14 @@ pub fn commit_positions<C: Consumer<X>, X: ConsumerContext>(
         list.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
     }
     consumer.commit(&list, mode)
+}
+
+/// The key, value and header bytes of a record: what it weighs against
+/// `sluice.max.inflight.bytes`.
+pub fn record_bytes(record: &KafkaRecord) -> usize {
+    record.key.as_ref().map_or(0, Vec::len)
+        + record.value.as_ref().map_or(0, Vec::len)
+        + record.headers.iter().map(|h| h.key.len() + h.value.as_ref().map_or(0, Vec::len)).sum::<usize>()
 }
 
 /// Copies a consumed message into an owned record for the parser.

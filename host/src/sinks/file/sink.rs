@@ -7,10 +7,19 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::plugin::render;
 use crate::sinks::{Sink, SinkError, SinkItem, WriteReport};
+
+/// One line of the file: the record's coordinates and one output.
+#[derive(Serialize)]
+struct Line<'a> {
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+    output: render::OutputJson<'a>,
+}
 
 /// A JSON Lines writer shared by a connector's lanes.
 #[derive(Clone)]
@@ -43,12 +52,12 @@ impl FileSink {
         let mut text = Vec::with_capacity(items.len() * 256);
         for item in items {
             for output in item.outputs {
-                let line = json!({
-                    "topic": item.record.topic,
-                    "partition": item.record.partition,
-                    "offset": item.record.offset,
-                    "output": render::output(output),
-                });
+                let line = Line {
+                    topic: &item.record.topic,
+                    partition: item.record.partition,
+                    offset: item.record.offset,
+                    output: render::OutputJson(output),
+                };
                 serde_json::to_writer(&mut text, &line)?;
                 text.push(b'\n');
             }
