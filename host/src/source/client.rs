@@ -31,6 +31,10 @@ pub fn client_config(bootstrap_servers: &str, settings: &[(String, String)]) -> 
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap_servers);
     for (key, value) in settings {
+        if let Some((name, translated)) = translate_size_key(key, value) {
+            config.set(name, translated);
+            continue;
+        }
         match key.as_str() {
             "bootstrap.servers" => {
                 config.set(key, value);
@@ -43,10 +47,6 @@ pub fn client_config(bootstrap_servers: &str, settings: &[(String, String)]) -> 
                     config.set("sasl.username", user);
                     config.set("sasl.password", password);
                 }
-            }
-            k if size_key(k).is_some() => {
-                let (name, value) = size_key(k).map(|translate| translate(value)).unwrap_or_default();
-                config.set(name, value);
             }
             k if JAVA_ONLY_KEYS.contains(&k) => {
                 tracing::debug!(key = k, "Java client setting has no librdkafka equivalent; ignored.");
@@ -65,22 +65,17 @@ pub fn client_config(bootstrap_servers: &str, settings: &[(String, String)]) -> 
 /// `receive.buffer.bytes` → `socket.*.buffer.bytes` (Java's `-1`, the OS default, is
 /// librdkafka's `0`). Keys spelled alike (`fetch.max.bytes`, `max.partition.fetch.bytes`,
 /// `batch.size`, `message.max.bytes`) pass through unchanged.
-fn size_key(key: &str) -> Option<fn(&str) -> (&'static str, String)> {
-    fn os_default(value: &str) -> String {
-        if value.trim() == "-1" {
-            "0".into()
-        } else {
-            value.trim().into()
-        }
-    }
+fn translate_size_key(key: &str, value: &str) -> Option<(&'static str, String)> {
+    let value = value.trim();
+    let os_default = || if value == "-1" { "0".to_string() } else { value.to_string() };
     Some(match key {
-        "max.request.size" => |v| ("message.max.bytes", v.trim().to_string()),
-        "buffer.memory" => |v| {
-            let kbytes = v.trim().parse::<u64>().map(|b| b.div_ceil(1024).to_string()).unwrap_or_else(|_| v.into());
+        "max.request.size" => ("message.max.bytes", value.to_string()),
+        "buffer.memory" => {
+            let kbytes = value.parse::<u64>().map(|b| b.div_ceil(1024).to_string()).unwrap_or_else(|_| value.into());
             ("queue.buffering.max.kbytes", kbytes)
-        },
-        "send.buffer.bytes" => |v| ("socket.send.buffer.bytes", os_default(v)),
-        "receive.buffer.bytes" => |v| ("socket.receive.buffer.bytes", os_default(v)),
+        }
+        "send.buffer.bytes" => ("socket.send.buffer.bytes", os_default()),
+        "receive.buffer.bytes" => ("socket.receive.buffer.bytes", os_default()),
         _ => return None,
     })
 }
