@@ -39,6 +39,20 @@ pub fn properties(data: &[u8]) {
     }
 }
 
+/// Fuzz target `config_text`: a worker or connector file (JSON or properties) either reads or
+/// fails with an error; whatever reads, written out as a properties file, reads back to the
+/// same entries.
+pub fn config_text(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(map) = crate::config::parse_text("fuzz.properties", text) else { return };
+    let rendered: String =
+        map.entries().iter().map(|(k, v)| format!("{}={}\n", escape_property(k), escape_property(v))).collect();
+    // A rendered file that starts with `{` would be read as JSON: lead with a comment.
+    let rendered = format!("# rendered\n{rendered}");
+    let again = crate::config::parse_text("rendered.properties", &rendered).expect("rendered entries read back");
+    assert_eq!(again.entries(), map.entries(), "round trip of {rendered:?}");
+}
+
 #[cfg(test)]
 mod tests {
     /// Seeds: the shapes Kafka Connect files use, escapes of multi-byte characters, dangling escapes.
@@ -67,6 +81,29 @@ mod tests {
             let mut bytes = vec![0u8; rng.usize(0..48)];
             rng.fill(&mut bytes);
             super::properties(&bytes);
+        }
+    }
+
+    const CONFIG_SEEDS: &[&str] = &[
+        "{\"name\":\"a\",\"config\":{\"connector.class\":\"FileStreamSink\",\"tasks.max\":2,\"x\":true}}",
+        "{\"name\":\"a\",\"topics\":\"t\"}",
+        "{\"name\":\"a\",\"config\":{\"name\":\"b\"}}",
+        "{\"config\":{\"k\":null,\"n\":1.5e3}}",
+        "{[1]}",
+        "name=x\ntopics=a,b\n",
+    ];
+
+    #[test]
+    fn config_text_smoke() {
+        for seed in CONFIG_SEEDS.iter().chain(PROPERTIES_SEEDS) {
+            super::config_text(seed.as_bytes());
+        }
+        let mut rng = fastrand::Rng::with_seed(23);
+        const PIECES: &[&str] =
+            &["{", "}", "\"", ":", ",", "name", "config", "k", "1", "true", "null", "[", "]", " ", "=", "\\"];
+        for _ in 0..20_000 {
+            let text: String = (0..rng.usize(0..24)).map(|_| PIECES[rng.usize(..PIECES.len())]).collect();
+            super::config_text(text.as_bytes());
         }
     }
 
