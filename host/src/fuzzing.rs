@@ -53,6 +53,27 @@ pub fn config_text(data: &[u8]) {
     assert_eq!(again.entries(), map.entries(), "round trip of {rendered:?}");
 }
 
+/// Fuzz target `tdengine_raw`: normalising a `raw` TDengine payload (first byte picks the
+/// protocol) leaves no line ending in `\r` and no blank line and is idempotent (line and
+/// telnet; JSON unwraps one array per call by design), and a body of the piece is the
+/// piece (in `[...]` for JSON).
+pub fn tdengine_raw(data: &[u8]) {
+    use crate::sinks::tdengine::{body, raw_piece, Protocol};
+    let Some((&selector, payload)) = data.split_first() else { return };
+    let protocol = [Protocol::Line, Protocol::Telnet, Protocol::Json][usize::from(selector % 3)];
+    let Ok(Some(piece)) = raw_piece(protocol, payload) else { return };
+    let text = std::str::from_utf8(&piece.payload).expect("UTF-8 in, UTF-8 out");
+    if protocol != Protocol::Json {
+        let again = raw_piece(protocol, &piece.payload).expect("a normalised payload is UTF-8");
+        assert_eq!(again.as_ref(), Some(&piece), "normalising twice changes nothing");
+        let lines: Vec<&str> = text.split('\n').collect();
+        assert!(lines.iter().all(|line| !line.ends_with('\r') && !line.trim().is_empty()), "{text:?}");
+    }
+    let joined = body(protocol, std::iter::once(&piece));
+    let expected = if protocol == Protocol::Json { [b"[", &piece.payload[..], b"]"].concat() } else { piece.payload };
+    assert_eq!(joined, expected);
+}
+
 #[cfg(test)]
 mod tests {
     /// Seeds: the shapes Kafka Connect files use, escapes of multi-byte characters, dangling escapes.
@@ -104,6 +125,27 @@ mod tests {
         for _ in 0..20_000 {
             let text: String = (0..rng.usize(0..24)).map(|_| PIECES[rng.usize(..PIECES.len())]).collect();
             super::config_text(text.as_bytes());
+        }
+    }
+
+    #[test]
+    fn tdengine_raw_smoke() {
+        const SEEDS: &[&[u8]] = &[
+            b"\0st,t1=3 c1=3i64 1626006833639000000\r\n\n# comment\nst c2=2i64 1\n",
+            b"\x01meters.current 1648432611249 10.3 location=California\r\n\r\n",
+            b"\x02[{\"metric\":\"m\",\"timestamp\":1,\"value\":2,\"tags\":{}}]",
+            b"\x02 [ ] ",
+            b"\0\r\n \r",
+        ];
+        for seed in SEEDS {
+            super::tdengine_raw(seed);
+        }
+        let mut rng = fastrand::Rng::with_seed(29);
+        const ALPHABET: &[u8] = b"ab =,#\r\n\t[]{}\"0";
+        for _ in 0..20_000 {
+            let mut data: Vec<u8> = (0..rng.usize(1..40)).map(|_| ALPHABET[rng.usize(..ALPHABET.len())]).collect();
+            data[0] = rng.u8(..);
+            super::tdengine_raw(&data);
         }
     }
 
