@@ -10,6 +10,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod fuzzing;
 pub mod pipeline;
 pub mod plugin;
 pub mod sinks;

@@ -2,6 +2,7 @@
 //! components in the real sandbox, asserting on what arrived where.
 
 mod cli;
+mod dead_letter;
 mod delivery;
 mod docs;
 mod examples;

@@ -62,7 +62,7 @@ impl Harness {
         use rdkafka::message::{Header, OwnedHeaders};
         use rdkafka::producer::{FutureProducer, FutureRecord};
         let mut config = client::client_config(&self.bootstrap, &[]);
-        config.set("acks", "all");
+        config.set("acks", "all").set("message.max.bytes", "16000000");
         let producer: FutureProducer = client::create(config).unwrap();
         for record in records {
             let mut headers = OwnedHeaders::new();

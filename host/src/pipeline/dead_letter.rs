@@ -1,11 +1,15 @@
 //! The error path: what went wrong with a record, and the Kafka dead-letter topic that
 //! receives the original record with Kafka Connect's error headers plus `ErrorInfo`.
 
+pub mod budget;
+
 use std::time::Duration;
 
 use anyhow::Context as _;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
@@ -87,18 +91,62 @@ impl Failure {
 /// A boxed future, for trait objects.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
+/// Kafka Connect's default `delivery.timeout.ms`: how long a failing dead-letter write is
+/// retried before the connector fails.
+pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(120);
+
+/// Room for the key and the error headers on top of the largest consumable value.
+const HEADER_ROOM_BYTES: u64 = 1 << 20;
+/// librdkafka's default `receive.message.max.bytes`: the largest fetch response a consumer
+/// accepts, hence the largest record it can hand to the dead-letter path.
+const CONSUMER_RECEIVE_MAX_BYTES: u64 = 100_000_000;
+/// librdkafka's upper bound for `message.max.bytes`.
+const PRODUCER_MESSAGE_MAX_BYTES: u64 = 1_000_000_000;
+
+/// Why a dead-letter write failed, and whether trying again can help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterError {
+    /// What went wrong, naming the target.
+    pub reason: String,
+    /// True when retrying cannot succeed without a change (authorization, a size refused).
+    pub permanent: bool,
+}
+
+impl DeadLetterError {
+    /// A failure that may pass (broker unavailable, timeout).
+    pub fn retryable(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into(), permanent: false }
+    }
+
+    /// A failure that retrying cannot fix.
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into(), permanent: true }
+    }
+}
+
+impl std::fmt::Display for DeadLetterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
 /// Somewhere failed records are written durably (a Kafka topic, a Tablestore error table).
 /// A record is acknowledged only after `send` returned `Ok`.
 pub trait DeadLetterTarget: Send + Sync {
     /// Where records go, for logs (`topic orders-dlq`, `table errors`).
     fn describe(&self) -> String;
 
-    /// Writes every failed record; `Err` means none may be considered written (retried).
+    /// Writes every failed record; `Err` means none may be considered written.
     fn send<'a>(
         &'a self,
         task: usize,
         failed: &'a [(&'a KafkaRecord, &'a Failure)],
-    ) -> BoxFuture<'a, Result<(), String>>;
+    ) -> BoxFuture<'a, Result<(), DeadLetterError>>;
+
+    /// How long a failing write is retried before the connector fails.
+    fn retry_budget(&self) -> Duration {
+        DEFAULT_RETRY_BUDGET
+    }
 }
 
 impl DeadLetterTarget for DeadLetterQueue {
@@ -110,8 +158,12 @@ impl DeadLetterTarget for DeadLetterQueue {
         &'a self,
         task: usize,
         failed: &'a [(&'a KafkaRecord, &'a Failure)],
-    ) -> BoxFuture<'a, Result<(), String>> {
+    ) -> BoxFuture<'a, Result<(), DeadLetterError>> {
         Box::pin(self.produce(task, failed))
+    }
+
+    fn retry_budget(&self) -> Duration {
+        self.retry_budget
     }
 }
 
@@ -120,22 +172,23 @@ pub struct DeadLetterQueue {
     producer: FutureProducer,
     topic: String,
     connector: String,
+    retry_budget: Duration,
 }
 
 impl DeadLetterQueue {
     /// Connects to the dead-letter cluster, creating the topic (one partition, the configured
-    /// replication factor) when it does not exist, as Kafka Connect does.
+    /// replication factor) when it does not exist, as Kafka Connect does. The producer is sized
+    /// for the largest record the connector's consumer can fetch (see [`producer_config`]).
     pub async fn connect(target: &DeadLetterConfig, connector: &ConnectorConfig) -> anyhow::Result<Self> {
         ensure_topic(target, connector).await?;
-        let mut config = client::client_config(&target.bootstrap_servers, &connector.producer_settings);
-        config.set("client.id", format!("connector-dlq-producer-{}-0", connector.name)).set("acks", "all");
+        let (config, retry_budget) = producer_config(target, connector);
         let producer: FutureProducer = client::create(config)
             .with_context(|| format!("creating the dead-letter producer for `{}`", target.topic))?;
-        Ok(Self { producer, topic: target.topic.clone(), connector: connector.name.clone() })
+        Ok(Self { producer, topic: target.topic.clone(), connector: connector.name.clone(), retry_budget })
     }
 
     /// Produces every failed record and waits until the broker acknowledged all of them.
-    pub async fn produce(&self, task: usize, failed: &[(&KafkaRecord, &Failure)]) -> Result<(), String> {
+    pub async fn produce(&self, task: usize, failed: &[(&KafkaRecord, &Failure)]) -> Result<(), DeadLetterError> {
         let mut deliveries = Vec::with_capacity(failed.len());
         for (record, failure) in failed {
             let headers = self.headers(task, record, failure);
@@ -149,20 +202,52 @@ impl DeadLetterQueue {
             if let Some(timestamp) = record.timestamp_ms {
                 message = message.timestamp(timestamp);
             }
-            let delivery = self
-                .producer
-                .send_result(message)
-                .map_err(|(error, _)| format!("queueing a dead-letter record: {error}"))?;
-            deliveries.push(delivery);
+            let delivery = self.producer.send_result(message).map_err(|(error, _)| self.error(record, &error))?;
+            deliveries.push((record, delivery));
         }
-        for delivery in deliveries {
+        for (record, delivery) in deliveries {
             match delivery.await {
                 Ok(Ok(_)) => {}
-                Ok(Err((error, _))) => return Err(format!("writing to dead-letter topic `{}`: {error}", self.topic)),
-                Err(_) => return Err(format!("dead-letter record for `{}` was cancelled", self.topic)),
+                Ok(Err((error, _))) => return Err(self.error(record, &error)),
+                Err(_) => {
+                    return Err(DeadLetterError::retryable(format!(
+                        "the dead-letter record for {} was cancelled before topic `{}` acknowledged it",
+                        coordinates(record),
+                        self.topic
+                    )))
+                }
             }
         }
         Ok(())
+    }
+
+    /// Names the record, the topic and the error, and says whether retrying can help.
+    fn error(&self, record: &KafkaRecord, error: &KafkaError) -> DeadLetterError {
+        let size = record.key.as_ref().map_or(0, Vec::len) + record.value.as_ref().map_or(0, Vec::len);
+        let reason = format!(
+            "writing {} ({size} bytes of key and value) to dead-letter topic `{}`: {error}",
+            coordinates(record),
+            self.topic
+        );
+        match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::MessageSizeTooLarge) => DeadLetterError::permanent(format!(
+                "{reason}; raise the dead-letter producer's limit (`producer.override.max.request.size`) and the \
+                 topic's `max.message.bytes`"
+            )),
+            Some(
+                RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed
+                | RDKafkaErrorCode::SaslAuthenticationFailed
+                | RDKafkaErrorCode::Authentication,
+            ) => DeadLetterError::permanent(format!(
+                "{reason}; grant the connector's principal WRITE on topic `{}`",
+                self.topic
+            )),
+            Some(RDKafkaErrorCode::InvalidTopic | RDKafkaErrorCode::PolicyViolation) => {
+                DeadLetterError::permanent(reason)
+            }
+            _ => DeadLetterError::retryable(reason),
+        }
     }
 
     fn headers(&self, task: usize, record: &KafkaRecord, failure: &Failure) -> OwnedHeaders {
@@ -190,6 +275,38 @@ impl DeadLetterQueue {
         headers = text(headers, "__connect.errors.exception.message", &failure.message);
         text(headers, "__connect.errors.exception.stacktrace", &stacktrace)
     }
+}
+
+fn coordinates(record: &KafkaRecord) -> String {
+    format!("record {}-{}@{}", record.topic, record.partition, record.offset)
+}
+
+/// The dead-letter producer's settings and retry budget. Unless the producer settings set a
+/// size (`max.request.size` or `message.max.bytes`), the producer accepts the largest record
+/// the consumer can fetch (its `receive.message.max.bytes` / `fetch.max.bytes`, librdkafka's
+/// 100 MB by default) plus room for the error headers, so a consumed record can always be
+/// dead-lettered whole; the broker's `max.message.bytes` for the topic still applies. The
+/// budget is the producer's `delivery.timeout.ms` (Kafka Connect's default, 120 s), which
+/// also bounds each attempt.
+pub fn producer_config(target: &DeadLetterConfig, connector: &ConnectorConfig) -> (ClientConfig, Duration) {
+    let mut config = client::client_config(&target.bootstrap_servers, &connector.producer_settings);
+    config.set("client.id", format!("connector-dlq-producer-{}-0", connector.name)).set("acks", "all");
+    if config.get("message.max.bytes").is_none() {
+        let consumer = client::client_config(&target.bootstrap_servers, &connector.consumer_settings);
+        let setting = |key: &str| consumer.get(key).and_then(|v| v.parse::<u64>().ok());
+        let largest = setting("receive.message.max.bytes")
+            .unwrap_or(CONSUMER_RECEIVE_MAX_BYTES)
+            .max(setting("fetch.max.bytes").unwrap_or(0));
+        let limit = (largest + HEADER_ROOM_BYTES).min(PRODUCER_MESSAGE_MAX_BYTES);
+        config.set("message.max.bytes", limit.to_string());
+    }
+    let budget = ["delivery.timeout.ms", "message.timeout.ms"]
+        .iter()
+        .find_map(|key| config.get(key).and_then(|v| v.parse::<u64>().ok()))
+        .map_or(DEFAULT_RETRY_BUDGET, Duration::from_millis);
+    config.set("message.timeout.ms", budget.as_millis().to_string());
+    config.remove("delivery.timeout.ms");
+    (config, budget)
 }
 
 async fn ensure_topic(target: &DeadLetterConfig, connector: &ConnectorConfig) -> anyhow::Result<()> {

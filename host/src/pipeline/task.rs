@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::watch;
 
+use super::dead_letter::budget::{RetryBudget, Verdict};
 use super::dead_letter::{DeadLetterTarget, Failure};
 use super::flow::Inflight;
 use super::status::{ConnectorStatus, Counters};
@@ -238,10 +239,14 @@ impl SinkLane {
         }
     }
 
+    /// Writes failed records to the dead-letter target, retrying within the target's budget.
+    /// When the budget is spent (or the error is permanent) the connector fails naming the
+    /// record and the reason; nothing of the batch is acknowledged. Returns false when the lane
+    /// must stop.
     async fn dead_letter(&mut self, queue: &dyn DeadLetterTarget, pairs: &[(&KafkaRecord, &Failure)]) -> bool {
-        let mut attempt = 0u32;
+        let mut budget = RetryBudget::new(queue.retry_budget());
         loop {
-            match queue.send(self.task, pairs).await {
+            let error = match queue.send(self.task, pairs).await {
                 Ok(()) => {
                     for (record, failure) in pairs {
                         tracing::info!(connector = %self.status.name, target = %queue.describe(),
@@ -249,14 +254,36 @@ impl SinkLane {
                     }
                     return true;
                 }
-                Err(reason) => {
-                    attempt += 1;
-                    let delay = backoff(attempt);
-                    tracing::warn!(connector = %self.status.name, attempt, ?delay, "Dead-letter write failed, retrying: {reason}");
-                    if !self.sleep_unless_shutdown(delay).await {
-                        return false;
-                    }
+                Err(error) => error,
+            };
+            Counters::add(&self.status.counters.retries, 1);
+            let delay = match budget.failed(error.permanent) {
+                Verdict::RetryAfter(delay) => delay,
+                Verdict::GiveUp => {
+                    let (record, failure) = pairs[0];
+                    let spent = if error.permanent {
+                        "retrying cannot help".to_string()
+                    } else {
+                        format!("gave up after {} attempts in {:?}", budget.attempts(), budget.failing_for())
+                    };
+                    self.status.fail(format!(
+                        "the dead-letter write to {} failed ({spent}): {error}; the record was rejected because {}; \
+                         nothing at or past it is committed",
+                        queue.describe(),
+                        failure.describe(record)
+                    ));
+                    return false;
                 }
+            };
+            if budget.warning_due() {
+                tracing::warn!(connector = %self.status.name, target = %queue.describe(), attempt = budget.attempts(),
+                    failing_for = ?budget.failing_for(), "Dead-letter write keeps failing, retrying: {error}");
+            } else {
+                tracing::debug!(connector = %self.status.name, target = %queue.describe(), attempt = budget.attempts(),
+                    ?delay, "Dead-letter write failed, retrying: {error}");
+            }
+            if !self.sleep_unless_shutdown(delay).await {
+                return false;
             }
         }
     }

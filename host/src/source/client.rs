@@ -31,6 +31,10 @@ pub fn client_config(bootstrap_servers: &str, settings: &[(String, String)]) -> 
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap_servers);
     for (key, value) in settings {
+        if let Some((name, translated)) = translate_size_key(key, value) {
+            config.set(name, translated);
+            continue;
+        }
         match key.as_str() {
             "bootstrap.servers" => {
                 config.set(key, value);
@@ -53,6 +57,27 @@ pub fn client_config(bootstrap_servers: &str, settings: &[(String, String)]) -> 
         }
     }
     config
+}
+
+/// A Java client size key that librdkafka spells differently, as a translation of its value
+/// into librdkafka's key and value: `max.request.size` → `message.max.bytes`,
+/// `buffer.memory` → `queue.buffering.max.kbytes`, `send.buffer.bytes` /
+/// `receive.buffer.bytes` → `socket.*.buffer.bytes` (Java's `-1`, the OS default, is
+/// librdkafka's `0`). Keys spelled alike (`fetch.max.bytes`, `max.partition.fetch.bytes`,
+/// `batch.size`, `message.max.bytes`) pass through unchanged.
+fn translate_size_key(key: &str, value: &str) -> Option<(&'static str, String)> {
+    let value = value.trim();
+    let os_default = || if value == "-1" { "0".to_string() } else { value.to_string() };
+    Some(match key {
+        "max.request.size" => ("message.max.bytes", value.to_string()),
+        "buffer.memory" => {
+            let kbytes = value.parse::<u64>().map(|b| b.div_ceil(1024).to_string()).unwrap_or_else(|_| value.into());
+            ("queue.buffering.max.kbytes", kbytes)
+        }
+        "send.buffer.bytes" => ("socket.send.buffer.bytes", os_default()),
+        "receive.buffer.bytes" => ("socket.receive.buffer.bytes", os_default()),
+        _ => return None,
+    })
 }
 
 /// Creates a client; a property librdkafka does not know is dropped with a note and the
@@ -140,6 +165,29 @@ mod tests {
         assert_eq!(config.get("partition.assignment.strategy"), Some("roundrobin"));
         assert_eq!(config.get("sasl.username"), Some("u"));
         assert_eq!(config.get("sasl.password"), Some("p"));
+    }
+
+    #[test]
+    fn java_size_keys_become_librdkafka_keys() {
+        let settings: Vec<(String, String)> = [
+            ("max.request.size", "5242880"),
+            ("buffer.memory", "33554433"),
+            ("send.buffer.bytes", "-1"),
+            ("receive.buffer.bytes", "65536"),
+            ("max.partition.fetch.bytes", "2097152"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let config = client_config("b:1", &settings);
+        assert_eq!(config.get("message.max.bytes"), Some("5242880"));
+        assert_eq!(config.get("max.request.size"), None);
+        assert_eq!(config.get("queue.buffering.max.kbytes"), Some("32769"));
+        assert_eq!(config.get("socket.send.buffer.bytes"), Some("0"));
+        assert_eq!(config.get("socket.receive.buffer.bytes"), Some("65536"));
+        assert_eq!(config.get("max.partition.fetch.bytes"), Some("2097152"));
+        let producer: Result<rdkafka::producer::BaseProducer, _> = create(config);
+        assert!(producer.is_ok(), "librdkafka accepts every translated key");
     }
 
     #[test]

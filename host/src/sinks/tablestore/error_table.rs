@@ -10,7 +10,7 @@ use super::protocol::{self, PrimaryKeyType};
 use super::request::{MAX_ATTRIBUTE_VALUE, MAX_BYTES, MAX_ROWS};
 use super::table::{self, TableError};
 use crate::config::ConnectorConfig;
-use crate::pipeline::dead_letter::{BoxFuture, DeadLetterTarget, Failure};
+use crate::pipeline::dead_letter::{BoxFuture, DeadLetterError, DeadLetterTarget, Failure};
 use crate::plugin::KafkaRecord;
 
 /// The Tablestore error table.
@@ -109,7 +109,7 @@ impl DeadLetterTarget for ErrorTable {
         &'a self,
         _task: usize,
         failed: &'a [(&'a KafkaRecord, &'a Failure)],
-    ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(self.write(failed))
+    ) -> BoxFuture<'a, Result<(), DeadLetterError>> {
+        Box::pin(async move { self.write(failed).await.map_err(DeadLetterError::retryable) })
     }
 }

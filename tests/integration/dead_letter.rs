@@ -1,0 +1,102 @@
+//! The dead-letter path under stress: records too big for a default producer, and
+//! dead-letter writes that cannot succeed.
+
+use std::time::Duration;
+
+use rdkafka::message::Message;
+use sluice::pipeline::status::ConnectorState;
+use sluice::plugin::KafkaRecord;
+
+use crate::util::*;
+
+fn record(topic: &str, partition: i32, key: &str, value: Vec<u8>) -> KafkaRecord {
+    KafkaRecord {
+        topic: topic.into(),
+        partition,
+        offset: 0,
+        timestamp_ms: None,
+        key: Some(key.as_bytes().to_vec()),
+        value: Some(value),
+        headers: Vec::new(),
+    }
+}
+
+/// A value the JSON parser rejects, `size` bytes long.
+fn poison(size: usize) -> Vec<u8> {
+    let mut value = b"{\"blob\":\"".to_vec();
+    value.resize(size, b'x');
+    value
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rejected_record_over_one_megabyte_is_dead_lettered_whole_with_default_settings() {
+    let h = Harness::new();
+    h.topic("big", 3);
+    let huge = poison(2 * 1024 * 1024 + 17);
+    let mut records = Vec::new();
+    for partition in 0..3 {
+        for i in 0..4 {
+            records.push(record("big", partition, &format!("k{i}"), format!("{{\"n\":{i}}}").into_bytes()));
+        }
+    }
+    records.insert(5, record("big", 1, "huge", huge.clone()));
+    records.push(record("big", 2, "small-poison", b"not json".to_vec()));
+    h.produce_records(&records).await;
+    let out = h.path("out.jsonl");
+    let connector = h.connector(&format!(
+        "name=big\nconnector.class=FileStreamSink\ntopics=big\nfile={}\nerrors.tolerance=all\n\
+         errors.deadletterqueue.topic.name=big-dlq\nerrors.deadletterqueue.topic.replication.factor=1\n",
+        out.display()
+    ));
+    let running = h.start(h.worker(""), vec![connector]).await.unwrap();
+    let status = running.statuses()[0].clone();
+    let end = h.end_offsets("big", 3);
+    assert_eq!(end, vec![4, 5, 5]);
+    assert!(
+        wait_until(Duration::from_secs(30), || h.committed("connect-big", "big", 3) == end).await,
+        "committed {:?}, end {end:?}, state {:?}",
+        h.committed("connect-big", "big", 3),
+        status.state()
+    );
+    assert_eq!(output_lines(&out).len(), 12, "every good record written");
+    let dead = h.read("big-dlq", 0, 2);
+    assert_eq!(dead.len(), 2);
+    let whole = dead.iter().find(|m| m.key() == Some(&b"huge"[..])).expect("the big record was dead-lettered");
+    assert_eq!(whole.payload().map(<[u8]>::len), Some(huge.len()), "dead-lettered whole");
+    assert_eq!(whole.payload(), Some(&huge[..]));
+    assert_eq!(header(whole, "__connect.errors.partition").as_deref(), Some("1"));
+    assert_eq!(header(whole, "__connect.errors.offset").as_deref(), Some("1"));
+    running.shutdown();
+    running.wait().await;
+    assert_eq!(status.state(), ConnectorState::Stopped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_letter_write_that_cannot_succeed_fails_the_connector_without_committing_past_the_record() {
+    let h = Harness::new();
+    h.topic("capped", 1);
+    let mut records: Vec<KafkaRecord> =
+        (0..3).map(|i| record("capped", 0, "ok", format!("{{\"n\":{i}}}").into_bytes())).collect();
+    records.push(record("capped", 0, "poison", poison(5000)));
+    records.extend((3..6).map(|i| record("capped", 0, "ok", format!("{{\"n\":{i}}}").into_bytes())));
+    h.produce_records(&records).await;
+    // Kafka Connect's producer size key, translated to librdkafka's `message.max.bytes`: the
+    // dead-letter producer refuses the 5000-byte record, and retrying cannot help.
+    let connector = h.connector(&format!(
+        "name=capped\nconnector.class=FileStreamSink\ntopics=capped\nfile={}\nerrors.tolerance=all\n\
+         errors.deadletterqueue.topic.name=capped-dlq\nerrors.deadletterqueue.topic.replication.factor=1\n\
+         producer.override.max.request.size=1000\n",
+        h.path("out.jsonl").display()
+    ));
+    let running = h.start(h.worker(""), vec![connector]).await.unwrap();
+    let status = running.statuses()[0].clone();
+    assert!(wait_until(Duration::from_secs(30), || status.is_failed()).await, "the connector must fail");
+    let ConnectorState::Failed(reason) = status.state() else { unreachable!() };
+    assert!(reason.contains("capped-0@3") && reason.contains("capped-dlq"), "{reason}");
+    assert!(reason.contains("max.request.size"), "says how to fix it: {reason}");
+    running.shutdown();
+    running.wait().await;
+    let committed = h.committed("connect-capped", "capped", 1)[0];
+    assert!(committed <= 3, "committed {committed}: nothing past the record that was not dead-lettered");
+    assert!(h.read("capped-dlq", 0, 1).is_empty());
+}
