@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use crate::config::{ConnectorConfig, ErrorPolicy, WorkerConfig};
 use crate::plugin::{KafkaRecord, PluginRuntime};
+use crate::sinks::driver::Driver;
 use crate::source::consumer::{self, lock, SourceConsumer, SourceContext};
 use crate::source::offsets::OffsetTracker;
 use dead_letter::DeadLetterQueue;
@@ -67,9 +68,7 @@ pub async fn start_connector(
         ErrorPolicy::DeadLetter(target) => {
             ErrorPath::DeadLetter(Arc::new(DeadLetterQueue::connect(target, &config).await?))
         }
-        ErrorPolicy::TablestoreTable(table) => {
-            ErrorPath::DeadLetter(Arc::new(crate::sinks::tablestore::ErrorTable::open(&config, table).await?))
-        }
+        ErrorPolicy::SinkTable(table) => ErrorPath::DeadLetter(sink.error_table(&config, table).await?),
     };
 
     let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
@@ -99,6 +98,7 @@ pub async fn start_connector(
             tracker: tracker.clone(),
             status: status.clone(),
             shutdown: shutdown.clone(),
+            driver: Driver::new(config.retry, shutdown.clone()),
         };
         lanes.push(tokio::spawn(lane.run(parsed_rx)));
         batch_senders.push(batch_tx);
