@@ -97,7 +97,7 @@ fn repair_torn_line(file: &mut File) -> std::io::Result<()> {
 }
 
 /// The lines of one item.
-struct Lines {
+pub struct Lines {
     item: usize,
     text: Vec<u8>,
 }
