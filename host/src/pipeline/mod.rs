@@ -98,7 +98,11 @@ pub async fn start_connector(
             tracker: tracker.clone(),
             status: status.clone(),
             shutdown: shutdown.clone(),
-            driver: Driver::new(config.retry, shutdown.clone()),
+            driver: {
+                let status = status.clone();
+                Driver::new(config.retry, shutdown.clone())
+                    .counting(move || Counters::add(&status.counters.retries, 1))
+            },
         };
         lanes.push(tokio::spawn(lane.run(parsed_rx)));
         batch_senders.push(batch_tx);

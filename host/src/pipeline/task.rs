@@ -207,9 +207,7 @@ impl SinkLane {
     /// fatal error or a spent budget fails the connector (nothing past the batch is
     /// committed); shutdown leaves the batch unacknowledged.
     async fn write_with_retries(&mut self, items: &[SinkItem<'_>]) -> Option<crate::sinks::WriteReport> {
-        let outcome = self.sink.write(items, &mut self.driver).await;
-        Counters::add(&self.status.counters.retries, self.driver.take_retries());
-        match outcome {
+        match self.sink.write(items, &mut self.driver).await {
             Ok(report) => Some(report),
             Err(SinkError::Fatal(reason)) => {
                 self.status.fail(format!("the {} sink failed: {reason}", self.sink_name));

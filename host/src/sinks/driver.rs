@@ -57,12 +57,19 @@ pub struct Driver {
     policy: RetryPolicy,
     shutdown: watch::Receiver<bool>,
     retries: u64,
+    on_retry: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Driver {
     /// A driver retrying by `policy` until `shutdown` turns true.
     pub fn new(policy: RetryPolicy, shutdown: watch::Receiver<bool>) -> Self {
-        Self { policy, shutdown, retries: 0 }
+        Self { policy, shutdown, retries: 0, on_retry: None }
+    }
+
+    /// Calls `count` at every retry, as it happens (the connector's retry counter).
+    pub fn counting(mut self, count: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_retry = Some(Box::new(count));
+        self
     }
 
     /// A driver that is never shut down (tools and tests).
@@ -72,7 +79,7 @@ impl Driver {
         Self::new(policy, shutdown)
     }
 
-    /// Retries made since the last call (for the connector's counters).
+    /// Retries made since the last call.
     pub fn take_retries(&mut self) -> u64 {
         std::mem::take(&mut self.retries)
     }
@@ -165,6 +172,9 @@ impl Driver {
                         return Err(SinkError::Interrupted);
                     }
                     self.retries += 1;
+                    if let Some(count) = &self.on_retry {
+                        count();
+                    }
                     // The rows come from one wave, so resending them together keeps order.
                     again.sort_unstable();
                     pending.extend(service.plan(rows, again).into_iter().flatten());

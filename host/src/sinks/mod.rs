@@ -18,6 +18,11 @@ use std::time::Duration;
 use crate::config::{ConfigMap, ConnectorConfig, ErrorPolicy, KeySet, TopicSelection, WorkerConfig};
 use crate::plugin::{KafkaRecord, Output};
 
+/// The parser setting naming the sink's data model for parsers that follow a connector's
+/// mapping rules (`tablestore`: the built-in json parser applies the Tablestore
+/// connector's `DefaultEventParser` semantics).
+pub const SINK_MODE_SETTING: &str = "sluice.sink.mode";
+
 /// One parsed record on its way into a sink.
 #[derive(Debug, Clone, Copy)]
 pub struct SinkItem<'a> {
@@ -120,6 +125,14 @@ impl SinkKind {
         }
     }
 
+    /// Settings this kind of sink always adds to the parser's `configure` (the sink mode).
+    pub fn parser_settings(self) -> Vec<(String, String)> {
+        match self {
+            SinkKind::Tablestore => vec![(SINK_MODE_SETTING.to_string(), "tablestore".to_string())],
+            SinkKind::File | SinkKind::Stdout | SinkKind::Tdengine | SinkKind::MaxCompute => Vec::new(),
+        }
+    }
+
     /// Checks the sink's own keys when the connector file is read, so mistakes surface
     /// before anything connects.
     pub fn check(self, config: &ConnectorConfig) -> anyhow::Result<()> {
@@ -199,13 +212,13 @@ pub enum AnySink {
 }
 
 impl AnySink {
-    /// Settings the sink adds to the parser's `configure` (for example the destination
-    /// table's columns), learnt when it opened.
+    /// Settings the sink adds to the parser's `configure`: the sink mode (see
+    /// [`SinkKind::parser_settings`]) and what it learnt when it opened (for example the
+    /// destination table's columns).
     pub fn parser_settings(&self) -> Vec<(String, String)> {
         match self {
-            AnySink::File(_) | AnySink::Tdengine(_) | AnySink::Tablestore(_) | AnySink::TablestoreTimeseries(_) => {
-                Vec::new()
-            }
+            AnySink::File(_) | AnySink::Tdengine(_) => Vec::new(),
+            AnySink::Tablestore(_) | AnySink::TablestoreTimeseries(_) => SinkKind::Tablestore.parser_settings(),
             AnySink::MaxCompute(sink) => sink.parser_settings(),
         }
     }
