@@ -95,7 +95,7 @@ pub const KEYS: &[KeyDoc] = &[
     key(Connector, "producer.override.*, admin.override.*", "(none)", "Dead-letter producer and admin settings for this connector."),
     key(Connector, "errors.tolerance", "none", "`none`: the first bad record fails the connector and nothing past it is committed. `all`: bad records go to the error path."),
     key(Connector, "errors.retry.timeout", "300000", "How long (ms) a transient sink failure (throttling, 5xx, timeouts, connection errors) is retried, from its first failure until something is written again; then the connector goes FAILED and nothing past the batch is committed. `-1` retries without end, `0` not at all. Kafka Connect's default is 0; sluice retries for 5 minutes (see the README's \"Retries\")."),
-    key(Connector, "errors.retry.delay.max.ms", "60000", "Longest wait between two retries (exponential backoff from 100 ms with jitter; a service's `Retry-After` is honoured up to this)."),
+    key(Connector, "errors.retry.delay.max.ms", "5000", "Longest wait between two retries (exponential backoff from 100 ms with jitter; a service's `Retry-After` is honoured up to this). Kafka Connect's default is 60000; sluice waits at most 5 s so a recovered service is written to again within seconds."),
     key(Connector, "errors.deadletterqueue.topic.name", "(none)", "With `errors.tolerance=all`: topic receiving bad records (original key, value, headers, timestamp, plus `ErrorInfo` and `__connect.errors.*` headers). Created if missing."),
     key(Connector, "errors.deadletterqueue.topic.replication.factor", "3", "Replication factor used when creating the dead-letter topic."),
     key(Connector, "runtime.error.tolerance", "none", "The Tablestore connector's name for `errors.tolerance`."),

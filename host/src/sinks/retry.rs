@@ -77,8 +77,10 @@ impl Default for RetryPolicy {
 /// Default `errors.retry.timeout` (see the README's "Retries" section for why).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Default `errors.retry.delay.max.ms` (Kafka Connect's).
-pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(60);
+/// Default `errors.retry.delay.max.ms`: 5 s (Kafka Connect's is 60 s), so a service that
+/// recovers is written to again within seconds, while a five-minute budget still allows
+/// about sixty tries.
+pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(5);
 
 /// After this long a stretch of failures logs at WARN (before: DEBUG).
 const WARN_AFTER: Duration = Duration::from_secs(5);
