@@ -22,7 +22,7 @@ use super::retry::{self, Class};
 use super::schema::{self, TableSchema};
 use crate::plugin::{Output, WriteKind};
 use crate::sinks::driver::{Driver, Rejected, Response, Service};
-use crate::sinks::retry::{Outcome, RetryPolicy};
+use crate::sinks::retry::Outcome;
 use crate::sinks::{Sink, SinkError, SinkItem, WriteReport};
 
 /// Block ids of one session must stay within 0..20000.
@@ -151,10 +151,21 @@ pub struct Entry {
     partition: Option<String>,
 }
 
-/// One write's requests: the sink and the batch the entries point into.
+/// One write's requests: the sink, the batch the entries point into, and the sessions of
+/// groups whose last try failed part-way.
 struct Write<'w> {
     sink: &'w MaxComputeSink,
     items: &'w [SinkItem<'w>],
+    resume: std::sync::Mutex<std::collections::HashMap<Vec<usize>, Progress>>,
+}
+
+/// How far a group's session got: the next try of the group re-sends only the blocks not
+/// yet uploaded (under the same ids) and commits, until `retry_times` tries of one session
+/// failed or the session is gone; then a new session starts.
+struct Progress {
+    session: Session,
+    uploaded: Vec<u64>,
+    failures: u32,
 }
 
 impl Write<'_> {
@@ -168,7 +179,32 @@ impl Write<'_> {
             _ => None,
         };
         let spec = spec.as_deref();
-        let session = sink.create_session(spec, value).await?;
+        let resumed = self.resume.lock().unwrap_or_else(|e| e.into_inner()).remove(request);
+        let mut progress = match resumed {
+            Some(progress) if progress.failures < sink.config.retry_times => progress,
+            _ => Progress { session: sink.create_session(spec, value).await?, uploaded: Vec::new(), failures: 0 },
+        };
+        let result = self.upload_group(spec, entries, request, &mut progress).await;
+        if let Err(Outcome::RetryAfter { reason, .. }) = &result {
+            let gone = reason.contains("StatusConflict") || reason.contains("NoSuchUpload");
+            if !gone {
+                progress.failures += 1;
+                self.resume.lock().unwrap_or_else(|e| e.into_inner()).insert(request.to_vec(), progress);
+            }
+        }
+        result
+    }
+
+    /// Encodes the group's blocks, uploads those not uploaded yet and commits.
+    async fn upload_group(
+        &self,
+        spec: Option<&str>,
+        entries: &[Entry],
+        request: &[usize],
+        progress: &mut Progress,
+    ) -> Result<Vec<Outcome>, Outcome> {
+        let sink = self.sink;
+        let session = progress.session.clone();
         let mut outcomes = vec![Outcome::Written; request.len()];
         let mut blocks: Vec<u64> = Vec::new();
         let mut block = new_block();
@@ -190,14 +226,21 @@ impl Write<'_> {
                 block.end_record().map_err(io_error)?;
                 if block.raw_bytes() >= sink.config.block_bytes {
                     let id = blocks.len() as u64;
-                    sink.upload(spec, &session.id, id, std::mem::replace(&mut block, new_block())).await?;
+                    let full = std::mem::replace(&mut block, new_block());
+                    if !progress.uploaded.contains(&id) {
+                        sink.upload(spec, &session.id, id, full).await?;
+                        progress.uploaded.push(id);
+                    }
                     blocks.push(id);
                 }
             }
         }
         if block.count() > 0 {
             let id = blocks.len() as u64;
-            sink.upload(spec, &session.id, id, block).await?;
+            if !progress.uploaded.contains(&id) {
+                sink.upload(spec, &session.id, id, block).await?;
+                progress.uploaded.push(id);
+            }
             blocks.push(id);
         }
         if !blocks.is_empty() {
@@ -219,10 +262,6 @@ impl Service for Write<'_> {
 
     fn item(&self, entry: &Entry) -> usize {
         entry.item
-    }
-
-    fn limits(&self, policy: RetryPolicy) -> RetryPolicy {
-        RetryPolicy { max_retries: Some(self.sink.config.retry_times), ..policy }
     }
 
     /// One request (session) per partition value, in value order, one after another.
@@ -303,7 +342,7 @@ impl Sink for MaxComputeSink {
             })
             .collect();
         let mut rejected = Rejected::new();
-        driver.run(&Write { sink: self, items }, &entries, &mut rejected).await?;
+        driver.run(&Write { sink: self, items, resume: Default::default() }, &entries, &mut rejected).await?;
         Ok(WriteReport { rejected: rejected.into_iter().collect() })
     }
 }
