@@ -610,8 +610,13 @@ async fn a_refused_block_is_split_until_the_bad_rows_are_found() {
     let running = h.start(h.worker(""), vec![c]).await.unwrap();
     assert!(wait_until(Duration::from_secs(30), || h.committed("connect-split", "split", 1) == vec![40]).await);
     let rows = s.rows("split").await;
-    let mut offsets: Vec<i64> =
-        rows.as_object().unwrap().values().flat_map(|r| r.as_array().unwrap().clone()).map(|r| r[2].as_i64().unwrap()).collect();
+    let mut offsets: Vec<i64> = rows
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|r| r.as_array().unwrap().clone())
+        .map(|r| r[2].as_i64().unwrap())
+        .collect();
     offsets.sort_unstable();
     assert_eq!(offsets, (0..40).filter(|i| *i != 5 && *i != 31).collect::<Vec<i64>>(), "every good row, once");
     let dead = h.read("split-errors", 0, 2);

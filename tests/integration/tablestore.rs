@@ -565,8 +565,7 @@ async fn a_request_refused_as_a_whole_is_split_to_find_the_bad_rows() {
     h.produce("split", Some(0), &orders(5, 1)).await;
     assert!(wait_until(Duration::from_secs(30), || h.committed("connect-split", "split", 1) == vec![5]).await);
     assert_eq!(s.rows("split").await.len(), 5, "the refusal was not about any row, so all were written");
-    let mut sizes: Vec<u64> =
-        s.requests().await.iter().map(|r| r["tables"][0]["rows"].as_u64().unwrap()).collect();
+    let mut sizes: Vec<u64> = s.requests().await.iter().map(|r| r["tables"][0]["rows"].as_u64().unwrap()).collect();
     sizes.sort_unstable();
     assert_eq!(sizes, vec![2, 3], "after the refusal the request was split in halves (bisection)");
     running.shutdown();

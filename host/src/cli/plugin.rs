@@ -122,7 +122,9 @@ fn read_inputs(settings: Option<&Path>, input: &Path) -> anyhow::Result<Inputs> 
     let records = testing::parse_records(&records_text).with_context(|| format!("in {}", input.display()))?;
     let mut settings: Vec<(String, String)> = settings.entries().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     // A connector file as settings: add what its sink would tell the parser (the sink mode).
-    if let Some(kind) = settings.iter().find(|(k, _)| k == "connector.class").and_then(|(_, c)| SinkKind::from_class(c).ok()) {
+    if let Some(kind) =
+        settings.iter().find(|(k, _)| k == "connector.class").and_then(|(_, c)| SinkKind::from_class(c).ok())
+    {
         settings.extend(kind.parser_settings());
     }
     Ok(Inputs { settings, limits, records })

@@ -100,8 +100,7 @@ pub async fn start_connector(
             shutdown: shutdown.clone(),
             driver: {
                 let status = status.clone();
-                Driver::new(config.retry, shutdown.clone())
-                    .counting(move || Counters::add(&status.counters.retries, 1))
+                Driver::new(config.retry, shutdown.clone()).counting(move || Counters::add(&status.counters.retries, 1))
             },
         };
         lanes.push(tokio::spawn(lane.run(parsed_rx)));

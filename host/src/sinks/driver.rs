@@ -124,8 +124,11 @@ impl Driver {
                     };
                     match answer {
                         Response::Whole(Outcome::Reject(reason)) if request.len() > 1 => {
-                            tracing::debug!(service = name, rows = request.len(),
-                                "{name} refused a request for its data ({reason}); splitting it to find the bad rows.");
+                            tracing::debug!(
+                                service = name,
+                                rows = request.len(),
+                                "{name} refused a request for its data ({reason}); splitting it to find the bad rows."
+                            );
                             let (left, right) = request.split_at(request.len() / 2);
                             split.push(left.to_vec());
                             split.push(right.to_vec());

@@ -167,7 +167,9 @@ impl SinkKind {
     pub async fn open(self, config: &ConnectorConfig) -> anyhow::Result<AnySink> {
         Ok(match self {
             SinkKind::File => match config.raw.get("file") {
-                Some(path) => AnySink::File(file::FileSink::open(path.as_ref(), config.raw.bool_or(file::FSYNC_KEY, true)?)?),
+                Some(path) => {
+                    AnySink::File(file::FileSink::open(path.as_ref(), config.raw.bool_or(file::FSYNC_KEY, true)?)?)
+                }
                 None => AnySink::File(file::FileSink::stdout()),
             },
             SinkKind::Stdout => AnySink::File(file::FileSink::stdout()),

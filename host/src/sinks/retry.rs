@@ -245,8 +245,11 @@ mod tests {
             }
         };
         assert!(waited <= Duration::from_secs(1));
-        assert!(matches!(&error, Exhausted { limit, reason, .. }
-            if limit == "errors.retry.timeout=1000" && reason == "HTTP 503"), "{error:?}");
+        assert!(
+            matches!(&error, Exhausted { limit, reason, .. }
+            if limit == "errors.retry.timeout=1000" && reason == "HTTP 503"),
+            "{error:?}"
+        );
         backoff.reset();
         assert!(backoff.next_delay("x", None).is_ok());
 

@@ -15,8 +15,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::protocol;
 use super::retry::{self, Class};
-use crate::sinks::retry::{Backoff, RetryPolicy};
 use super::signing;
+use crate::sinks::retry::{Backoff, RetryPolicy};
 
 /// The API version every request names.
 const API_VERSION: &str = "2015-12-31";

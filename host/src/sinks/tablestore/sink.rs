@@ -299,9 +299,10 @@ impl Sink for TablestoreSink {
                     continue;
                 };
                 let table = row.table.clone().unwrap_or_else(|| self.shared.config.table_for(&item.record.topic));
-                let schema = self.schema(&table).await.map_err(|e| {
-                    SinkError::Fatal(format!("Tablestore table `{table}` cannot be written: {e}"))
-                })?;
+                let schema = self
+                    .schema(&table)
+                    .await
+                    .map_err(|e| SinkError::Fatal(format!("Tablestore table `{table}` cannot be written: {e}")))?;
                 match request::encode(index, &table, row, Some(&schema)) {
                     Ok(encoded) => rows.push(encoded),
                     Err(reason) => {

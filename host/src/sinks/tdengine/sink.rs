@@ -284,7 +284,12 @@ mod tests {
     #[test]
     fn requests_are_capped_by_records_and_bytes() {
         let entries: Vec<Entry> = (0..10)
-            .map(|i| Entry { item: i, db: Arc::from("db"), protocol: Protocol::Line, piece: Piece { payload: vec![b'x'; 99] } })
+            .map(|i| Entry {
+                item: i,
+                db: Arc::from("db"),
+                protocol: Protocol::Line,
+                piece: Piece { payload: vec![b'x'; 99] },
+            })
             .collect();
         let all: Vec<usize> = (0..10).collect();
         let sizes = |c: Vec<Vec<usize>>| c.iter().map(|c| c.len()).collect::<Vec<_>>();
