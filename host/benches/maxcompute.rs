@@ -20,7 +20,9 @@ use flate2::Compression;
 use serde_json::{json, Value as Json};
 use sluice::config::parse_text;
 use sluice::plugin::{Column, KafkaRecord, Output, Row, Value, WriteKind};
+use sluice::sinks::driver::Driver;
 use sluice::sinks::maxcompute::{Cell, MaxComputeConfig, MaxComputeSink, RecordWriter};
+use sluice::sinks::retry::RetryPolicy;
 use sluice::sinks::{Sink, SinkItem};
 use sluice_standins::{Service, Standin, Stderr};
 
@@ -158,7 +160,7 @@ async fn end_to_end() -> anyhow::Result<()> {
         let items: Vec<SinkItem<'_>> = records.iter().zip(&outputs).map(|(record, outputs)| SinkItem { record, outputs }).collect();
         let start = Instant::now();
         for batch in items.chunks(E2E_BATCH) {
-            let report = sink.write(batch).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let report = sink.write(batch, &mut Driver::unstoppable(RetryPolicy::default())).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             anyhow::ensure!(report.rejected.is_empty(), "rejected: {:?}", report.rejected);
         }
         let elapsed = start.elapsed();

@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use sluice::config::{parse_text, ConnectorConfig, WorkerConfig};
 use sluice::plugin::{Column, KafkaRecord, Output, Point, Row, Value, WriteKind};
+use sluice::sinks::driver::Driver;
+use sluice::sinks::retry::RetryPolicy;
 use sluice::sinks::tablestore::plainbuffer::{self, Value as Pb};
 use sluice::sinks::tablestore::{timeseries, TablestoreSink, TimeseriesSink};
 use sluice::sinks::{Sink, SinkItem};
@@ -137,14 +139,14 @@ async fn end_to_end(rows: &[Row]) {
 
     let start = Instant::now();
     for batch in items.chunks(500) {
-        let report = sink.write(batch).await.unwrap();
+        let report = sink.write(batch, &mut Driver::unstoppable(RetryPolicy::default())).await.unwrap();
         assert!(report.rejected.is_empty());
     }
     let batched = start.elapsed();
     let single_rows = 500;
     let start = Instant::now();
     for item in &items[..single_rows] {
-        sink.write(std::slice::from_ref(item)).await.unwrap();
+        sink.write(std::slice::from_ref(item), &mut Driver::unstoppable(RetryPolicy::default())).await.unwrap();
     }
     let single = start.elapsed();
     let batched_rate = rows.len() as f64 / batched.as_secs_f64();
@@ -225,14 +227,14 @@ async fn timeseries_end_to_end(points: &[Point]) {
         records.iter().zip(&outputs).map(|(record, outputs)| SinkItem { record, outputs }).collect();
     let start = Instant::now();
     for batch in items.chunks(1000) {
-        let report = sink.write(batch).await.unwrap();
+        let report = sink.write(batch, &mut Driver::unstoppable(RetryPolicy::default())).await.unwrap();
         assert!(report.rejected.is_empty(), "{:?}", report.rejected.first());
     }
     let batched = start.elapsed();
     let single_points = 500;
     let start = Instant::now();
     for item in &items[..single_points] {
-        sink.write(std::slice::from_ref(item)).await.unwrap();
+        sink.write(std::slice::from_ref(item), &mut Driver::unstoppable(RetryPolicy::default())).await.unwrap();
     }
     let single = start.elapsed();
     let batched_rate = points.len() as f64 / batched.as_secs_f64();

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value as Json};
 use sluice::config::{read_connector_file, ConfigMap};
+use sluice::pipeline::status::ConnectorState;
 use sluice::sinks::maxcompute::{PartitionFormat, Window, Zone};
 use sluice::source::client;
 use sluice_standins::{Service, Standin, Stderr};
@@ -591,4 +592,63 @@ fn the_stand_in_serves_pyodps_own_client() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_block_is_split_until_the_bad_rows_are_found() {
+    let columns: &[(&str, &str)] =
+        &[("topic", "string"), ("partition", "bigint"), ("offset", "bigint"), ("key", "string"), ("value", "string")];
+    let s = StandIn::start(&[("split", columns)], None);
+    let h = Harness::new();
+    h.topic("split", 1);
+    h.topic("split-errors", 1);
+    s.faults(json!({"reject_marker": "POISON"})).await;
+    let lines: Vec<String> =
+        (0..40).map(|i| if i == 5 || i == 31 { format!("k{i}\tPOISON{i}") } else { format!("k{i}\tv{i}") }).collect();
+    h.produce("split", Some(0), &lines).await;
+    let c = connector(&h, &s, "split", "split", "split", "runtime.error.topic.name=split-errors\n");
+    let running = h.start(h.worker(""), vec![c]).await.unwrap();
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-split", "split", 1) == vec![40]).await);
+    let rows = s.rows("split").await;
+    let mut offsets: Vec<i64> = rows
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|r| r.as_array().unwrap().clone())
+        .map(|r| r[2].as_i64().unwrap())
+        .collect();
+    offsets.sort_unstable();
+    assert_eq!(offsets, (0..40).filter(|i| *i != 5 && *i != 31).collect::<Vec<i64>>(), "every good row, once");
+    let dead = h.read("split-errors", 0, 2);
+    let dead_offsets: Vec<String> =
+        dead.iter().map(|m| header(m, "__connect.errors.offset").unwrap_or_default()).collect();
+    assert_eq!(dead_offsets, ["5", "31"]);
+    let info = header(&dead[0], "ErrorInfo").unwrap_or_default();
+    assert!(info.contains("MalformedDataStream"), "the tunnel's reason reaches the dead letter: {info}");
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_outage_longer_than_the_retry_budget_fails_the_connector_and_commits_nothing_past_the_batch() {
+    let columns: &[(&str, &str)] =
+        &[("topic", "string"), ("partition", "bigint"), ("offset", "bigint"), ("key", "string"), ("value", "string")];
+    let s = StandIn::start(&[("down", columns)], None);
+    let h = Harness::new();
+    h.topic("down", 1);
+    let extra = "retry_times=100\nerrors.retry.timeout=2000\nerrors.retry.delay.max.ms=300\n";
+    let running = h.start(h.worker(""), vec![connector(&h, &s, "down", "down", "down", extra)]).await.unwrap();
+    let status = running.statuses()[0].clone();
+    let lines: Vec<String> = (0..8).map(|i| format!("k{i}\tv{i}")).collect();
+    h.produce("down", Some(0), &lines[..3]).await;
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-down", "down", 1) == vec![3]).await);
+    s.faults(json!({"upload_down": true})).await;
+    h.produce("down", Some(0), &lines[3..]).await;
+    assert!(wait_until(Duration::from_secs(60), || status.is_failed()).await, "the connector must fail");
+    let ConnectorState::Failed(reason) = status.state() else { panic!() };
+    assert!(reason.contains("errors.retry.timeout=2000") && reason.contains("ServiceUnavailable"), "{reason}");
+    running.shutdown();
+    running.wait().await;
+    assert_eq!(h.committed("connect-down", "down", 1), vec![3], "nothing committed past the failed batch");
+    assert_eq!(s.count("down").await, 3);
 }

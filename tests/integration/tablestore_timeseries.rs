@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value as Json};
-use sluice::pipeline::status::Counters;
+use sluice::pipeline::status::{ConnectorState, Counters};
 
 use crate::tablestore::Standin;
 use crate::util::*;
@@ -285,4 +285,27 @@ async fn points_of_another_parser_use_the_same_sink() {
     );
     running.shutdown();
     running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_outage_longer_than_the_retry_budget_fails_the_connector_and_commits_nothing_past_the_batch() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("tsout", 1);
+    let extra = "errors.retry.timeout=2000\nerrors.retry.delay.max.ms=300\n";
+    let running = h.start(h.worker(""), vec![connector(&h, &s, "tsout", "tsout", extra)]).await.unwrap();
+    let status = running.statuses()[0].clone();
+    let lines: Vec<String> =
+        (0..6).map(|i| format!(r#"{{"m":"x","d":"h{i}","timestamp":{},"v":{i}}}"#, 1000 + i)).collect();
+    h.produce("tsout", Some(0), &lines[..2]).await;
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-tsout", "tsout", 1) == vec![2]).await);
+    s.fault(json!([{"action": "PutTimeseriesData", "kind": "server_busy", "duration_ms": 3_600_000}])).await;
+    h.produce("tsout", Some(0), &lines[2..]).await;
+    assert!(wait_until(Duration::from_secs(60), || status.is_failed()).await, "the connector must fail");
+    let ConnectorState::Failed(reason) = status.state() else { panic!() };
+    assert!(reason.contains("errors.retry.timeout=2000") && reason.contains("OTSServerBusy"), "{reason}");
+    running.shutdown();
+    running.wait().await;
+    assert_eq!(h.committed("connect-tsout", "tsout", 1), vec![2], "nothing committed past the failed batch");
+    assert_eq!(wait_points(&s, "tsout", 2).await.len(), 2);
 }

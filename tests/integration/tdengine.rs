@@ -368,8 +368,13 @@ async fn an_adapter_outage_loses_nothing_and_the_sink_resumes_by_itself() {
     let adapter = Adapter::start(&[]);
     let h = Harness::new();
     h.topic("outage", 1);
-    let c =
-        connector("c-outage", "outage", &adapter, "db.schemaless=line\nconnection.database=outage\nmax.retries=1\n");
+    // Retries within the budget ride out the outage (20 retries from 200 ms doubling).
+    let c = connector(
+        "c-outage",
+        "outage",
+        &adapter,
+        "db.schemaless=line\nconnection.database=outage\nmax.retries=20\nretry.backoff.ms=200\n",
+    );
     let running = h.start(h.worker(""), vec![h.connector(&c)]).await.unwrap();
     let status = running.statuses()[0].clone();
     h.produce("outage", Some(0), &["o v=0i64 1000".into()]).await;
@@ -387,6 +392,38 @@ async fn an_adapter_outage_loses_nothing_and_the_sink_resumes_by_itself() {
     assert_eq!(adapter.row_count("outage", "o"), 200);
     assert!(adapter.stats()["gzip_bodies"].as_u64().unwrap() > 0, "large bodies are gzipped");
     assert_eq!(status.state(), ConnectorState::Running);
+    running.shutdown();
+    running.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_outage_longer_than_the_retry_budget_fails_the_connector_and_commits_nothing_past_the_batch() {
+    let adapter = Adapter::start(&[]);
+    let h = Harness::new();
+    h.topic("long-outage", 1);
+    let settings = "db.schemaless=line\nconnection.database=longout\nmax.retries=100\nretry.backoff.ms=100\n\
+                    errors.retry.timeout=2000\nerrors.retry.delay.max.ms=300\n";
+    let c = connector("c-long", "long-outage", &adapter, settings);
+    let running = h.start(h.worker(""), vec![h.connector(&c)]).await.unwrap();
+    let status = running.statuses()[0].clone();
+    h.produce("long-outage", Some(0), &["o v=0i64 1000".into()]).await;
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-c-long", "long-outage", 1) == vec![1]).await);
+
+    adapter.faults(json!({"down_seconds": 3600}));
+    let records: Vec<String> = (1..50).map(|i| format!("o v={i}i64 {}", 1000 + i)).collect();
+    h.produce("long-outage", Some(0), &records).await;
+    assert!(wait_until(Duration::from_secs(60), || status.is_failed()).await, "the connector must fail");
+    let ConnectorState::Failed(reason) = status.state() else { unreachable!() };
+    assert!(reason.contains("errors.retry.timeout=2000") && reason.contains("taosAdapter"), "{reason}");
+    running.shutdown();
+    running.wait().await;
+    assert_eq!(h.committed("connect-c-long", "long-outage", 1), vec![1], "nothing committed past the failed batch");
+
+    // After recovery a restart writes everything.
+    adapter.faults(json!({"down_seconds": 0}));
+    let running = h.start(h.worker(""), vec![h.connector(&c)]).await.unwrap();
+    assert!(wait_until(Duration::from_secs(60), || h.committed("connect-c-long", "long-outage", 1) == vec![50]).await);
+    assert_eq!(adapter.row_count("longout", "o"), 50);
     running.shutdown();
     running.wait().await;
 }

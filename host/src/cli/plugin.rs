@@ -8,6 +8,7 @@ use anyhow::{bail, Context as _};
 
 use crate::config::{parse_text, ConfigMap};
 use crate::plugin::{testing, ComponentCache, PluginLimits, PluginRuntime, PluginSource};
+use crate::sinks::SinkKind;
 
 mod scaffold;
 
@@ -119,7 +120,13 @@ fn read_inputs(settings: Option<&Path>, input: &Path) -> anyhow::Result<Inputs> 
     };
     let records_text = std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
     let records = testing::parse_records(&records_text).with_context(|| format!("in {}", input.display()))?;
-    let settings = settings.entries().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut settings: Vec<(String, String)> = settings.entries().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    // A connector file as settings: add what its sink would tell the parser (the sink mode).
+    if let Some(kind) =
+        settings.iter().find(|(k, _)| k == "connector.class").and_then(|(_, c)| SinkKind::from_class(c).ok())
+    {
+        settings.extend(kind.parser_settings());
+    }
     Ok(Inputs { settings, limits, records })
 }
 

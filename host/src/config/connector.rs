@@ -9,6 +9,7 @@ use anyhow::{bail, Context as _};
 use super::keys::{self, KeySet};
 use super::{ConfigMap, WorkerConfig};
 use crate::plugin::{PluginLimits, PluginSource};
+use crate::sinks::retry::{self, RetryPolicy};
 use crate::sinks::SinkKind;
 
 /// Keys every connector understands, whatever its sink.
@@ -90,9 +91,9 @@ pub enum ErrorPolicy {
     Ignore,
     /// Produce the original record with error headers to a Kafka topic.
     DeadLetter(DeadLetterConfig),
-    /// Write the record and the error to a Tablestore error table
-    /// (`runtime.error.mode=tablestore`, `runtime.error.table.name`).
-    TablestoreTable(String),
+    /// Write the record and the error to an error table the sink provides (the Tablestore
+    /// sink's `runtime.error.mode=tablestore`, `runtime.error.table.name`).
+    SinkTable(String),
 }
 
 /// A dead-letter topic.
@@ -135,6 +136,9 @@ pub struct ConnectorConfig {
     pub max_inflight_records: usize,
     /// Cap on the key, value and header bytes of those records.
     pub max_inflight_bytes: usize,
+    /// How transient sink failures are retried (`errors.retry.timeout`,
+    /// `errors.retry.delay.max.ms`).
+    pub retry: RetryPolicy,
     /// Consumer settings: worker `consumer.*` then `consumer.override.*`.
     pub consumer_settings: Vec<(String, String)>,
     /// Producer settings for the dead-letter producer.
@@ -245,6 +249,7 @@ impl ConnectorConfig {
         };
 
         let config = Self {
+            retry: retry_policy(map)?,
             errors: error_policy(map, worker, sink)?,
             parser_settings: parser_settings(map, worker),
             name,
@@ -304,6 +309,28 @@ fn parser_settings(map: &ConfigMap, worker: &WorkerConfig) -> Vec<(String, Strin
         .collect()
 }
 
+/// `errors.retry.timeout` (ms; `-1` without end, `0` no retry; default 300000) and
+/// `errors.retry.delay.max.ms` (default 60000).
+fn retry_policy(map: &ConfigMap) -> anyhow::Result<RetryPolicy> {
+    let key = "errors.retry.timeout";
+    let timeout = match map.get(key) {
+        None => Some(retry::DEFAULT_TIMEOUT),
+        Some(text) => match text.trim().parse::<i64>() {
+            Ok(-1) => None,
+            Ok(ms) if ms >= 0 => Some(Duration::from_millis(ms as u64)),
+            _ => bail!(
+                "`{key}` in {} must be a number of milliseconds, or -1 to retry without end (got `{text}`)",
+                map.origin()
+            ),
+        },
+    };
+    let max_delay = map.millis_or("errors.retry.delay.max.ms", retry::DEFAULT_MAX_DELAY.as_millis() as u64)?;
+    if max_delay.is_zero() {
+        bail!("`errors.retry.delay.max.ms` in {} must be at least 1", map.origin());
+    }
+    Ok(RetryPolicy { timeout, max_delay, ..RetryPolicy::default() })
+}
+
 fn tolerance(map: &ConfigMap, key: &str) -> anyhow::Result<Option<Tolerance>> {
     Ok(match map.get(key) {
         None => None,
@@ -353,7 +380,7 @@ fn error_policy(map: &ConfigMap, worker: &WorkerConfig, sink: SinkKind) -> anyho
             replication_factor: map.parse_or("errors.deadletterqueue.topic.replication.factor", 3, "a whole number")?,
             key: "runtime.error.topic.name",
         })),
-        "tablestore" => Ok(ErrorPolicy::TablestoreTable(
+        "tablestore" => Ok(ErrorPolicy::SinkTable(
             map.get("runtime.error.table.name")
                 .with_context(|| {
                     format!("`runtime.error.mode=tablestore` in {} needs `runtime.error.table.name`", map.origin())

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use crate::config::{ConnectorConfig, ErrorPolicy, WorkerConfig};
 use crate::plugin::{KafkaRecord, PluginRuntime};
+use crate::sinks::driver::Driver;
 use crate::source::consumer::{self, lock, SourceConsumer, SourceContext};
 use crate::source::offsets::OffsetTracker;
 use dead_letter::DeadLetterQueue;
@@ -70,9 +71,7 @@ pub async fn start_connector(
         ErrorPolicy::DeadLetter(target) => {
             ErrorPath::DeadLetter(Arc::new(DeadLetterQueue::connect(target, &config).await?))
         }
-        ErrorPolicy::TablestoreTable(table) => {
-            ErrorPath::DeadLetter(Arc::new(crate::sinks::tablestore::ErrorTable::open(&config, table).await?))
-        }
+        ErrorPolicy::SinkTable(table) => ErrorPath::DeadLetter(sink.error_table(&config, table).await?),
     };
 
     let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
@@ -104,6 +103,10 @@ pub async fn start_connector(
             status: status.clone(),
             shutdown: shutdown.clone(),
             inflight: inflight.clone(),
+            driver: {
+                let status = status.clone();
+                Driver::new(config.retry, shutdown.clone()).counting(move || Counters::add(&status.counters.retries, 1))
+            },
         };
         lanes.push(tokio::spawn(lane.run(parsed_rx)));
         batch_senders.push(batch_tx);

@@ -16,7 +16,8 @@ use super::flow::Inflight;
 use super::status::{ConnectorStatus, Counters};
 use super::swap::ParserGeneration;
 use crate::plugin::{parse_isolating, KafkaRecord, Output, RecordFailure};
-use crate::sinks::{AnySink, Sink, SinkError, SinkItem};
+use crate::sinks::driver::Driver;
+use crate::sinks::{retry, AnySink, Sink, SinkError, SinkItem};
 use crate::source::consumer::lock;
 use crate::source::offsets::{OffsetTracker, PartitionKey};
 
@@ -129,6 +130,8 @@ pub struct SinkLane {
     pub shutdown: watch::Receiver<bool>,
     /// Bytes in flight; a finished batch releases its own.
     pub inflight: Arc<Inflight>,
+    /// Sends the sink's requests with bounded retries (`errors.retry.timeout`).
+    pub driver: Driver,
 }
 
 impl SinkLane {
@@ -216,26 +219,17 @@ impl SinkLane {
         true
     }
 
-    /// Retries retryable sink errors with backoff until success, a fatal error or shutdown.
+    /// Writes through the driver, whose retries are bounded by `errors.retry.timeout`: a
+    /// fatal error or a spent budget fails the connector (nothing past the batch is
+    /// committed); shutdown leaves the batch unacknowledged.
     async fn write_with_retries(&mut self, items: &[SinkItem<'_>]) -> Option<crate::sinks::WriteReport> {
-        let mut attempt = 0u32;
-        loop {
-            match self.sink.write(items).await {
-                Ok(report) => return Some(report),
-                Err(SinkError::Fatal(reason)) => {
-                    self.status.fail(format!("the {} sink failed: {reason}", self.sink_name));
-                    return None;
-                }
-                Err(SinkError::Retryable(reason)) => {
-                    attempt += 1;
-                    Counters::add(&self.status.counters.retries, 1);
-                    let delay = backoff(attempt);
-                    tracing::warn!(connector = %self.status.name, attempt, ?delay, "Sink write failed, retrying: {reason}");
-                    if !self.sleep_unless_shutdown(delay).await {
-                        return None;
-                    }
-                }
+        match self.sink.write(items, &mut self.driver).await {
+            Ok(report) => Some(report),
+            Err(SinkError::Fatal(reason)) => {
+                self.status.fail(format!("the {} sink failed: {reason}", self.sink_name));
+                None
             }
+            Err(SinkError::Interrupted) => None,
         }
     }
 
@@ -314,10 +308,10 @@ impl SinkLane {
     }
 }
 
-/// Exponential backoff from 100 ms to 30 s with jitter (between half and the full delay).
+/// Exponential backoff from 100 ms to 30 s with jitter (between half and the full delay),
+/// for the dead-letter retries.
 pub fn backoff(attempt: u32) -> Duration {
-    let base = 100u64.saturating_mul(1u64 << attempt.min(9)).min(30_000);
-    Duration::from_millis(base / 2 + fastrand::u64(0..=base / 2))
+    retry::jittered(attempt + 1, Duration::from_millis(100), Duration::from_secs(30))
 }
 
 #[cfg(test)]

@@ -1,9 +1,14 @@
 //! Sinks: where parsed outputs are written. Every sink implements [`Sink`]; the pipeline
 //! hands it batches of successfully parsed records and acknowledges a record's offset only
-//! after `write` returned with that record not listed as failed.
+//! after `write` returned with that record not listed as failed. Every sink encodes its
+//! batch and hands the requests to the one [`driver::Driver`], which sends, retries
+//! (`retry`) and isolates bad rows; a sink folder only holds config, encoding, client,
+//! retry classification and the sink itself.
 
+pub mod driver;
 pub mod file;
 pub mod maxcompute;
+pub mod retry;
 pub mod tablestore;
 pub mod tdengine;
 
@@ -12,6 +17,11 @@ use std::time::Duration;
 
 use crate::config::{ConfigMap, ConnectorConfig, ErrorPolicy, KeySet, TopicSelection, WorkerConfig};
 use crate::plugin::{KafkaRecord, Output};
+
+/// The parser setting naming the sink's data model for parsers that follow a connector's
+/// mapping rules (`tablestore`: the built-in json parser applies the Tablestore
+/// connector's `DefaultEventParser` semantics).
+pub const SINK_MODE_SETTING: &str = "sluice.sink.mode";
 
 /// One parsed record on its way into a sink.
 #[derive(Debug, Clone, Copy)]
@@ -30,22 +40,27 @@ pub struct WriteReport {
     pub rejected: Vec<(usize, String)>,
 }
 
-/// A failure of the whole write.
+/// A failure of the whole write; nothing in the batch counts as written.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    /// Worth retrying (throttling, timeouts, 5xx); nothing in the batch counts as written.
-    #[error("retryable: {0}")]
-    Retryable(String),
-    /// Not worth retrying (bad credentials, missing permissions): the connector fails.
+    /// Not worth (or no longer worth) retrying: bad credentials, missing permissions, or
+    /// transient failures that outlasted the retry budget. The connector fails.
     #[error("{0}")]
     Fatal(String),
+    /// Shutdown began while the write waited to retry; the batch stays uncommitted.
+    #[error("interrupted by shutdown")]
+    Interrupted,
 }
 
 /// A destination. `write` returns only once every item not listed in the report is durably
-/// handed to the destination.
+/// handed to the destination; it sends through `driver`, which owns retries and shutdown.
 pub trait Sink: Send + 'static {
     /// Writes a batch (in partition order).
-    fn write(&mut self, items: &[SinkItem<'_>]) -> impl Future<Output = Result<WriteReport, SinkError>> + Send;
+    fn write(
+        &mut self,
+        items: &[SinkItem<'_>],
+        driver: &mut driver::Driver,
+    ) -> impl Future<Output = Result<WriteReport, SinkError>> + Send;
 }
 
 /// The sinks this build has, chosen by `connector.class`.
@@ -110,6 +125,14 @@ impl SinkKind {
         }
     }
 
+    /// Settings this kind of sink always adds to the parser's `configure` (the sink mode).
+    pub fn parser_settings(self) -> Vec<(String, String)> {
+        match self {
+            SinkKind::Tablestore => vec![(SINK_MODE_SETTING.to_string(), "tablestore".to_string())],
+            SinkKind::File | SinkKind::Stdout | SinkKind::Tdengine | SinkKind::MaxCompute => Vec::new(),
+        }
+    }
+
     /// Checks the sink's own keys when the connector file is read, so mistakes surface
     /// before anything connects.
     pub fn check(self, config: &ConnectorConfig) -> anyhow::Result<()> {
@@ -144,7 +167,9 @@ impl SinkKind {
     pub async fn open(self, config: &ConnectorConfig) -> anyhow::Result<AnySink> {
         Ok(match self {
             SinkKind::File => match config.raw.get("file") {
-                Some(path) => AnySink::File(file::FileSink::open(path.as_ref())?),
+                Some(path) => {
+                    AnySink::File(file::FileSink::open(path.as_ref(), config.raw.bool_or(file::FSYNC_KEY, true)?)?)
+                }
                 None => AnySink::File(file::FileSink::stdout()),
             },
             SinkKind::Stdout => AnySink::File(file::FileSink::stdout()),
@@ -189,26 +214,47 @@ pub enum AnySink {
 }
 
 impl AnySink {
-    /// Settings the sink adds to the parser's `configure` (for example the destination
-    /// table's columns), learnt when it opened.
+    /// Settings the sink adds to the parser's `configure`: the sink mode (see
+    /// [`SinkKind::parser_settings`]) and what it learnt when it opened (for example the
+    /// destination table's columns).
     pub fn parser_settings(&self) -> Vec<(String, String)> {
         match self {
-            AnySink::File(_) | AnySink::Tdengine(_) | AnySink::Tablestore(_) | AnySink::TablestoreTimeseries(_) => {
-                Vec::new()
-            }
+            AnySink::File(_) | AnySink::Tdengine(_) => Vec::new(),
+            AnySink::Tablestore(_) | AnySink::TablestoreTimeseries(_) => SinkKind::Tablestore.parser_settings(),
             AnySink::MaxCompute(sink) => sink.parser_settings(),
         }
     }
 }
 
-impl Sink for AnySink {
-    async fn write(&mut self, items: &[SinkItem<'_>]) -> Result<WriteReport, SinkError> {
+impl AnySink {
+    /// The error table of `runtime.error.mode=tablestore`, which only the Tablestore sink
+    /// provides.
+    pub async fn error_table(
+        &self,
+        config: &ConnectorConfig,
+        table: &str,
+    ) -> anyhow::Result<std::sync::Arc<dyn crate::pipeline::dead_letter::DeadLetterTarget>> {
         match self {
-            AnySink::File(sink) => sink.write(items).await,
-            AnySink::Tdengine(sink) => sink.write(items).await,
-            AnySink::MaxCompute(sink) => sink.write(items).await,
-            AnySink::Tablestore(sink) => sink.write(items).await,
-            AnySink::TablestoreTimeseries(sink) => sink.write(items).await,
+            AnySink::Tablestore(_) | AnySink::TablestoreTimeseries(_) => {
+                Ok(std::sync::Arc::new(tablestore::ErrorTable::open(config, table).await?))
+            }
+            _ => anyhow::bail!(
+                "`runtime.error.mode=tablestore` in connector `{}` writes bad records to a Tablestore error table, \
+                 which only the Tablestore sink has; use `errors.deadletterqueue.topic.name` instead",
+                config.name
+            ),
+        }
+    }
+}
+
+impl Sink for AnySink {
+    async fn write(&mut self, items: &[SinkItem<'_>], driver: &mut driver::Driver) -> Result<WriteReport, SinkError> {
+        match self {
+            AnySink::File(sink) => sink.write(items, driver).await,
+            AnySink::Tdengine(sink) => sink.write(items, driver).await,
+            AnySink::MaxCompute(sink) => sink.write(items, driver).await,
+            AnySink::Tablestore(sink) => sink.write(items, driver).await,
+            AnySink::TablestoreTimeseries(sink) => sink.write(items, driver).await,
         }
     }
 }

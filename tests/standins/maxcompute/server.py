@@ -17,7 +17,11 @@ Control (unsigned, under /_control on the service port):
   GET  /_control/log               -> every request seen (method, path, query, sizes, ...)
   POST /_control/faults            -> merge {"commit_5xx": n, "commit_lost": n, "upload_5xx": n,
                                        "slow_upload_ms": ms, "expire_sessions": n,
-                                       "ignore_create_partition": bool}
+                                       "ignore_create_partition": bool,
+                                       "reject_marker": "text", "upload_down": bool}
+  reject_marker refuses (400 MalformedDataStream) every block holding a row with that text in
+  a field, as the tunnel refuses a block it cannot take; upload_down answers every block
+  upload 503 until cleared.
 """
 
 import base64
@@ -435,6 +439,9 @@ class Handler(BaseHTTPRequestHandler):
             if STATE.fault("upload_5xx"):
                 self.error(500, "InternalServerError", "injected block upload failure")
                 return 500
+            if STATE.faults.get("upload_down"):
+                self.error(503, "ServiceUnavailable", "injected: the tunnel is down")
+                return 503
             raw = body
             encoding = (self.headers.get("Content-Encoding") or "").lower()
             if encoding == "deflate":
@@ -450,6 +457,10 @@ class Handler(BaseHTTPRequestHandler):
                 rows = decode_block(table, raw)
             except Exception as exc:
                 self.error(400, "MalformedDataStream", f"pyodps TunnelRecordReader rejected the block: {exc!r}")
+                return 400
+            marker = STATE.faults.get("reject_marker")
+            if marker and any(marker in str(v) for row in rows for v in row):
+                self.error(400, "MalformedDataStream", f"injected: a row holds {marker!r}")
                 return 400
             entry["raw_bytes"] = len(raw)
             entry["rows"] = len(rows)

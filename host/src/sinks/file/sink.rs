@@ -1,8 +1,8 @@
 //! Writing JSON Lines to a file or stdout. All task lanes of a connector share one writer,
 //! so lines of one batch stay together and the file is never interleaved mid-line.
 
-use std::fs::OpenOptions;
-use std::io::Write;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -10,6 +10,8 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::plugin::render;
+use crate::sinks::driver::{Driver, Rejected, Response, Service};
+use crate::sinks::retry::Outcome;
 use crate::sinks::{Sink, SinkError, SinkItem, WriteReport};
 
 /// One line of the file: the record's coordinates and one output.
@@ -24,12 +26,18 @@ struct Line<'a> {
 /// A JSON Lines writer shared by a connector's lanes.
 #[derive(Clone)]
 pub struct FileSink {
-    target: Arc<Mutex<Box<dyn Write + Send>>>,
+    target: Arc<Mutex<Target>>,
+}
+
+enum Target {
+    File { file: File, fsync: bool },
+    Stdout,
 }
 
 impl FileSink {
-    /// Appends to `path` (created if missing).
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
+    /// Appends to `path` (created if missing), cutting off a torn last line; `fsync` makes
+    /// every write durable before it is acknowledged.
+    pub fn open(path: &Path, fsync: bool) -> anyhow::Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -39,62 +47,137 @@ impl FileSink {
             .read(true)
             .open(path)
             .with_context(|| format!("opening `file` {} for appending", path.display()))?;
-        end_with_newline(&mut file).with_context(|| format!("checking the end of {}", path.display()))?;
-        Ok(Self { target: Arc::new(Mutex::new(Box::new(file))) })
+        repair_torn_line(&mut file).with_context(|| format!("repairing the end of {}", path.display()))?;
+        Ok(Self { target: Arc::new(Mutex::new(Target::File { file, fsync })) })
     }
 
     /// Writes to standard output.
     pub fn stdout() -> Self {
-        Self { target: Arc::new(Mutex::new(Box::new(std::io::stdout()))) }
+        Self { target: Arc::new(Mutex::new(Target::Stdout)) }
     }
 
-    fn write_lines(&self, items: &[SinkItem<'_>]) -> std::io::Result<()> {
-        let mut text = Vec::with_capacity(items.len() * 256);
-        for item in items {
-            for output in item.outputs {
-                let line = Line {
-                    topic: &item.record.topic,
-                    partition: item.record.partition,
-                    offset: item.record.offset,
-                    output: render::OutputJson(output),
-                };
-                serde_json::to_writer(&mut text, &line)?;
-                text.push(b'\n');
+    /// Writes (and with fsync, syncs) the lines under the lock.
+    fn append(&self, text: &[u8]) -> std::io::Result<()> {
+        let mut target = self.target.lock().unwrap_or_else(|e| e.into_inner());
+        match &mut *target {
+            Target::File { file, fsync } => {
+                file.write_all(text)?;
+                if *fsync {
+                    file.sync_data()?;
+                }
+                Ok(())
+            }
+            Target::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(text)?;
+                out.flush()
             }
         }
-        let mut target = self.target.lock().unwrap_or_else(|e| e.into_inner());
-        target.write_all(&text)?;
-        target.flush()
     }
 }
 
 /// A process killed mid-write can leave a torn last line; its records were not committed
-/// and will be written again, so end it here to keep the next lines intact.
-fn end_with_newline(file: &mut std::fs::File) -> std::io::Result<()> {
-    use std::io::{Read, Seek, SeekFrom};
+/// and will be written again, so the partial line is cut off.
+fn repair_torn_line(file: &mut File) -> std::io::Result<()> {
     let length = file.metadata()?.len();
-    if length == 0 {
-        return Ok(());
+    let mut end = length;
+    let mut chunk = [0u8; 4096];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let part = &mut chunk[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(part)?;
+        if let Some(newline) = part.iter().rposition(|&b| b == b'\n') {
+            end = start + newline as u64 + 1;
+            break;
+        }
+        end = start;
     }
-    let mut last = [0u8; 1];
-    file.seek(SeekFrom::Start(length - 1))?;
-    file.read_exact(&mut last)?;
-    if last[0] != b'\n' {
+    if end < length {
         tracing::warn!(
-            "The output file ends with a torn line (a previous run was killed mid-write); starting on a new line."
+            bytes = length - end,
+            "The output file ends with a torn line (a previous run stopped mid-write); cutting it off. Its \
+             records were not committed and are written again."
         );
-        file.write_all(b"\n")?;
+        file.set_len(end)?;
+        file.sync_data()?;
     }
     Ok(())
 }
 
+/// The lines of one item.
+pub struct Lines {
+    item: usize,
+    text: Vec<u8>,
+}
+
+impl Service for FileSink {
+    type Row = Lines;
+
+    fn name(&self) -> &'static str {
+        "the output file"
+    }
+
+    fn item(&self, row: &Lines) -> usize {
+        row.item
+    }
+
+    fn plan(&self, _rows: &[Lines], indices: Vec<usize>) -> Vec<Vec<Vec<usize>>> {
+        vec![vec![indices]]
+    }
+
+    async fn send(&self, rows: &[Lines], request: &[usize]) -> Response {
+        let mut text = Vec::with_capacity(request.iter().map(|&i| rows[i].text.len()).sum());
+        for &i in request {
+            text.extend_from_slice(&rows[i].text);
+        }
+        // File writes are short; do them inline rather than copying the batch to a thread.
+        match tokio::task::block_in_place(|| self.append(&text)) {
+            Ok(()) => Response::Whole(Outcome::Written),
+            Err(e) => Response::Whole(Outcome::retry(format!("writing the output file failed: {e}"))),
+        }
+    }
+}
+
 impl Sink for FileSink {
-    async fn write(&mut self, items: &[SinkItem<'_>]) -> Result<WriteReport, SinkError> {
-        let sink = self.clone();
-        // Items borrow the batch, so render here and write under the lock; file writes are
-        // short enough to do inline.
-        tokio::task::block_in_place(|| sink.write_lines(items))
-            .map_err(|e| SinkError::Retryable(format!("writing the output file failed: {e}")))?;
-        Ok(WriteReport::default())
+    async fn write(&mut self, items: &[SinkItem<'_>], driver: &mut Driver) -> Result<WriteReport, SinkError> {
+        let mut rows = Vec::with_capacity(items.len());
+        for (item, entry) in items.iter().enumerate() {
+            let mut text = Vec::with_capacity(256);
+            for output in entry.outputs {
+                let line = Line {
+                    topic: &entry.record.topic,
+                    partition: entry.record.partition,
+                    offset: entry.record.offset,
+                    output: render::OutputJson(output),
+                };
+                serde_json::to_writer(&mut text, &line).map_err(|e| SinkError::Fatal(e.to_string()))?;
+                text.push(b'\n');
+            }
+            rows.push(Lines { item, text });
+        }
+        let mut rejected = Rejected::new();
+        driver.run(&*self, &rows, &mut rejected).await?;
+        Ok(WriteReport { rejected: rejected.into_iter().collect() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_last_line_is_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        std::fs::write(&path, b"{\"a\":1}\n{\"a\":2}\n{\"a\":").unwrap();
+        drop(FileSink::open(&path, true).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n{\"a\":2}\n");
+        std::fs::write(&path, b"no newline at all").unwrap();
+        drop(FileSink::open(&path, true).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
+        std::fs::write(&path, b"whole\n").unwrap();
+        drop(FileSink::open(&path, false).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), b"whole\n");
     }
 }

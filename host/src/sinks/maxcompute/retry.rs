@@ -2,16 +2,16 @@
 //! timeouts, an expired or already-closed session) versus what needs an operator
 //! (credentials, permissions, a missing project or table, a clock far off).
 
-use std::time::Duration;
-
 use super::client::CallError;
-use crate::sinks::SinkError;
+use crate::sinks::retry::Outcome;
 
 /// What to do about a failed call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
     /// Try again (the same request, or the whole write with a new session).
     Retry,
+    /// The tunnel refused a block for its data: split it to find the bad records.
+    Data,
     /// The partition does not exist (the tunnel ignored `create_partition`).
     NoPartition,
     /// Nothing will change by retrying.
@@ -35,20 +35,24 @@ const RETRY_CODES: &[&str] = &[
     "SlotExceeded",
 ];
 
+/// Codes of a block refused for its content (a record the table cannot take).
+const DATA_CODES: &[&str] = &["MalformedDataStream", "InvalidRowData", "InvalidColumnValue"];
+
 /// Classifies a failed call.
 pub fn classify(error: &CallError) -> Class {
     match error {
         CallError::Transport(_) => Class::Retry,
         CallError::Protocol(_) => Class::Fatal,
         CallError::Service(e) if e.code == "NoSuchPartition" => Class::NoPartition,
+        CallError::Service(e) if DATA_CODES.contains(&e.code.as_str()) => Class::Data,
         CallError::Service(e) if e.status >= 500 || e.status == 429 || e.status == 408 => Class::Retry,
         CallError::Service(e) if RETRY_CODES.contains(&e.code.as_str()) => Class::Retry,
         CallError::Service(_) => Class::Fatal,
     }
 }
 
-/// The pipeline's view of a failure while `doing` something.
-pub fn sink_error(doing: &str, error: CallError) -> SinkError {
+/// The driver's view of a failure while `doing` something.
+pub fn outcome(doing: &str, error: CallError) -> Outcome {
     let hint = match &error {
         CallError::Service(e) if e.status == 401 || e.status == 403 => {
             " (check `access_id`/`access_key`, the account's permissions on the project and table, and the clock)"
@@ -59,15 +63,10 @@ pub fn sink_error(doing: &str, error: CallError) -> SinkError {
         _ => "",
     };
     match classify(&error) {
-        Class::Retry => SinkError::Retryable(format!("MaxCompute: {doing} failed: {error}")),
-        Class::NoPartition | Class::Fatal => SinkError::Fatal(format!("MaxCompute: {doing} failed: {error}{hint}")),
+        Class::Retry => Outcome::retry(format!("MaxCompute: {doing} failed: {error}")),
+        Class::Data => Outcome::Reject(format!("MaxCompute: {doing} failed: {error}")),
+        Class::NoPartition | Class::Fatal => Outcome::Fatal(format!("MaxCompute: {doing} failed: {error}{hint}")),
     }
-}
-
-/// Pause before attempt `attempt` (1-based) of a retried call: 200 ms doubling, jittered.
-pub fn backoff(attempt: u32) -> Duration {
-    let base = 200u64 << attempt.saturating_sub(1).min(6);
-    Duration::from_millis(base / 2 + fastrand::u64(..=base / 2))
 }
 
 #[cfg(test)]
@@ -86,8 +85,7 @@ mod tests {
         assert_eq!(classify(&service(404, "NoSuchPartition")), Class::NoPartition);
         assert_eq!(classify(&service(401, "Unauthorized")), Class::Fatal);
         assert_eq!(classify(&CallError::Transport("reset".into())), Class::Retry);
-        assert!(
-            matches!(sink_error("x", service(403, "NoPermission")), SinkError::Fatal(m) if m.contains("access_id"))
-        );
+        assert_eq!(classify(&service(400, "MalformedDataStream")), Class::Data);
+        assert!(matches!(outcome("x", service(403, "NoPermission")), Outcome::Fatal(m) if m.contains("access_id")));
     }
 }

@@ -1,9 +1,12 @@
-//! The MaxCompute sink driver: each write groups its rows by partition value, and for each
-//! partition opens an upload session (creating the partition), uploads the rows as
-//! deflated blocks, checks the block list and commits. `write` returns only after every
-//! session it opened is committed, so offsets are acknowledged only for committed rows.
+//! The MaxCompute sink: each write groups its records by partition value (decided once, so
+//! a retry never moves a record to another partition); each group is one request to the
+//! driver: open an upload session (creating the partition), upload the rows as deflated
+//! blocks, check the block list and commit. A group is sent again only if its session was
+//! not committed, so a group committed before a later one failed is never written twice. A
+//! block the tunnel refuses for its data fails the group, which the driver splits until
+//! the bad records are alone. `write` returns only after every group is committed, so
+//! offsets are acknowledged only for committed rows.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,13 +14,15 @@ use bytes::Bytes;
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
 
-use super::client::{CallError, Client, Session};
+use super::client::{Client, Session};
 use super::config::{MaxComputeConfig, PartitionTime};
 use super::partition::tunnel_spec;
 use super::record::{Cell, RecordWriter};
-use super::retry::{self, backoff, Class};
+use super::retry::{self, Class};
 use super::schema::{self, TableSchema};
 use crate::plugin::{Output, WriteKind};
+use crate::sinks::driver::{Driver, Rejected, Response, Service};
+use crate::sinks::retry::Outcome;
 use crate::sinks::{Sink, SinkError, SinkItem, WriteReport};
 
 /// Block ids of one session must stay within 0..20000.
@@ -69,109 +74,47 @@ impl MaxComputeSink {
         vec![("maxcompute.table.columns".to_string(), self.table_schema.to_setting())]
     }
 
-    async fn write_partition(
-        &self,
-        value: Option<String>,
-        indexes: &[usize],
-        items: &[SinkItem<'_>],
-        rejected: &mut Vec<(usize, String)>,
-    ) -> Result<(), SinkError> {
-        let spec = match (&self.partition_key, &value) {
-            (Some(key), Some(value)) => Some(tunnel_spec(&[(key.clone(), value.clone())])),
-            _ => None,
-        };
-        let spec = spec.as_deref();
-        let session = self.create_session(spec, &value).await?;
-        let mut upload = Upload { sink: self, spec, session: &session.id, next_block: 0, blocks: Vec::new() };
-        let mut block = new_block();
-        // The cells of one item's rows, row after row (reused: no allocation per row).
-        let width = session.schema.columns.len();
-        let mut cells: Vec<Option<Cell<'_>>> = Vec::with_capacity(width);
-        for &index in indexes {
-            match item_rows(&session.schema, &items[index], &self.config, &mut cells) {
-                Err(reason) => rejected.push((index, reason)),
-                Ok(()) => {
-                    for row in cells.chunks(width) {
-                        for (column, cell) in row.iter().enumerate() {
-                            if let Some(cell) = cell {
-                                block.field(column, cell);
-                            }
-                        }
-                        block.end_record().map_err(io_error)?;
-                        if block.raw_bytes() >= self.config.block_bytes {
-                            upload.send(std::mem::replace(&mut block, new_block())).await?;
-                        }
-                    }
+    /// Creates the session with `create_partition=true`; if the tunnel still reports the
+    /// partition missing, adds it with an SQL instance and asks once more.
+    async fn create_session(&self, spec: Option<&str>, value: &Option<String>) -> Result<Session, Outcome> {
+        let what = format!("creating an upload session for {}", spec.unwrap_or("the table"));
+        match self.client.create_session(spec, true).await {
+            Ok(session) => return Ok(session),
+            Err(e) if retry::classify(&e) == Class::NoPartition => {
+                let (Some(key), Some(value)) = (&self.partition_key, value) else {
+                    return Err(retry::outcome(&what, e));
+                };
+                tracing::info!(partition = %value, "The tunnel did not create the partition; adding it with SQL.");
+                if let Err(e) = self.client.add_partition(&[(key.clone(), value.clone())]).await {
+                    return Err(retry::outcome(&format!("adding partition {key}='{value}'"), e));
                 }
             }
+            Err(e) => return Err(retry::outcome(&what, e)),
         }
-        if block.count() > 0 {
-            upload.send(block).await?;
-        }
-        if upload.blocks.is_empty() {
-            return Ok(());
-        }
-        let blocks = upload.blocks;
-        self.commit(spec, &session.id, &blocks).await
+        self.client.create_session(spec, true).await.map_err(|e| retry::outcome(&what, e))
     }
 
-    /// Creates the session with `create_partition=true`; if the tunnel still reports the
-    /// partition missing, adds it with an SQL instance and tries once more.
-    async fn create_session(&self, spec: Option<&str>, value: &Option<String>) -> Result<Session, SinkError> {
-        let what = || format!("creating an upload session for {}", spec.unwrap_or("the table"));
-        let mut attempt = 0;
-        let mut added_partition = false;
-        loop {
-            attempt += 1;
-            match self.client.create_session(spec, true).await {
-                Ok(session) => return Ok(session),
-                Err(e) => match retry::classify(&e) {
-                    Class::NoPartition if !added_partition => {
-                        let (Some(key), Some(value)) = (&self.partition_key, value) else {
-                            return Err(retry::sink_error(&what(), e));
-                        };
-                        tracing::info!(partition = %value, "The tunnel did not create the partition; adding it with SQL.");
-                        self.client
-                            .add_partition(&[(key.clone(), value.clone())])
-                            .await
-                            .map_err(|e| retry::sink_error(&format!("adding partition {key}='{value}'"), e))?;
-                        added_partition = true;
-                    }
-                    Class::Retry if attempt <= self.config.retry_times => tokio::time::sleep(backoff(attempt)).await,
-                    _ => return Err(retry::sink_error(&what(), e)),
-                },
-            }
-        }
-    }
-
-    /// Checks the server's block list, then commits; a commit failing with a retryable
-    /// error is retried, and a commit that may have landed is confirmed by reloading.
-    async fn commit(&self, spec: Option<&str>, id: &str, blocks: &[u64]) -> Result<(), SinkError> {
+    /// Checks the server's block list, then commits; a commit whose answer was lost is
+    /// confirmed by reloading the session.
+    async fn commit(&self, spec: Option<&str>, id: &str, blocks: &[u64]) -> Outcome {
         let what = format!("committing upload session {id}");
-        let session = self.client.reload_session(spec, id).await.map_err(|e| retry::sink_error(&what, e))?;
+        let session = match self.client.reload_session(spec, id).await {
+            Ok(session) => session,
+            Err(e) => return retry::outcome(&what, e),
+        };
         let mut listed = session.blocks.clone();
         listed.sort_unstable();
         if listed != blocks {
-            return Err(SinkError::Retryable(format!(
-                "MaxCompute: upload session {id} lists blocks {listed:?} but {blocks:?} were uploaded; the batch is retried"
-            )));
+            return Outcome::retry(format!(
+                "MaxCompute: upload session {id} lists blocks {listed:?} but {blocks:?} were uploaded; the rows \
+                 are sent again in a new session"
+            ));
         }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let error = match self.client.commit(spec, id).await {
-                Ok(_) => return Ok(()),
-                Err(e) => e,
-            };
-            // A lost answer or a retry after one: the session may be committed already.
-            if self.committed(spec, id).await {
-                return Ok(());
-            }
-            if retry::classify(&error) != Class::Retry || attempt > self.config.retry_times {
-                return Err(retry::sink_error(&what, error));
-            }
-            tracing::warn!(session = %id, attempt, error = %error, "MaxCompute commit failed; retrying.");
-            tokio::time::sleep(backoff(attempt)).await;
+        match self.client.commit(spec, id).await {
+            Ok(_) => Outcome::Written,
+            // A lost answer: the session may be committed already.
+            Err(_) if self.committed(spec, id).await => Outcome::Written,
+            Err(e) => retry::outcome(&what, e),
         }
     }
 
@@ -179,62 +122,174 @@ impl MaxComputeSink {
     async fn committed(&self, spec: Option<&str>, id: &str) -> bool {
         matches!(self.client.reload_session(spec, id).await, Ok(s) if s.status == "closed")
     }
-}
 
-/// Uploads the blocks of one session with consecutive ids.
-struct Upload<'s> {
-    sink: &'s MaxComputeSink,
-    spec: Option<&'s str>,
-    session: &'s str,
-    next_block: u64,
-    blocks: Vec<u64>,
-}
-
-impl Upload<'_> {
-    /// Finishes `block` (footer) and PUTs it; a failed PUT is re-sent under the same id.
-    async fn send(&mut self, block: RecordWriter<ZlibEncoder<Vec<u8>>>) -> Result<(), SinkError> {
-        let id = self.next_block;
+    /// Finishes `block` (footer) and PUTs it under `id`.
+    async fn upload(
+        &self,
+        spec: Option<&str>,
+        session: &str,
+        id: u64,
+        block: RecordWriter<ZlibEncoder<Vec<u8>>>,
+    ) -> Result<(), Outcome> {
         if id >= MAX_BLOCKS {
-            return Err(SinkError::Fatal(format!(
-                "MaxCompute: one write needs more than {MAX_BLOCKS} blocks; raise `buffer_size_kb` or lower `record_batch_size`"
+            return Err(Outcome::Fatal(format!(
+                "MaxCompute: one write needs more than {MAX_BLOCKS} blocks; raise `buffer_size_kb` or lower \
+                 `record_batch_size`"
             )));
         }
         let body = Bytes::from(block.finish().and_then(ZlibEncoder::finish).map_err(io_error)?);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.sink.client.upload_block(self.spec, self.session, id, body.clone()).await {
-                Ok(()) => break,
-                Err(e)
-                    if retry::classify(&e) == Class::Retry
-                        && attempt <= self.sink.config.retry_times
-                        && !is_session_gone(&e) =>
-                {
-                    tracing::warn!(session = %self.session, block = id, attempt, error = %e, "Block upload failed; re-sending it.");
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-                Err(e) => {
-                    return Err(retry::sink_error(&format!("uploading block {id} of session {}", self.session), e))
-                }
-            }
-        }
-        self.blocks.push(id);
-        self.next_block += 1;
-        Ok(())
+        self.client
+            .upload_block(spec, session, id, body)
+            .await
+            .map_err(|e| retry::outcome(&format!("uploading block {id} of session {session}"), e))
     }
 }
 
-/// An expired or closed session cannot take blocks: the write starts over.
-fn is_session_gone(error: &CallError) -> bool {
-    matches!(error, CallError::Service(e) if e.code == "StatusConflict" || e.code == "NoSuchUpload")
+/// One record of a write, with the partition value it goes to.
+pub struct Entry {
+    item: usize,
+    partition: Option<String>,
+}
+
+/// One write's requests: the sink, the batch the entries point into, and the sessions of
+/// groups whose last try failed part-way.
+struct Write<'w> {
+    sink: &'w MaxComputeSink,
+    items: &'w [SinkItem<'w>],
+    resume: std::sync::Mutex<std::collections::HashMap<Vec<usize>, Progress>>,
+}
+
+/// How far a group's session got: the next try of the group re-sends only the blocks not
+/// yet uploaded (under the same ids) and commits, until `retry_times` tries of one session
+/// failed or the session is gone; then a new session starts.
+struct Progress {
+    session: Session,
+    uploaded: Vec<u64>,
+    failures: u32,
+}
+
+impl Write<'_> {
+    /// One partition group: a session, its blocks, the commit. Records that do not fit the
+    /// table are rejected by themselves; the others are written only if the commit lands.
+    async fn send_group(&self, entries: &[Entry], request: &[usize]) -> Result<Vec<Outcome>, Outcome> {
+        let sink = self.sink;
+        let value = &entries[request[0]].partition;
+        let spec = match (&sink.partition_key, value) {
+            (Some(key), Some(value)) => Some(tunnel_spec(&[(key.clone(), value.clone())])),
+            _ => None,
+        };
+        let spec = spec.as_deref();
+        let resumed = self.resume.lock().unwrap_or_else(|e| e.into_inner()).remove(request);
+        let mut progress = match resumed {
+            Some(progress) if progress.failures < sink.config.retry_times => progress,
+            _ => Progress { session: sink.create_session(spec, value).await?, uploaded: Vec::new(), failures: 0 },
+        };
+        let result = self.upload_group(spec, entries, request, &mut progress).await;
+        if let Err(Outcome::RetryAfter { reason, .. }) = &result {
+            let gone = reason.contains("StatusConflict") || reason.contains("NoSuchUpload");
+            if !gone {
+                progress.failures += 1;
+                self.resume.lock().unwrap_or_else(|e| e.into_inner()).insert(request.to_vec(), progress);
+            }
+        }
+        result
+    }
+
+    /// Encodes the group's blocks, uploads those not uploaded yet and commits.
+    async fn upload_group(
+        &self,
+        spec: Option<&str>,
+        entries: &[Entry],
+        request: &[usize],
+        progress: &mut Progress,
+    ) -> Result<Vec<Outcome>, Outcome> {
+        let sink = self.sink;
+        let session = progress.session.clone();
+        let mut outcomes = vec![Outcome::Written; request.len()];
+        let mut blocks: Vec<u64> = Vec::new();
+        let mut block = new_block();
+        // The cells of one item's rows, row after row (reused: no allocation per row).
+        let width = session.schema.columns.len();
+        let mut cells: Vec<Option<Cell<'_>>> = Vec::with_capacity(width);
+        for (position, &index) in request.iter().enumerate() {
+            let item = &self.items[entries[index].item];
+            if let Err(reason) = item_rows(&session.schema, item, &sink.config, &mut cells) {
+                outcomes[position] = Outcome::Reject(reason);
+                continue;
+            }
+            for row in cells.chunks(width) {
+                for (column, cell) in row.iter().enumerate() {
+                    if let Some(cell) = cell {
+                        block.field(column, cell);
+                    }
+                }
+                block.end_record().map_err(io_error)?;
+                if block.raw_bytes() >= sink.config.block_bytes {
+                    let id = blocks.len() as u64;
+                    let full = std::mem::replace(&mut block, new_block());
+                    if !progress.uploaded.contains(&id) {
+                        sink.upload(spec, &session.id, id, full).await?;
+                        progress.uploaded.push(id);
+                    }
+                    blocks.push(id);
+                }
+            }
+        }
+        if block.count() > 0 {
+            let id = blocks.len() as u64;
+            if !progress.uploaded.contains(&id) {
+                sink.upload(spec, &session.id, id, block).await?;
+                progress.uploaded.push(id);
+            }
+            blocks.push(id);
+        }
+        if !blocks.is_empty() {
+            match sink.commit(spec, &session.id, &blocks).await {
+                Outcome::Written => {}
+                failed => return Err(failed),
+            }
+        }
+        Ok(outcomes)
+    }
+}
+
+impl Service for Write<'_> {
+    type Row = Entry;
+
+    fn name(&self) -> &'static str {
+        "MaxCompute"
+    }
+
+    fn item(&self, entry: &Entry) -> usize {
+        entry.item
+    }
+
+    /// One request (session) per partition value, in value order, one after another.
+    fn plan(&self, entries: &[Entry], indices: Vec<usize>) -> Vec<Vec<Vec<usize>>> {
+        let mut groups: std::collections::BTreeMap<&Option<String>, Vec<usize>> = Default::default();
+        for i in indices {
+            groups.entry(&entries[i].partition).or_default().push(i);
+        }
+        groups.into_values().map(|group| vec![group]).collect()
+    }
+
+    async fn send(&self, entries: &[Entry], request: &[usize]) -> Response {
+        if request.is_empty() {
+            return Response::Whole(Outcome::Written);
+        }
+        match self.send_group(entries, request).await {
+            Ok(outcomes) => Response::Rows(outcomes),
+            Err(failed) => Response::Whole(failed),
+        }
+    }
 }
 
 fn new_block() -> RecordWriter<ZlibEncoder<Vec<u8>>> {
     RecordWriter::new(ZlibEncoder::new(Vec::with_capacity(64 * 1024), Compression::fast()))
 }
 
-fn io_error(e: std::io::Error) -> SinkError {
-    SinkError::Fatal(format!("MaxCompute: compressing a block failed: {e}"))
+fn io_error(e: std::io::Error) -> Outcome {
+    Outcome::Fatal(format!("MaxCompute: compressing a block failed: {e}"))
 }
 
 /// Converts every row output of an item onto the session schema (all or nothing) into
@@ -270,25 +325,25 @@ fn item_rows<'a>(
 }
 
 impl Sink for MaxComputeSink {
-    async fn write(&mut self, items: &[SinkItem<'_>]) -> Result<WriteReport, SinkError> {
+    async fn write(&mut self, items: &[SinkItem<'_>], driver: &mut Driver) -> Result<WriteReport, SinkError> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default();
-        let mut groups: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
-        for (index, item) in items.iter().enumerate() {
-            let value = self.partition_key.as_ref().map(|_| {
-                let at = match self.config.partition_time {
-                    PartitionTime::Sink => now,
-                    PartitionTime::Record => item.record.timestamp_ms.unwrap_or(now),
-                };
-                self.config.partition.value_at(at)
-            });
-            groups.entry(value).or_default().push(index);
-        }
-        let mut rejected = Vec::new();
-        for (value, indexes) in groups {
-            self.write_partition(value, &indexes, items, &mut rejected).await?;
-        }
-        rejected.sort_by_key(|(index, _)| *index);
-        Ok(WriteReport { rejected })
+        let entries: Vec<Entry> = items
+            .iter()
+            .enumerate()
+            .map(|(item, entry)| Entry {
+                item,
+                partition: self.partition_key.as_ref().map(|_| {
+                    let at = match self.config.partition_time {
+                        PartitionTime::Sink => now,
+                        PartitionTime::Record => entry.record.timestamp_ms.unwrap_or(now),
+                    };
+                    self.config.partition.value_at(at)
+                }),
+            })
+            .collect();
+        let mut rejected = Rejected::new();
+        driver.run(&Write { sink: self, items, resume: Default::default() }, &entries, &mut rejected).await?;
+        Ok(WriteReport { rejected: rejected.into_iter().collect() })
     }
 }
 

@@ -14,8 +14,9 @@ use prost::Message;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::protocol;
-use super::retry::{self, Backoff, Class};
+use super::retry::{self, Class};
 use super::signing;
+use crate::sinks::retry::{Backoff, RetryPolicy};
 
 /// The API version every request names.
 const API_VERSION: &str = "2015-12-31";
@@ -171,7 +172,8 @@ impl Client {
         })
     }
 
-    /// Calls `action`, retrying retryable failures with backoff within the retry budget.
+    /// Calls `action`, retrying retryable failures with backoff within the retry budget
+    /// (control calls: tables, the error table; data writes go through the driver).
     /// Returns the last error when the budget is spent or the failure is permanent.
     pub async fn call<Req: Message, Resp: Message + Default>(
         &self,
@@ -179,22 +181,18 @@ impl Client {
         request: &Req,
         idempotent: bool,
     ) -> Result<Resp, OtsError> {
-        let mut backoff = Backoff::new(self.inner.config.retry_budget);
+        let policy = RetryPolicy { timeout: Some(self.inner.config.retry_budget), ..RetryPolicy::default() };
+        let mut backoff = Backoff::new(policy);
         loop {
-            match self.call_once(action, request).await {
+            let error = match self.call_once(action, request).await {
                 Ok(response) => return Ok(response),
-                Err(error) => {
-                    let class = error.class(idempotent);
-                    let delay = if class.retryable() { backoff.next(class) } else { None };
-                    match delay {
-                        Some(delay) => {
-                            tracing::debug!(%error, ?delay, attempt = backoff.attempts(), "Tablestore call failed; retrying.");
-                            tokio::time::sleep(delay).await;
-                        }
-                        None => return Err(error),
-                    }
-                }
-            }
+                Err(error) if error.class(idempotent).retryable() => error,
+                Err(error) => return Err(error),
+            };
+            let reason = error.to_string();
+            let Ok(delay) = backoff.next_delay(&reason, None) else { return Err(error) };
+            backoff.log("Tablestore", &reason, delay);
+            tokio::time::sleep(delay).await;
         }
     }
 

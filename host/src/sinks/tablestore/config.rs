@@ -2,6 +2,7 @@
 //! aliyun/kafka-connect-tablestore; sluice's own additions are marked in the reference.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 
@@ -142,6 +143,8 @@ pub struct TablestoreConfig {
     pub write_api: WriteApi,
     /// `runtime.error.table.name` when `runtime.error.mode=tablestore`.
     pub error_table: Option<String>,
+    /// `tablestore.retry.timeout.ms` when set: replaces `errors.retry.timeout` for writes.
+    pub write_retry_timeout: Option<Duration>,
     raw: ConfigMap,
 }
 
@@ -248,6 +251,10 @@ impl TablestoreConfig {
             max_concurrency,
             write_api,
             error_table,
+            write_retry_timeout: match map.get("tablestore.retry.timeout.ms") {
+                Some(_) => Some(map.millis_or("tablestore.retry.timeout.ms", 60_000)?),
+                None => None,
+            },
             raw: map.clone(),
         })
     }
@@ -400,7 +407,6 @@ fn credentials(map: &ConfigMap) -> anyhow::Result<Credentials> {
 mod tests {
     use super::*;
     use crate::config::{parse_text, WorkerConfig};
-    use std::time::Duration;
 
     fn config(extra: &str) -> anyhow::Result<TablestoreConfig> {
         let worker = WorkerConfig::from_map(&parse_text("w", "").unwrap()).unwrap();

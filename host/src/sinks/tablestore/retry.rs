@@ -1,11 +1,12 @@
-//! Which Tablestore failures are worth retrying, and how long to wait between tries.
+//! Which Tablestore failures are worth retrying (the driver decides how long to wait).
 //!
 //! Throttling and partition errors are always retried; timeouts, internal errors and 5xx
 //! only for idempotent calls (every write sluice makes is idempotent: puts, deletes and
 //! set-updates of the same row in per-key order); parameter, primary key, size,
 //! permission and not-found errors never.
 
-use std::time::Duration;
+use super::client::OtsError;
+use crate::sinks::retry::Outcome;
 
 /// Codes retried for any call.
 const ALWAYS: &[&str] = &[
@@ -76,36 +77,42 @@ pub fn classify_status(status: u16, idempotent: bool) -> Class {
     }
 }
 
-/// Exponential backoff with jitter, bounded by a deadline.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    attempt: u32,
-    deadline: tokio::time::Instant,
+/// The driver's view of a whole request that failed: credentials stop the connector, a
+/// missing table is created again (`auto.create`) or stops it, transient failures are
+/// retried, and anything else refuses the request's data (split to find the bad rows).
+pub fn request_outcome(error: &OtsError, auto_create: bool) -> Outcome {
+    let code = error.code().unwrap_or_default();
+    if matches!(code, "OTSAuthFailed" | "OTSNoPermissionAccess" | "OTSAccessDenied")
+        || matches!(error, OtsError::Http { status: 401 | 403 | 404, .. })
+    {
+        return Outcome::Fatal(format!(
+            "{error}; check `tablestore.endpoint`, `tablestore.instance.name` and the access key"
+        ));
+    }
+    if code == "OTSObjectNotExist" {
+        return missing_table(error.to_string(), auto_create);
+    }
+    match error.class(true) {
+        Class::Throttled | Class::Transient => Outcome::retry(error.to_string()),
+        Class::Permanent => Outcome::Reject(error.to_string()),
+    }
 }
 
-impl Backoff {
-    /// A backoff that gives up `budget` from now.
-    pub fn new(budget: Duration) -> Self {
-        Self { attempt: 0, deadline: tokio::time::Instant::now() + budget }
+/// The driver's view of one failed row of a batch answer.
+pub fn row_outcome(code: &str, message: &str, reason: String, auto_create: bool) -> Outcome {
+    if code == "OTSObjectNotExist" {
+        return missing_table(reason, auto_create);
     }
-
-    /// Attempts made so far.
-    pub fn attempts(&self) -> u32 {
-        self.attempt
+    match classify(code, message, 200, true) {
+        Class::Throttled | Class::Transient => Outcome::retry(reason),
+        Class::Permanent => Outcome::Reject(reason),
     }
+}
 
-    /// The next delay, or `None` when it would pass the deadline. Throttling waits longer
-    /// (100 ms doubling to 3 s) than other failures (20 ms doubling to 1 s); each delay is
-    /// drawn between half and all of that.
-    pub fn next(&mut self, class: Class) -> Option<Duration> {
-        let (base, cap) = match class {
-            Class::Throttled => (100u64, 3_000u64),
-            _ => (20, 1_000),
-        };
-        let full = base.saturating_mul(1u64 << self.attempt.min(10)).min(cap);
-        self.attempt += 1;
-        let delay = Duration::from_millis(full / 2 + fastrand::u64(0..=full / 2));
-        (tokio::time::Instant::now() + delay <= self.deadline).then_some(delay)
+fn missing_table(reason: String, auto_create: bool) -> Outcome {
+    match auto_create {
+        true => Outcome::retry(format!("{reason}; the table will be created again")),
+        false => Outcome::Fatal(format!("{reason}; create the table or set `auto.create=true`")),
     }
 }
 
@@ -137,17 +144,5 @@ mod tests {
         assert_eq!(classify_status(502, true), Class::Transient);
         assert_eq!(classify_status(502, false), Class::Permanent);
         assert_eq!(classify_status(404, true), Class::Permanent);
-    }
-
-    #[tokio::test]
-    async fn backoff_grows_and_stops_at_the_deadline() {
-        let mut backoff = Backoff::new(Duration::from_secs(3600));
-        let first = backoff.next(Class::Transient).unwrap();
-        assert!(first >= Duration::from_millis(10) && first <= Duration::from_millis(20));
-        for _ in 0..20 {
-            assert!(backoff.next(Class::Throttled).unwrap() <= Duration::from_secs(3));
-        }
-        let mut short = Backoff::new(Duration::from_millis(5));
-        assert_eq!(short.next(Class::Throttled), None);
     }
 }

@@ -8,7 +8,7 @@ use url::Url;
 
 use super::config::{Precision, Protocol, TdengineConfig};
 use super::encode;
-use super::retry::{classify_sql, classify_write, Outcome};
+use super::retry::{classify_sql, classify_write, Class};
 
 /// Bodies smaller than this are sent uncompressed (gzip would not pay off).
 const GZIP_MIN_BYTES: usize = 1024;
@@ -55,7 +55,7 @@ impl AdapterClient {
     }
 
     /// Runs one SQL statement through `/rest/sql`; returns the outcome and the body.
-    pub async fn sql(&self, sql: &str) -> (Outcome, String) {
+    pub async fn sql(&self, sql: &str) -> (Class, String) {
         let url = self.url(&["rest", "sql"]);
         let request = self.http.post(url).header(AUTHORIZATION, self.auth.clone()).body(sql.to_string());
         match request.send().await {
@@ -70,7 +70,7 @@ impl AdapterClient {
     }
 
     /// Writes one schemaless body into `db`.
-    pub async fn write(&self, db: &str, protocol: Protocol, body: bytes::Bytes) -> Outcome {
+    pub async fn write(&self, db: &str, protocol: Protocol, body: bytes::Bytes) -> Class {
         let mut url = match protocol {
             Protocol::Line => self.url(&["influxdb", "v1", "write"]),
             Protocol::Telnet => self.url(&["opentsdb", "v1", "put", "telnet", db]),
@@ -127,7 +127,7 @@ fn header_text(response: &reqwest::Response) -> Option<String> {
 }
 
 /// Timeouts, refused and dropped connections are worth retrying.
-fn transport_failure(error: &reqwest::Error) -> Outcome {
+fn transport_failure(error: &reqwest::Error) -> Class {
     let kind = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {
@@ -141,5 +141,5 @@ fn transport_failure(error: &reqwest::Error) -> Outcome {
         reason.push_str(&format!(": {cause}"));
         source = cause.source();
     }
-    Outcome::Retry { reason, after: None }
+    Class::Retry { reason, after: None }
 }

@@ -1,12 +1,14 @@
-//! Response classification and the retry budget. taosAdapter answers schemaless writes
+//! Response classification (the driver owns retries and their budget). taosAdapter answers schemaless writes
 //! with 204, and every TDengine error (bad data included) with HTTP 500 whose message starts
 //! with the TDengine code (`[0x3002] …`); `/rest/sql` answers 200 with a non-zero `code`.
 
 use std::time::Duration;
 
-/// What a response (or a transport failure) means for the request.
+use crate::sinks::retry::{parse_retry_after, Outcome};
+
+/// What a taosAdapter response (or a transport failure) means for the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Class {
     /// Written.
     Written,
     /// The data was rejected (permanent): isolate the bad records.
@@ -67,18 +69,20 @@ pub fn tdengine_code(message: &str) -> Option<u32> {
 }
 
 /// Classifies a TDengine error by code.
-pub fn classify_code(code: u32, message: String) -> Outcome {
+pub fn classify_code(code: u32, message: String) -> Class {
     match code {
-        MISSING_DATABASE => Outcome::MissingDatabase(message),
-        NOT_SCHEMALESS_DB => Outcome::Fatal(format!(
+        MISSING_DATABASE => Class::MissingDatabase(message),
+        NOT_SCHEMALESS_DB => Class::Fatal(format!(
             "{message} (the database exists but was not created for schemaless writes; create it with SCHEMALESS 1 \
              or let sluice create it)"
         )),
-        c if AUTH_CODES.contains(&c) => Outcome::Fatal(format!(
+        c if AUTH_CODES.contains(&c) => Class::Fatal(format!(
             "{message}; check `connection.user` and `connection.password` and the user's write permission"
         )),
-        c if DATA_CODES.contains(&c) => Outcome::Data(message),
-        _ => Outcome::Retry { reason: message, after: None },
+        c if DATA_CODES.contains(&c) => Class::Data(message),
+        // Unknown codes are taken as transient, but only within the retry budget
+        // (`max.retries`, `errors.retry.timeout`): then the connector fails.
+        _ => Class::Retry { reason: message, after: None },
     }
 }
 
@@ -92,28 +96,28 @@ fn message_of(body: &str) -> String {
 }
 
 /// Classifies a schemaless endpoint's response.
-pub fn classify_write(status: u16, body: &str, retry_after: Option<&str>) -> Outcome {
+pub fn classify_write(status: u16, body: &str, retry_after: Option<&str>) -> Class {
     let message = || message_of(body);
     match status {
-        200..=299 => Outcome::Written,
-        401 | 403 => Outcome::Fatal(format!(
+        200..=299 => Class::Written,
+        401 | 403 => Class::Fatal(format!(
             "taosAdapter refused the request (HTTP {status}: {}); check `connection.user` and \
              `connection.password` (and the adapter's IP whitelist)",
             message()
         )),
-        404 => Outcome::Fatal(format!(
+        404 => Class::Fatal(format!(
             "taosAdapter has no such endpoint (HTTP 404: {}); check that `connection.url` names taosAdapter (port 6041)",
             message()
         )),
-        400 => Outcome::Data(format!("HTTP 400: {}", message())),
+        400 => Class::Data(format!("HTTP 400: {}", message())),
         500 => {
             let message = message();
             match tdengine_code(&message) {
                 Some(code) => classify_code(code, message),
-                None => Outcome::Retry { reason: format!("HTTP 500: {message}"), after: None },
+                None => Class::Retry { reason: format!("HTTP 500: {message}"), after: None },
             }
         }
-        _ => Outcome::Retry {
+        _ => Class::Retry {
             reason: format!("HTTP {status}: {}", message()),
             after: retry_after.and_then(parse_retry_after),
         },
@@ -122,7 +126,7 @@ pub fn classify_write(status: u16, body: &str, retry_after: Option<&str>) -> Out
 
 /// Classifies a `/rest/sql` response: 3.x bodies carry `code` (0 = success), 2.x bodies
 /// carry `status` (`succ`/`error`); HTTP 200 does not mean success.
-pub fn classify_sql(status: u16, body: &str, retry_after: Option<&str>) -> Outcome {
+pub fn classify_sql(status: u16, body: &str, retry_after: Option<&str>) -> Class {
     let json = serde_json::from_str::<serde_json::Value>(body).ok();
     let code = json.as_ref().and_then(|j| j.get("code")).and_then(|c| c.as_u64()).map(|c| c as u32);
     let failed_2x = json.as_ref().and_then(|j| j.get("status")).and_then(|s| s.as_str()) == Some("error");
@@ -130,74 +134,38 @@ pub fn classify_sql(status: u16, body: &str, retry_after: Option<&str>) -> Outco
         (401 | 403, _) => classify_write(status, body, retry_after),
         (200..=299, Some(0) | None) if !failed_2x => {
             if json.is_none() {
-                return Outcome::Retry {
+                return Class::Retry {
                     reason: format!("taosAdapter sent an unreadable /rest/sql body: {}", body.trim()),
                     after: None,
                 };
             }
-            Outcome::Written
+            Class::Written
         }
         (_, Some(code)) if code != 0 => {
             let desc = json.as_ref().and_then(|j| j.get("desc")).and_then(|d| d.as_str()).unwrap_or("");
             classify_code(code & 0xffff, format!("[0x{:04x}] {desc}", code & 0xffff))
         }
-        (200..=299, _) => Outcome::Retry { reason: format!("/rest/sql failed: {}", body.trim()), after: None },
-        (500, _) => Outcome::Retry { reason: format!("HTTP 500: {}", message_of(body)), after: None },
+        (200..=299, _) => Class::Retry { reason: format!("/rest/sql failed: {}", body.trim()), after: None },
+        (500, _) => Class::Retry { reason: format!("HTTP 500: {}", message_of(body)), after: None },
         _ => classify_write(status, body, retry_after),
     };
     match outcome {
-        Outcome::Data(message) => Outcome::Fatal(format!("the SQL was rejected: {message}")),
+        Class::Data(message) => Class::Fatal(format!("the SQL was rejected: {message}")),
         other => other,
     }
 }
 
-/// `Retry-After` in seconds or as an HTTP date.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
-}
-
-/// Retries of one request: at most `max.retries`, waiting `retry.backoff.ms` doubled per
-/// retry (capped at one minute) with jitter; reset after every success.
-#[derive(Debug, Clone)]
-pub struct RetryBudget {
-    max_retries: u32,
-    base: Duration,
-    used: u32,
-}
-
-impl RetryBudget {
-    /// A fresh budget.
-    pub fn new(max_retries: u32, base: Duration) -> Self {
-        Self { max_retries, base, used: 0 }
-    }
-
-    /// The delay before the next retry, or `None` when the budget is spent. A server's
-    /// `Retry-After` replaces the computed delay.
-    pub fn next_delay(&mut self, after: Option<Duration>) -> Option<Duration> {
-        if self.used >= self.max_retries {
-            return None;
+impl Class {
+    /// The driver's view: a missing database is transient (the next try creates it), data
+    /// errors reject the request (split until the bad records are alone).
+    pub fn into_outcome(self) -> Outcome {
+        match self {
+            Class::Written => Outcome::Written,
+            Class::Data(reason) => Outcome::Reject(reason),
+            Class::MissingDatabase(reason) => Outcome::retry(reason),
+            Class::Retry { reason, after } => Outcome::RetryAfter { reason, after },
+            Class::Fatal(reason) => Outcome::Fatal(reason),
         }
-        self.used += 1;
-        if let Some(after) = after {
-            return Some(after);
-        }
-        let base_ms = (self.base.as_millis() as u64).saturating_mul(1 << (self.used - 1).min(16)).min(60_000);
-        Some(Duration::from_millis(base_ms / 2 + fastrand::u64(0..=base_ms / 2)))
-    }
-
-    /// Retries used since the last success.
-    pub fn used(&self) -> u32 {
-        self.used
-    }
-
-    /// Call after a success.
-    pub fn reset(&mut self) {
-        self.used = 0;
     }
 }
 
@@ -207,40 +175,40 @@ mod tests {
 
     #[test]
     fn schemaless_responses_are_classified() {
-        assert_eq!(classify_write(204, "", None), Outcome::Written);
+        assert_eq!(classify_write(204, "", None), Class::Written);
         let data = classify_write(
             500,
             r#"{"code":"internal error","message":"[0x3002] Invalid data format: point type and db type mismatch"}"#,
             None,
         );
-        assert!(matches!(data, Outcome::Data(ref m) if m.contains("0x3002") && m.contains("mismatch")), "{data:?}");
+        assert!(matches!(data, Class::Data(ref m) if m.contains("0x3002") && m.contains("mismatch")), "{data:?}");
         assert!(matches!(
             classify_write(500, r#"{"code":500,"message":"[0x80003004] not the same type"}"#, None),
-            Outcome::Data(_)
+            Class::Data(_)
         ));
         assert!(matches!(
             classify_write(500, r#"{"code":"internal error","message":"[0x388] Database not exist"}"#, None),
-            Outcome::MissingDatabase(_)
+            Class::MissingDatabase(_)
         ));
         assert!(matches!(
             classify_write(500, r#"{"code":500,"message":"[0x3005] internal error"}"#, None),
-            Outcome::Retry { .. }
+            Class::Retry { .. }
         ));
         assert!(matches!(
             classify_write(500, r#"{"code":500,"message":"[0x000B] Unable to establish connection"}"#, None),
-            Outcome::Retry { .. }
+            Class::Retry { .. }
         ));
         assert_eq!(
             classify_write(503, r#"{"code":503,"message":"memory exceeded"}"#, Some("2")),
-            Outcome::Retry { reason: "HTTP 503: memory exceeded".into(), after: Some(Duration::from_secs(2)) }
+            Class::Retry { reason: "HTTP 503: memory exceeded".into(), after: Some(Duration::from_secs(2)) }
         );
-        assert!(matches!(classify_write(502, "bad gateway", None), Outcome::Retry { after: None, .. }));
+        assert!(matches!(classify_write(502, "bad gateway", None), Class::Retry { after: None, .. }));
         let fatal = classify_write(401, r#"{"code":"forbidden","message":"Authentication failure"}"#, None);
-        assert!(matches!(fatal, Outcome::Fatal(ref m) if m.contains("connection.password")), "{fatal:?}");
-        assert!(matches!(classify_write(403, "", None), Outcome::Fatal(_)));
+        assert!(matches!(fatal, Class::Fatal(ref m) if m.contains("connection.password")), "{fatal:?}");
+        assert!(matches!(classify_write(403, "", None), Class::Fatal(_)));
         assert!(matches!(
             classify_write(500, r#"{"code":500,"message":"[0x0357] Authentication failure"}"#, None),
-            Outcome::Fatal(_)
+            Class::Fatal(_)
         ));
     }
 
@@ -248,24 +216,24 @@ mod tests {
     fn sql_failures_hide_behind_http_200() {
         assert_eq!(
             classify_sql(200, r#"{"code":0,"column_meta":[["affected_rows","INT",4]],"data":[[0]],"rows":1}"#, None),
-            Outcome::Written
+            Class::Written
         );
         assert!(
-            matches!(classify_sql(200, r#"{"code":9728,"desc":"syntax error near \"-\""}"#, None), Outcome::Fatal(ref m) if m.contains("0x2600"))
+            matches!(classify_sql(200, r#"{"code":9728,"desc":"syntax error near \"-\""}"#, None), Class::Fatal(ref m) if m.contains("0x2600"))
         );
         assert!(matches!(
             classify_sql(200, r#"{"status":"error","code":534,"desc":"Syntax error in SQL"}"#, None),
-            Outcome::Fatal(_)
+            Class::Fatal(_)
         ));
         assert_eq!(
             classify_sql(200, r#"{"status":"succ","head":["affected_rows"],"data":[[0]],"rows":1}"#, None),
-            Outcome::Written
+            Class::Written
         );
-        assert!(matches!(classify_sql(401, r#"{"code":4389,"desc":"invalid basic auth"}"#, None), Outcome::Fatal(_)));
-        assert!(matches!(classify_sql(503, "", Some("1")), Outcome::Retry { after: Some(_), .. }));
+        assert!(matches!(classify_sql(401, r#"{"code":4389,"desc":"invalid basic auth"}"#, None), Class::Fatal(_)));
+        assert!(matches!(classify_sql(503, "", Some("1")), Class::Retry { after: Some(_), .. }));
         assert!(matches!(
             classify_sql(200, r#"{"code":11,"desc":"Unable to establish connection"}"#, None),
-            Outcome::Retry { .. }
+            Class::Retry { .. }
         ));
     }
 
@@ -274,20 +242,5 @@ mod tests {
         assert_eq!(tdengine_code("[0x3002] Invalid data format"), Some(0x3002));
         assert_eq!(tdengine_code("[0x80000388] db"), Some(0x0388));
         assert_eq!(tdengine_code("no code"), None);
-    }
-
-    #[test]
-    fn budget_backs_off_and_resets() {
-        let mut budget = RetryBudget::new(3, Duration::from_millis(100));
-        let first = budget.next_delay(None).unwrap();
-        assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
-        let second = budget.next_delay(None).unwrap();
-        assert!(second >= Duration::from_millis(100) && second <= Duration::from_millis(200));
-        assert_eq!(budget.next_delay(Some(Duration::from_secs(7))), Some(Duration::from_secs(7)));
-        assert_eq!(budget.next_delay(None), None);
-        budget.reset();
-        assert!(budget.next_delay(None).is_some());
-        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after("soon"), None);
     }
 }

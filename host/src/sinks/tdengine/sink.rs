@@ -1,10 +1,10 @@
-//! The TDengine sink driver: groups a batch per (database, protocol), creates databases
-//! once, sends capped requests with the retry budget, and bisects requests rejected for
-//! their data so good records are written and only bad ones are reported.
+//! The TDengine sink: each record's outputs become schemaless pieces for a (database,
+//! protocol); the driver sends them in capped requests (creating databases on first use)
+//! and splits requests rejected for their data so good records are written and only bad
+//! ones are reported.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::bail;
 use bytes::Bytes;
@@ -12,12 +12,11 @@ use bytes::Bytes;
 use super::client::AdapterClient;
 use super::config::{Protocol, TdengineConfig, TopicDatabases};
 use super::encode::{self, ColumnTypes, Piece};
-use super::retry::{Outcome, RetryBudget};
+use super::retry::Class;
 use crate::plugin::Output;
+use crate::sinks::driver::{Driver, Rejected, Response, Service};
+use crate::sinks::retry::{Outcome, RetryPolicy};
 use crate::sinks::{Sink, SinkError, SinkItem, WriteReport};
-
-/// Longest `Retry-After` honoured, so a misconfigured proxy cannot stall the sink for hours.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// Writes schemaless data through taosAdapter. Clones share the client and caches.
 #[derive(Clone)]
@@ -29,11 +28,12 @@ pub struct TdengineSink {
     types: ColumnTypes,
 }
 
-/// One request group: a database, a protocol and the pieces of the records going there.
-struct Group {
-    db: String,
+/// One record's piece, with where it goes.
+pub struct Entry {
+    item: usize,
+    db: Arc<str>,
     protocol: Protocol,
-    entries: Vec<(usize, Piece)>,
+    piece: Piece,
 }
 
 impl TdengineSink {
@@ -52,9 +52,9 @@ impl TdengineSink {
         let version = loop {
             attempt += 1;
             match client.sql("SELECT SERVER_VERSION()").await {
-                (Outcome::Written, body) => break server_version(&body),
-                (Outcome::Fatal(reason), _) => bail!("taosAdapter at {} refused sluice: {reason}", client.base()),
-                (Outcome::Data(reason) | Outcome::MissingDatabase(reason) | Outcome::Retry { reason, .. }, _) => {
+                (Class::Written, body) => break server_version(&body),
+                (Class::Fatal(reason), _) => bail!("taosAdapter at {} refused sluice: {reason}", client.base()),
+                (Class::Data(reason) | Class::MissingDatabase(reason) | Class::Retry { reason, .. }, _) => {
                     if attempt >= config.connection_attempts {
                         bail!(
                             "cannot reach taosAdapter at {} after {attempt} attempt(s) (`connection.attempts`): {reason}",
@@ -83,10 +83,12 @@ impl TdengineSink {
             TopicDatabases::Pattern => Vec::new(),
         };
         for db in databases {
-            let mut budget = RetryBudget::new(sink.config.max_retries, sink.config.retry_backoff);
-            sink.ensure_database(&db, &mut budget)
-                .await
-                .map_err(|e| anyhow::anyhow!("creating database `{db}`: {e}"))?;
+            match sink.ensure_database(&db).await {
+                Class::Written => {}
+                Class::Fatal(reason) | Class::Data(reason) => bail!("creating database `{db}` failed: {reason}"),
+                Class::MissingDatabase(reason) | Class::Retry { reason, .. } => tracing::warn!(database = %db,
+                    "Creating the database failed for now ({reason}); the first write tries again."),
+            }
         }
         Ok(sink)
     }
@@ -129,139 +131,108 @@ impl TdengineSink {
     }
 
     /// Creates `db` once (`CREATE DATABASE IF NOT EXISTS` with the configured precision).
-    async fn ensure_database(&self, db: &str, budget: &mut RetryBudget) -> Result<(), SinkError> {
+    async fn ensure_database(&self, db: &str) -> Class {
         if self.created.lock().unwrap_or_else(|e| e.into_inner()).contains(db) {
-            return Ok(());
+            return Class::Written;
         }
         let sql = format!(
             "CREATE DATABASE IF NOT EXISTS `{db}` PRECISION '{}'{}",
             self.config.precision.name(),
             if self.schemaless_option { " SCHEMALESS 1" } else { "" }
         );
-        loop {
-            match self.client.sql(&sql).await.0 {
-                Outcome::Written => {
-                    budget.reset();
-                    tracing::info!(database = db, "Database ready.");
-                    self.created.lock().unwrap_or_else(|e| e.into_inner()).insert(db.to_string());
-                    return Ok(());
-                }
-                Outcome::Fatal(reason) | Outcome::Data(reason) => {
-                    return Err(SinkError::Fatal(format!("creating database `{db}` failed: {reason}")))
-                }
-                Outcome::MissingDatabase(reason) | Outcome::Retry { reason, after: None } => {
-                    self.pause(budget, None, &format!("creating database `{db}`: {reason}")).await?
-                }
-                Outcome::Retry { reason, after } => {
-                    self.pause(budget, after, &format!("creating database `{db}`: {reason}")).await?
-                }
+        match self.client.sql(&sql).await.0 {
+            Class::Written => {
+                tracing::info!(database = db, "Database ready.");
+                self.created.lock().unwrap_or_else(|e| e.into_inner()).insert(db.to_string());
+                Class::Written
             }
+            Class::Data(reason) => Class::Fatal(format!("creating database `{db}` failed: {reason}")),
+            other => other,
         }
     }
+}
 
-    /// Sleeps before a retry, or fails the write when the budget is spent.
-    async fn pause(&self, budget: &mut RetryBudget, after: Option<Duration>, reason: &str) -> Result<(), SinkError> {
-        match budget.next_delay(after.map(|a| a.min(MAX_RETRY_AFTER))) {
-            Some(delay) => {
-                tracing::warn!(retry = budget.used(), ?delay, "TDengine write failed, retrying: {reason}");
-                tokio::time::sleep(delay).await;
-                Ok(())
-            }
-            None => Err(SinkError::Retryable(format!(
-                "{reason} (gave up after `max.retries`={} retries; the batch will be retried)",
-                self.config.max_retries
-            ))),
-        }
+impl Service for TdengineSink {
+    type Row = Entry;
+
+    fn name(&self) -> &'static str {
+        "TDengine"
     }
 
-    /// Sends one request, retrying transient failures; returns `Written` or `Data`.
-    async fn send(
-        &self,
-        db: &str,
-        protocol: Protocol,
-        entries: &[(usize, Piece)],
-        budget: &mut RetryBudget,
-    ) -> Result<Outcome, SinkError> {
-        let body = Bytes::from(encode::body(protocol, entries.iter().map(|(_, p)| p)));
-        let mut recreated = false;
-        loop {
-            match self.client.write(db, protocol, body.clone()).await {
-                Outcome::Written => {
-                    budget.reset();
-                    return Ok(Outcome::Written);
-                }
-                Outcome::Data(reason) => {
-                    budget.reset();
-                    return Ok(Outcome::Data(reason));
-                }
-                Outcome::Fatal(reason) => return Err(SinkError::Fatal(reason)),
-                Outcome::MissingDatabase(reason) if !recreated => {
-                    tracing::warn!(database = db, "The database is missing ({reason}); creating it again.");
-                    recreated = true;
-                    self.created.lock().unwrap_or_else(|e| e.into_inner()).remove(db);
-                    self.ensure_database(db, budget).await?;
-                }
-                Outcome::MissingDatabase(reason) => {
-                    self.pause(budget, None, &format!("writing to `{db}`: {reason}")).await?
-                }
-                Outcome::Retry { reason, after } => {
-                    self.pause(budget, after, &format!("writing to `{db}`: {reason}")).await?
-                }
-            }
-        }
+    fn item(&self, entry: &Entry) -> usize {
+        entry.item
     }
 
-    /// Sends `entries`, halving requests rejected for their data until each bad record is
-    /// alone; returns the rejected item indices with TDengine's message.
-    async fn send_isolating(
-        &self,
-        group: &Group,
-        entries: &[(usize, Piece)],
-        budget: &mut RetryBudget,
-    ) -> Result<Vec<(usize, String)>, SinkError> {
-        let mut rejected = Vec::new();
-        let mut ranges = vec![(0, entries.len())];
-        while let Some((lo, hi)) = ranges.pop() {
-            match self.send(&group.db, group.protocol, &entries[lo..hi], budget).await? {
-                Outcome::Data(reason) if hi - lo == 1 => rejected.push((entries[lo].0, reason)),
-                Outcome::Data(_) => {
-                    let mid = lo + (hi - lo) / 2;
-                    ranges.push((mid, hi));
-                    ranges.push((lo, mid));
-                }
-                _ => {}
+    fn limits(&self, policy: RetryPolicy) -> RetryPolicy {
+        RetryPolicy { max_retries: Some(self.config.max_retries), first_delay: self.config.retry_backoff, ..policy }
+    }
+
+    /// Per (database, protocol) in first-seen order, requests of at most `batch.size`
+    /// records and `tdengine.batch.max.bytes`, one after another.
+    fn plan(&self, entries: &[Entry], indices: Vec<usize>) -> Vec<Vec<Vec<usize>>> {
+        let mut groups: Vec<((&str, Protocol), Vec<usize>)> = Vec::new();
+        for i in indices {
+            let key = (&*entries[i].db, entries[i].protocol);
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, list)) => list.push(i),
+                None => groups.push((key, vec![i])),
             }
         }
-        Ok(rejected)
+        groups
+            .into_iter()
+            .flat_map(|(_, list)| chunks(entries, &list, self.config.batch_size, self.config.batch_max_bytes))
+            .map(|request| vec![request])
+            .collect()
+    }
+
+    /// Creates the database when needed, then writes; a database that went missing is
+    /// created again and the write sent once more.
+    async fn send(&self, entries: &[Entry], request: &[usize]) -> Response {
+        let Some(&first) = request.first() else { return Response::Whole(Outcome::Written) };
+        let (db, protocol) = (&*entries[first].db, entries[first].protocol);
+        let body = Bytes::from(encode::body(protocol, request.iter().map(|&i| &entries[i].piece)));
+        let mut outcome = match self.ensure_database(db).await {
+            Class::Written => self.client.write(db, protocol, body.clone()).await,
+            failed => failed,
+        };
+        if let Class::MissingDatabase(reason) = &outcome {
+            tracing::warn!(database = db, "The database is missing ({reason}); creating it again.");
+            self.created.lock().unwrap_or_else(|e| e.into_inner()).remove(db);
+            outcome = match self.ensure_database(db).await {
+                Class::Written => self.client.write(db, protocol, body).await,
+                failed => failed,
+            };
+        }
+        Response::Whole(outcome.into_outcome().doing(&format!("writing to `{db}`")))
     }
 }
 
 /// Splits a group's entries into requests of at most `batch_size` entries (0 = no limit)
 /// and `max_bytes` payload bytes (a single larger entry goes alone).
-fn chunks(entries: &[(usize, Piece)], batch_size: usize, max_bytes: usize) -> Vec<&[(usize, Piece)]> {
+fn chunks(entries: &[Entry], list: &[usize], batch_size: usize, max_bytes: usize) -> Vec<Vec<usize>> {
     let max_records = if batch_size == 0 { usize::MAX } else { batch_size };
-    let mut chunks = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
-    for (i, (_, piece)) in entries.iter().enumerate() {
-        let size = piece.payload.len() + 1;
-        if i > start && (i - start >= max_records || bytes + size > max_bytes) {
-            chunks.push(&entries[start..i]);
-            start = i;
+    let mut chunks: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut bytes = 0;
+    for &i in list {
+        let size = entries[i].piece.payload.len() + 1;
+        if !current.is_empty() && (current.len() >= max_records || bytes + size > max_bytes) {
+            chunks.push(std::mem::take(&mut current));
             bytes = 0;
         }
         bytes += size;
+        current.push(i);
     }
-    if start < entries.len() {
-        chunks.push(&entries[start..]);
+    if !current.is_empty() {
+        chunks.push(current);
     }
     chunks
 }
 
 impl Sink for TdengineSink {
-    async fn write(&mut self, items: &[SinkItem<'_>]) -> Result<WriteReport, SinkError> {
-        let mut rejected: Vec<(usize, String)> = Vec::new();
-        let mut groups: Vec<Group> = Vec::new();
-        let mut group_of: HashMap<(String, Protocol), usize> = HashMap::new();
+    async fn write(&mut self, items: &[SinkItem<'_>], driver: &mut Driver) -> Result<WriteReport, SinkError> {
+        let mut rejected = Rejected::new();
+        let mut entries: Vec<Entry> = Vec::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
             if item.record.value.is_none() {
                 // A null value (tombstone) is never written as the text "null"; the built-in
@@ -271,28 +242,19 @@ impl Sink for TdengineSink {
                 continue;
             }
             match self.pieces(item) {
-                Err(reason) => rejected.push((index, reason)),
-                Ok(pieces) => {
-                    for (db, protocol, piece) in pieces {
-                        let slot = *group_of.entry((db.clone(), protocol)).or_insert_with(|| {
-                            groups.push(Group { db, protocol, entries: Vec::new() });
-                            groups.len() - 1
-                        });
-                        groups[slot].entries.push((index, piece));
-                    }
+                Err(reason) => {
+                    rejected.insert(index, reason);
                 }
+                Ok(pieces) => entries.extend(pieces.into_iter().map(|(db, protocol, piece)| Entry {
+                    item: index,
+                    db: Arc::from(db),
+                    protocol,
+                    piece,
+                })),
             }
         }
-        let mut budget = RetryBudget::new(self.config.max_retries, self.config.retry_backoff);
-        for group in &groups {
-            self.ensure_database(&group.db, &mut budget).await?;
-            for chunk in chunks(&group.entries, self.config.batch_size, self.config.batch_max_bytes) {
-                rejected.extend(self.send_isolating(group, chunk, &mut budget).await?);
-            }
-        }
-        rejected.sort_by_key(|(index, _)| *index);
-        rejected.dedup_by_key(|(index, _)| *index);
-        Ok(WriteReport { rejected })
+        driver.run(&*self, &entries, &mut rejected).await?;
+        Ok(WriteReport { rejected: rejected.into_iter().collect() })
     }
 }
 
@@ -321,11 +283,19 @@ mod tests {
 
     #[test]
     fn requests_are_capped_by_records_and_bytes() {
-        let entries: Vec<(usize, Piece)> = (0..10).map(|i| (i, Piece { payload: vec![b'x'; 99] })).collect();
-        let sizes = |c: Vec<&[(usize, Piece)]>| c.iter().map(|c| c.len()).collect::<Vec<_>>();
-        assert_eq!(sizes(chunks(&entries, 4, 1 << 20)), vec![4, 4, 2]);
-        assert_eq!(sizes(chunks(&entries, 0, 300)), vec![3, 3, 3, 1]);
-        assert_eq!(sizes(chunks(&entries, 0, 50)), vec![1; 10], "an entry larger than the cap goes alone");
-        assert_eq!(sizes(chunks(&entries, 0, 1 << 20)), vec![10]);
+        let entries: Vec<Entry> = (0..10)
+            .map(|i| Entry {
+                item: i,
+                db: Arc::from("db"),
+                protocol: Protocol::Line,
+                piece: Piece { payload: vec![b'x'; 99] },
+            })
+            .collect();
+        let all: Vec<usize> = (0..10).collect();
+        let sizes = |c: Vec<Vec<usize>>| c.iter().map(|c| c.len()).collect::<Vec<_>>();
+        assert_eq!(sizes(chunks(&entries, &all, 4, 1 << 20)), vec![4, 4, 2]);
+        assert_eq!(sizes(chunks(&entries, &all, 0, 300)), vec![3, 3, 3, 1]);
+        assert_eq!(sizes(chunks(&entries, &all, 0, 50)), vec![1; 10], "an entry larger than the cap goes alone");
+        assert_eq!(sizes(chunks(&entries, &all, 0, 1 << 20)), vec![10]);
     }
 }

@@ -1,5 +1,5 @@
-//! The Tablestore connector's `DefaultEventParser` semantics, active when `connector.class`
-//! names the Tablestore sink: the destination table (`topics.assign.tables`,
+//! The Tablestore connector's `DefaultEventParser` semantics, active when the sink says it
+//! is the Tablestore sink (`sluice.sink.mode=tablestore`, added by the host's Tablestore sink): the destination table (`topics.assign.tables`,
 //! `table.name.format`), typed primary keys (`tablestore.<table>.primarykey.name/type`),
 //! the attribute whitelist (`tablestore.<table>.columns.whitelist.name/type`), put vs update
 //! (`insert.mode`) and deletes of rows and columns (`delete.mode`), as in the connector's
@@ -15,16 +15,17 @@ use std::collections::HashMap;
 
 use sluice_plugin_sdk::{Column, PluginError, Settings, Value, WriteKind};
 
-/// Connector classes of the Tablestore sink.
-const CLASSES: [&str; 2] = ["com.aliyun.tablestore.kafka.connect.TableStoreSinkConnector", "TableStoreSinkConnector"];
+/// The setting the host's sinks add to name their data model.
+const SINK_MODE: &str = "sluice.sink.mode";
+
 /// Largest primary key value (string/binary) in bytes.
 const MAX_KEY_VALUE: usize = 1024;
 /// Largest attribute value (string/binary) in bytes.
 const MAX_ATTRIBUTE_VALUE: usize = 2 * 1024 * 1024;
 
-/// Whether the connector writes to Tablestore.
+/// Whether the connector writes to Tablestore (the sink said so).
 pub(crate) fn is_tablestore(settings: &Settings) -> bool {
-    settings.get("connector.class").is_some_and(|c| CLASSES.contains(&c.trim()))
+    settings.get(SINK_MODE).is_some_and(|mode| mode.trim() == "tablestore")
 }
 
 /// A configured column type.

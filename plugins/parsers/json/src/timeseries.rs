@@ -376,7 +376,7 @@ mod tests {
 
     fn mapping(extra: &[(&str, &str)]) -> Result<TimeseriesMapping, PluginError> {
         let mut pairs: Vec<(String, String)> = vec![
-            ("connector.class".into(), "TableStoreSinkConnector".into()),
+            ("sluice.sink.mode".into(), "tablestore".into()),
             ("tablestore.mode".into(), "timeseries".into()),
             ("tablestore.timeseries.test.measurement".into(), "m".into()),
             ("tablestore.timeseries.test.dataSource".into(), "d".into()),

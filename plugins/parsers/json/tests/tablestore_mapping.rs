@@ -6,7 +6,7 @@ use sluice_plugin_sdk::{Column, KafkaRecord, Output, Parser, PluginError, Row, S
 
 fn parser(extra: &[(&str, &str)]) -> Result<JsonParser, PluginError> {
     let mut settings = vec![
-        ("connector.class", "TableStoreSinkConnector"),
+        ("sluice.sink.mode", "tablestore"),
         ("value.converter.schemas.enable", "false"),
         ("key.converter.schemas.enable", "false"),
     ];
