@@ -7,6 +7,7 @@ mod docs;
 mod examples;
 mod maxcompute;
 mod plugins;
+mod rest;
 mod sandbox;
 mod swap;
 mod tablestore;

@@ -116,6 +116,7 @@ pub async fn start_connector(
         flush_interval: worker.offset_flush_interval,
         shutdown_timeout: worker.shutdown_timeout,
         paused: false,
+        held: false,
     };
     let join = tokio::spawn(consume.run(shutdown, lanes, abandon));
     Ok(ConnectorHandle { status, swapper: Arc::new(swapper), join })
@@ -221,6 +222,9 @@ struct ConsumeLoop {
     flush_interval: Duration,
     shutdown_timeout: Duration,
     paused: bool,
+    /// Paused through the REST API (the status says `PAUSED`): stays paused whatever the
+    /// in-flight count.
+    held: bool,
 }
 
 impl ConsumeLoop {
@@ -231,6 +235,7 @@ impl ConsumeLoop {
         abandon: Arc<AtomicBool>,
     ) {
         let mut state = self.status.watch();
+        self.held = matches!(*state.borrow_and_update(), ConnectorState::Paused);
         let mut commit_tick = tokio::time::interval(self.flush_interval);
         commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         commit_tick.reset();
@@ -245,7 +250,7 @@ impl ConsumeLoop {
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => {}
-                _ = state.changed() => {}
+                _ = state.changed() => self.held = matches!(*state.borrow_and_update(), ConnectorState::Paused),
                 _ = commit_tick.tick() => self.commit(),
                 _ = tokio::time::sleep_until(linger_until) => self.dispatcher.flush_due(&self.context.tracker),
                 _ = flow_tick.tick() => {}
@@ -309,11 +314,11 @@ impl ConsumeLoop {
     /// Pauses all partitions while too many records are in flight; resumes below half.
     fn flow_control(&mut self) {
         let inflight = lock(&self.context.tracker).inflight() + self.dispatcher.buffered;
-        if !self.paused && inflight >= self.max_inflight {
+        if !self.paused && (self.held || inflight >= self.max_inflight) {
             self.pause();
             self.paused = true;
-            tracing::debug!(connector = %self.status.name, inflight, "Pipeline full; partitions paused.");
-        } else if self.paused && inflight <= self.max_inflight / 2 {
+            tracing::debug!(connector = %self.status.name, inflight, held = self.held, "Partitions paused.");
+        } else if self.paused && !self.held && inflight <= self.max_inflight / 2 {
             if let Ok(assignment) = self.consumer.assignment() {
                 if let Err(error) = self.consumer.resume(&assignment) {
                     tracing::warn!(connector = %self.status.name, %error, "Resuming partitions failed.");
