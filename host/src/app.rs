@@ -5,12 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::bail;
 use crate::config::{read_connector_file, read_worker_file, ConfigMap, ConnectorConfig, WorkerConfig};
 use crate::pipeline::status::ConnectorStatus;
 use crate::pipeline::swap::{ParserSpec, Swapper};
 use crate::plugin::{ComponentCache, PluginRuntime, PluginSource};
 use crate::worker::Worker;
+use anyhow::bail;
 
 fn parser_spec(config: &ConnectorConfig) -> ParserSpec {
     ParserSpec { source: config.parser.clone(), settings: config.parser_settings.clone(), limits: config.limits }

@@ -455,7 +455,11 @@ impl Worker {
     }
 
     /// Like `launch`; a connector that cannot start is FAILED with the reason as its trace.
-    async fn launch_or_fail(&self, config: &ConnectorConfig, target: TargetState) -> (Arc<ConnectorStatus>, Option<Run>) {
+    async fn launch_or_fail(
+        &self,
+        config: &ConnectorConfig,
+        target: TargetState,
+    ) -> (Arc<ConnectorStatus>, Option<Run>) {
         match self.launch(config, target).await {
             Ok(started) => started,
             Err(error) => {

@@ -29,7 +29,7 @@ async fn killed_mid_stream_and_restarted_nothing_is_missing_and_sigterm_exits_cl
     let out = h.path("out.jsonl");
     let worker = h.path("worker.properties");
     let connector = h.path("connector.properties");
-    write(&worker, &format!("bootstrap.servers={}\noffset.flush.interval.ms=100\nvalue.converter.schemas.enable=false\nconsumer.fetch.wait.max.ms=20\nconsumer.session.timeout.ms=6000\n", h.bootstrap));
+    write(&worker, &format!("bootstrap.servers={}\nlisteners=http://127.0.0.1:0\noffset.flush.interval.ms=100\nvalue.converter.schemas.enable=false\nconsumer.fetch.wait.max.ms=20\nconsumer.session.timeout.ms=6000\n", h.bootstrap));
     write(&connector, &format!(
         "name=crashy\nconnector.class=FileStreamSink\ntopics=stream\ntasks.max=2\nfile={}\nconsumer.override.max.poll.records=20\n",
         out.display()

@@ -79,7 +79,9 @@ fn metric(samples: &[prometheus_parse::Sample], name: &str, connector: &str) -> 
         .iter()
         .find(|s| s.metric == name && s.labels.get("connector") == Some(connector))
         .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
             _ => f64::NAN,
         })
         .unwrap_or_else(|| panic!("no metric {name} for {connector}"))
@@ -104,7 +106,8 @@ fn schema_keys(name: &str) -> Vec<String> {
 
 /// Checks that `value` has exactly the schema's keys (`optional` ones may be absent).
 fn conforms(value: &Json, schema: &str, optional: &[&str]) {
-    let mut keys: Vec<String> = value.as_object().unwrap_or_else(|| panic!("{schema}: {value}")).keys().cloned().collect();
+    let mut keys: Vec<String> =
+        value.as_object().unwrap_or_else(|| panic!("{schema}: {value}")).keys().cloned().collect();
     keys.sort();
     let expected = schema_keys(schema);
     for key in &keys {
@@ -182,7 +185,10 @@ async fn every_endpoint_answers_with_kafka_connects_status_codes_and_shapes() {
     assert_eq!((code, updated["tasks"].as_array().map(Vec::len)), (200, Some(2)), "{updated}");
     let (code, _, headers) =
         rest.call("PUT", "/connectors/second/config", Some(file_connector("second", "t", &h.path("second")))).await;
-    assert_eq!((code, &headers["location"]), (201, &"/connectors/second".parse::<reqwest::header::HeaderValue>().unwrap()));
+    assert_eq!(
+        (code, &headers["location"]),
+        (201, &"/connectors/second".parse::<reqwest::header::HeaderValue>().unwrap())
+    );
     let (code, mismatch, _) =
         rest.call("PUT", "/connectors/second/config", Some(file_connector("other", "t", &h.path("x")))).await;
     assert_eq!((code, mismatch["error_code"].as_i64()), (400, Some(400)));
@@ -198,7 +204,11 @@ async fn every_endpoint_answers_with_kafka_connects_status_codes_and_shapes() {
     let (code, plugins) = rest.get("/connector-plugins").await;
     assert_eq!(code, 200);
     conforms(&plugins[0], "PluginInfo", &[]);
-    assert!(plugins.as_array().unwrap().iter().any(|p| p["class"] == "org.apache.kafka.connect.file.FileStreamSinkConnector"));
+    assert!(plugins
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["class"] == "org.apache.kafka.connect.file.FileStreamSinkConnector"));
     let (code, keys) = rest.get("/connector-plugins/FileStreamSink/config").await;
     assert_eq!(code, 200);
     let file_key = keys.as_array().unwrap().iter().find(|k| k["name"] == "file").expect("`file` is listed");
@@ -207,7 +217,8 @@ async fn every_endpoint_answers_with_kafka_connects_status_codes_and_shapes() {
 
     // Restart (plain: 204; with onlyFailed on a healthy connector: 202 and nothing restarted).
     assert_eq!(rest.call("POST", "/connectors/api/restart", None).await.0, 204);
-    let (code, restarted, _) = rest.call("POST", "/connectors/api/restart?includeTasks=TRUE&onlyFailed=true", None).await;
+    let (code, restarted, _) =
+        rest.call("POST", "/connectors/api/restart?includeTasks=TRUE&onlyFailed=true", None).await;
     assert_eq!(code, 202);
     conforms(&restarted, "ConnectorStateInfo", &[]);
     assert_eq!(rest.call("POST", "/connectors/api/tasks/0/restart", None).await.0, 204);
@@ -306,7 +317,8 @@ async fn stop_then_patch_offsets_rewinds_and_delete_resets_so_records_are_writte
     let body = json!({"name": "o", "config": file_connector("o", "o", &out)});
     assert_eq!(rest.call("POST", "/connectors", Some(body)).await.0, 201);
     assert!(wait_until(Duration::from_secs(30), || h.committed("connect-o", "o", 1) == vec![10]).await);
-    let rewind = json!({"offsets": [{"partition": {"kafka_topic": "o", "kafka_partition": 0}, "offset": {"kafka_offset": 5}}]});
+    let rewind =
+        json!({"offsets": [{"partition": {"kafka_topic": "o", "kafka_partition": 0}, "offset": {"kafka_offset": 5}}]});
     let (code, refused, _) = rest.call("PATCH", "/connectors/o/offsets", Some(rewind.clone())).await;
     assert_eq!(code, 400, "offsets change only when STOPPED");
     assert!(refused["message"].as_str().unwrap().contains("STOPPED"), "{refused}");
@@ -317,7 +329,10 @@ async fn stop_then_patch_offsets_rewinds_and_delete_resets_so_records_are_writte
     assert_eq!(rest.get("/connectors/o").await.1["tasks"], json!([]));
     let (code, offsets) = rest.get("/connectors/o/offsets").await;
     assert_eq!(code, 200);
-    assert_eq!(offsets, json!({"offsets": [{"partition": {"kafka_topic": "o", "kafka_partition": 0}, "offset": {"kafka_offset": 10}}]}));
+    assert_eq!(
+        offsets,
+        json!({"offsets": [{"partition": {"kafka_topic": "o", "kafka_partition": 0}, "offset": {"kafka_offset": 10}}]})
+    );
     conforms(&offsets["offsets"][0], "ConnectorOffset", &[]);
     let (code, done, _) = rest.call("PATCH", "/connectors/o/offsets", Some(rewind)).await;
     assert_eq!(code, 200, "{done}");

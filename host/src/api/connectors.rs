@@ -28,7 +28,9 @@ fn flag(params: &[(String, String)], name: &str) -> Result<bool, ApiError> {
         None => Ok(false),
         Some((_, v)) if v.eq_ignore_ascii_case("true") => Ok(true),
         Some((_, v)) if v.eq_ignore_ascii_case("false") || v.is_empty() => Ok(false),
-        Some((_, v)) => Err(ApiError::bad_request(format!("query parameter `{name}` must be true or false, got `{v}`"))),
+        Some((_, v)) => {
+            Err(ApiError::bad_request(format!("query parameter `{name}` must be true or false, got `{v}`")))
+        }
     }
 }
 
@@ -216,7 +218,8 @@ pub(super) async fn patch_config(State(api): State<Api>, Path(name): Path<String
 
 /// `GET /connectors/{name}/status`.
 pub(super) async fn status(State(api): State<Api>, Path(name): Path<String>) -> Answer {
-    let view = api.worker.view(&name).map_err(|_| ApiError::not_found(format!("No status found for connector {name}")))?;
+    let view =
+        api.worker.view(&name).map_err(|_| ApiError::not_found(format!("No status found for connector {name}")))?;
     Ok(Json(status_json(&view, &api.worker.worker_id())).into_response())
 }
 
@@ -263,9 +266,8 @@ fn task_index(view: &ConnectorView, task: &str) -> Result<usize, ApiError> {
 pub(super) async fn tasks(State(api): State<Api>, Path(name): Path<String>) -> Answer {
     let view = api.worker.view(&name)?;
     let count = if view.target == TargetState::Stopped { 0 } else { view.tasks };
-    let tasks: Vec<Value> = (0..count)
-        .map(|t| json!({"id": {"connector": view.name, "task": t}, "config": view.config}))
-        .collect();
+    let tasks: Vec<Value> =
+        (0..count).map(|t| json!({"id": {"connector": view.name, "task": t}, "config": view.config})).collect();
     Ok(Json(json!(tasks)).into_response())
 }
 

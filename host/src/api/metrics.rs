@@ -59,20 +59,40 @@ fn counters(view: &ConnectorView) -> [(&'static str, &'static str, &AtomicU64); 
             "Records handled by the sink (written, or acknowledged with no output).",
             &c.records_written,
         ),
+        ("kafka_connect_sink_task_metrics_offset_commit_completion", "Offset commits that succeeded.", &c.commits),
         (
-            "kafka_connect_sink_task_metrics_offset_commit_completion",
-            "Offset commits that succeeded.",
-            &c.commits,
+            "kafka_connect_task_error_metrics_total_record_failures",
+            "Records that failed in the parser or the sink.",
+            &c.records_failed,
         ),
-        ("kafka_connect_task_error_metrics_total_record_failures", "Records that failed in the parser or the sink.", &c.records_failed),
-        ("kafka_connect_task_error_metrics_total_record_errors", "Records that failed in the parser or the sink.", &c.records_failed),
-        ("kafka_connect_task_error_metrics_total_records_skipped", "Failed records skipped (tolerance all, no dead-letter target).", &c.records_skipped),
+        (
+            "kafka_connect_task_error_metrics_total_record_errors",
+            "Records that failed in the parser or the sink.",
+            &c.records_failed,
+        ),
+        (
+            "kafka_connect_task_error_metrics_total_records_skipped",
+            "Failed records skipped (tolerance all, no dead-letter target).",
+            &c.records_skipped,
+        ),
         ("kafka_connect_task_error_metrics_total_retries", "Sink writes retried.", &c.retries),
-        ("kafka_connect_task_error_metrics_deadletterqueue_produce_requests", "Failed records sent to the dead-letter target.", &c.records_dead_lettered),
+        (
+            "kafka_connect_task_error_metrics_deadletterqueue_produce_requests",
+            "Failed records sent to the dead-letter target.",
+            &c.records_dead_lettered,
+        ),
         ("sluice_connector_outputs_written", "Outputs (rows, points, lines) written to the sink.", &c.outputs_written),
-        ("sluice_connector_records_without_output", "Records that produced no output (tombstones, skipped by the parser).", &c.records_without_output),
+        (
+            "sluice_connector_records_without_output",
+            "Records that produced no output (tombstones, skipped by the parser).",
+            &c.records_without_output,
+        ),
         ("sluice_parser_swaps", "Parser swaps published.", &c.swaps),
-        ("sluice_parser_swaps_refused", "Parser replacements refused (compile, instantiate or configure failed).", &c.swaps_refused),
+        (
+            "sluice_parser_swaps_refused",
+            "Parser replacements refused (compile, instantiate or configure failed).",
+            &c.swaps_refused,
+        ),
     ]
 }
 
@@ -84,11 +104,12 @@ fn render(api: &Api) -> Result<String, std::fmt::Error> {
         "kafka_connect_connector_metrics",
         "1 for the connector's current status (label `status`), with its type, class and version.",
     );
-    let task_status =
-        scrape.gauge("kafka_connect_connector_task_metrics_status", "1 for each task's current status (label `status`).");
-    let partition_count =
-        scrape.gauge("kafka_connect_sink_task_metrics_partition_count", "Partitions assigned to the connector's consumer.");
-    let connector_count = scrape.gauge("kafka_connect_connect_worker_metrics_connector_count", "Connectors of this worker.");
+    let task_status = scrape
+        .gauge("kafka_connect_connector_task_metrics_status", "1 for each task's current status (label `status`).");
+    let partition_count = scrape
+        .gauge("kafka_connect_sink_task_metrics_partition_count", "Partitions assigned to the connector's consumer.");
+    let connector_count =
+        scrape.gauge("kafka_connect_connect_worker_metrics_connector_count", "Connectors of this worker.");
     let task_count = scrape.gauge("kafka_connect_connect_worker_metrics_task_count", "Tasks of this worker.");
     let per_state: Vec<(&str, Family<Labels, Gauge>)> = ["total", "running", "paused", "failed", "unassigned"]
         .into_iter()

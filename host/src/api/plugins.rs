@@ -37,7 +37,10 @@ fn unknown(name: &str) -> ApiError {
 /// `GET /connector-plugins`: `[{class, type, version}]`.
 pub(super) async fn list() -> Json<Value> {
     let version = env!("CARGO_PKG_VERSION");
-    Json(json!(PLUGINS.iter().map(|(class, _)| json!({"class": class, "type": "sink", "version": version})).collect::<Vec<_>>()))
+    Json(json!(PLUGINS
+        .iter()
+        .map(|(class, _)| json!({"class": class, "type": "sink", "version": version}))
+        .collect::<Vec<_>>()))
 }
 
 fn scopes(sink: SinkKind) -> &'static [Scope] {
@@ -60,8 +63,7 @@ fn group(scope: Scope) -> &'static str {
 
 /// ConfigKeyInfo of one key.
 fn key_info(name: &str, default: Option<&str>, documentation: &str, group: &str, order: usize) -> Value {
-    let required = default.is_some_and(|d| d.starts_with("(required"))
-        || validate::REQUIRED_KEYS.contains(&name);
+    let required = default.is_some_and(|d| d.starts_with("(required")) || validate::REQUIRED_KEYS.contains(&name);
     json!({
         "name": name,
         "type": "STRING",
@@ -101,14 +103,19 @@ pub(super) async fn config(Path(name): Path<String>) -> Result<Response, ApiErro
 
 /// `PUT /connector-plugins/{plugin}/config/validate`: 200 `ConfigInfos` with every error of
 /// every key (also when there are errors).
-pub(super) async fn validate(State(api): State<Api>, Path(name): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+pub(super) async fn validate(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let (class, sink) = plugin(&name).ok_or_else(|| unknown(&name))?;
     let body: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("Request body is not valid JSON: {e}")))?;
     if !body.is_object() {
         return Err(ApiError::bad_request("the body must be the connector's flat config object"));
     }
-    let map = parse_text("the validated config", &body.to_string()).map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+    let map =
+        parse_text("the validated config", &body.to_string()).map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
     match map.get("connector.class") {
         None => return Err(ApiError::bad_request("Connector config must include the connector.class")),
         Some(given) if SinkKind::from_class(given).ok() != Some(sink) && plugin(given).map(|p| p.1) != Some(sink) => {

@@ -75,7 +75,8 @@ mod tests {
     #[test]
     fn every_problem_is_reported_under_its_key() {
         let worker = WorkerConfig::from_map(&parse_text("w", "").unwrap()).unwrap();
-        let map = parse_text("c", "connector.class=FileStreamSink\nparser.timeout.msx=5\nsluice.batch.linger=3\n").unwrap();
+        let map =
+            parse_text("c", "connector.class=FileStreamSink\nparser.timeout.msx=5\nsluice.batch.linger=3\n").unwrap();
         let errors = problems(&map, &worker);
         assert!(errors["name"][0].contains("\"name\""), "{errors:?}");
         assert!(errors["topics"][0].contains("topics.regex"), "{errors:?}");

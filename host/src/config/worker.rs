@@ -136,9 +136,10 @@ impl RestListener {
                 let (host, port) = address.rsplit_once(':').ok_or_else(|| {
                     anyhow::anyhow!("`listeners` in {} must name a port (`http://:8083`), got `{first}`", map.origin())
                 })?;
-                let port = port.trim_end_matches('/').parse::<u16>().map_err(|_| {
-                    anyhow::anyhow!("`listeners` in {} has no valid port in `{first}`", map.origin())
-                })?;
+                let port = port
+                    .trim_end_matches('/')
+                    .parse::<u16>()
+                    .map_err(|_| anyhow::anyhow!("`listeners` in {} has no valid port in `{first}`", map.origin()))?;
                 (host.trim_start_matches('[').trim_end_matches(']').to_string(), port)
             }
             None => (
