@@ -15,6 +15,7 @@ use crate::source::produce::{produce_lines, LineFormat};
 
 mod plugin;
 mod quickstart;
+mod validate;
 
 /// sluice: Kafka Connect sink connectors in one binary, with WebAssembly record parsers.
 #[derive(Debug, Parser)]
@@ -53,6 +54,14 @@ enum Command {
     Plugin(plugin::PluginCommand),
     /// Print the configuration reference (Markdown), as embedded in README.md.
     ConfigReference,
+    /// Check a worker file and connector files and print every problem of every file at
+    /// once (the checks of the REST validate endpoint); exits non-zero when there is one.
+    Validate {
+        /// The worker file.
+        worker: PathBuf,
+        /// Connector files.
+        connectors: Vec<PathBuf>,
+    },
     /// Send one record per line of FILE (`-` for stdin) to a topic; a line `key<TAB>value`
     /// becomes a keyed record.
     Produce {
@@ -111,6 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Quickstart(args) => quickstart::run(args).await,
         Command::Plugin(command) => tokio::task::block_in_place(|| plugin::run(command)),
+        Command::Validate { worker, connectors } => validate::run(worker, connectors),
         Command::ConfigReference => {
             print!("{}", crate::config::reference::markdown());
             Ok(ExitCode::SUCCESS)
