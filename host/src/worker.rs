@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-use crate::config::{ConfigMap, ConnectorConfig, TopicSelection, WorkerConfig};
+use crate::config::{ConfigMap, ConnectorConfig, KeySet, TopicSelection, WorkerConfig, CONNECTOR_KEYS};
 use crate::pipeline::status::{ConnectorState, ConnectorStatus};
-use crate::pipeline::swap::Swapper;
+use crate::pipeline::swap::{ParserSpec, Swapper};
 use crate::pipeline::{start_connector, ConnectorHandle};
-use crate::plugin::PluginRuntime;
+use crate::plugin::{PluginRuntime, PluginSource};
 use crate::source::group::{GroupClient, GroupOffset};
 
 /// The state a connector is asked to be in (Kafka Connect's target state).
@@ -196,12 +196,39 @@ impl Worker {
         self.view(&name)
     }
 
-    /// Replaces a connector's configuration and restarts it with the new one (only this
-    /// connector; what it wrote is committed first).
+    /// Replaces a connector's configuration. When only parser keys changed, the parser is
+    /// swapped live; otherwise only this connector restarts with the new configuration
+    /// (what it wrote is committed first).
     pub async fn reconfigure(&self, map: ConfigMap) -> Result<ConnectorView, Refusal> {
         let _order = self.lifecycle.lock().await;
         let config = self.validate(&map).map_err(invalid)?;
         let name = config.name.clone();
+        // Only parser keys changed on a running connector: swap the parser at a batch
+        // boundary, without a restart (a refused parser leaves the old one running).
+        let swap = {
+            let slots = lock(&self.slots);
+            let slot = slots.get(&name).ok_or_else(|| unknown(&name))?;
+            match &slot.run {
+                Some(run) if parser_only_change(&slot.config, &config) => Some(run.handle.swapper.clone()),
+                _ => None,
+            }
+        };
+        if let Some(swapper) = swap {
+            let spec = ParserSpec {
+                source: config.parser.clone(),
+                settings: config.parser_settings.clone(),
+                limits: config.limits,
+            };
+            let generation = swapper.swap(spec).await.map_err(|error| {
+                Refusal::BadRequest(format!("the new parser was refused; the running one stays: {error:#}"))
+            })?;
+            tracing::info!(connector = %name, generation, "Parser swapped through the REST API.");
+            if let Some(slot) = lock(&self.slots).get_mut(&name) {
+                slot.map = map;
+                slot.config = config;
+            }
+            return self.view(&name);
+        }
         let (target, run) = {
             let mut slots = lock(&self.slots);
             let slot = slots.get_mut(&name).ok_or_else(|| unknown(&name))?;
@@ -497,6 +524,27 @@ fn initial_state(map: &ConfigMap) -> Result<TargetState, String> {
             format!("`initial_state` in {} must be RUNNING, PAUSED or STOPPED, got `{text}`", map.origin())
         }),
     }
+}
+
+/// Whether only keys read by the parser alone differ between two configurations: `parser`,
+/// `parser.*`, the built-in parser's own keys that the sink does not read, and keys sluice
+/// does not know (passed only to the parser).
+fn parser_only_change(old: &ConnectorConfig, new: &ConnectorConfig) -> bool {
+    let (a, b) = (old.raw.entries(), new.raw.entries());
+    let mut changed = a.keys().chain(b.keys()).filter(|k| a.get(*k) != b.get(*k));
+    changed.all(|key| parser_key(old, key) && parser_key(new, key))
+}
+
+fn parser_key(config: &ConnectorConfig, key: &str) -> bool {
+    let in_set = |set: KeySet<'_>| set.keys.contains(&key) || set.prefixes.iter().any(|p| key.starts_with(p));
+    let builtin = match &config.parser {
+        PluginSource::Builtin(name) => in_set(crate::plugin::builtin_keys(name)),
+        PluginSource::File(_) => false,
+    };
+    key == "parser"
+        || key.starts_with("parser.")
+        || (builtin && !in_set(config.sink.keys()) && !in_set(CONNECTOR_KEYS))
+        || config.ignored_keys.iter().any(|k| k == key)
 }
 
 /// Whether a connector reading `topics` reads `topic`.

@@ -395,3 +395,52 @@ async fn validate_reports_every_error_per_key() {
     assert_eq!(rest.call("PUT", "/connector-plugins/Nope/config/validate", Some(json!({}))).await.0, 404);
     rest.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_put_config_that_changes_only_parser_settings_swaps_the_parser_under_load_without_loss() {
+    let h = Harness::new();
+    h.topic("live", 2);
+    let out = h.path("live.jsonl");
+    let rest = Rest::start(&h, vec![]).await;
+    let config = |tag: &str| {
+        let mut config = file_connector("live", "live", &out);
+        config["parser.plugin"] = json!(guest("sluice_test_tagger").display().to_string());
+        config["tagger.tag"] = json!(tag);
+        config["tasks.max"] = json!("2");
+        config
+    };
+    assert_eq!(rest.call("POST", "/connectors", Some(json!({"name": "live", "config": config("v1")}))).await.0, 201);
+    let status = rest.running.statuses()[0].clone();
+    let mut next = 0u64;
+    for chunk in 0..8 {
+        let lines: Vec<String> = (next..next + 40).map(|n| format!("k{}\trec-{n}", n % 5)).collect();
+        next += 40;
+        h.produce("live", None, &lines).await;
+        if chunk == 3 {
+            let (code, info, _) = rest.call("PUT", "/connectors/live/config", Some(config("v2"))).await;
+            assert_eq!(code, 200, "{info}");
+            assert_eq!(info["config"]["tagger.tag"], "v2");
+        }
+    }
+    assert!(wait_until(Duration::from_secs(60), || output_lines(&out).len() as u64 == next).await);
+    let end = h.end_offsets("live", 2);
+    let lines = output_lines(&out);
+    for (partition, offsets) in offsets_by_partition(&lines) {
+        assert_eq!(offsets, (0..end[partition as usize]).collect::<Vec<_>>(), "partition {partition}: once, in order");
+    }
+    let texts: Vec<&str> = lines.iter().map(|l| l["output"]["raw"]["text"].as_str().unwrap()).collect();
+    assert!(texts.iter().any(|t| t.starts_with("v1:")) && texts.iter().any(|t| t.starts_with("v2:")), "{texts:?}");
+    for partition in 0..2 {
+        let tags: Vec<&str> = lines
+            .iter()
+            .filter(|l| l["partition"] == partition)
+            .map(|l| l["output"]["raw"]["text"].as_str().unwrap().split(':').next().unwrap())
+            .collect();
+        let first_v2 = tags.iter().position(|t| *t == "v2").unwrap_or(tags.len());
+        assert!(tags[first_v2..].iter().all(|t| *t == "v2"), "partition {partition}: no v1 after the swap");
+    }
+    let same_run = rest.running.statuses()[0].clone();
+    assert!(std::sync::Arc::ptr_eq(&status, &same_run), "swapped in place, not restarted");
+    assert_eq!(sluice::pipeline::status::Counters::get(&status.counters.swaps), 1);
+    rest.stop().await;
+}
