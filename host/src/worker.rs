@@ -173,7 +173,7 @@ impl Worker {
         let target = initial_state(&config.raw).map_err(anyhow::Error::msg)?;
         let (status, run) = self.launch(&config, target).await?;
         *order += 1;
-        let slot = Slot { map: config.raw.clone(), config, target, status, run, order: *order };
+        let slot = Slot { map: config.given.clone(), config, target, status, run, order: *order };
         lock(&self.slots).insert(name, slot);
         Ok(())
     }

@@ -20,7 +20,12 @@ struct Rest {
 
 impl Rest {
     async fn start(h: &Harness, connectors: Vec<sluice::config::ConfigMap>) -> Self {
-        let running = h.start(h.worker("listeners=http://127.0.0.1:0\n"), connectors).await.unwrap();
+        Self::start_with(h, "", connectors).await
+    }
+
+    async fn start_with(h: &Harness, worker: &str, connectors: Vec<sluice::config::ConfigMap>) -> Self {
+        let worker = h.worker(&format!("listeners=http://127.0.0.1:0\n{worker}"));
+        let running = h.start(worker, connectors).await.unwrap();
         let server = RestServer::start(running.worker()).await.unwrap();
         Self { running, server, http: reqwest::Client::new() }
     }
@@ -442,5 +447,30 @@ async fn a_put_config_that_changes_only_parser_settings_swaps_the_parser_under_l
     let same_run = rest.running.statuses()[0].clone();
     assert!(std::sync::Arc::ptr_eq(&status, &same_run), "swapped in place, not restarted");
     assert_eq!(sluice::pipeline::status::Counters::get(&status.counters.swaps), 1);
+    rest.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn config_provider_placeholders_are_stored_and_returned_and_resolved_only_to_run() {
+    let h = Harness::new();
+    h.topic("s", 1);
+    h.produce("s", Some(0), &orders(3, 1)).await;
+    let out = h.path("resolved.jsonl");
+    let secrets = h.path("secrets.properties");
+    std::fs::write(&secrets, format!("out.file={}\n", out.display())).unwrap();
+    let worker = "config.providers=file\n\
+        config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider\n";
+    let rest = Rest::start_with(&h, worker, vec![]).await;
+    let placeholder = format!("${{file:{}:out.file}}", secrets.display());
+    let config = json!({"connector.class": "FileStreamSink", "topics": "s", "file": placeholder});
+    let (code, info, _) = rest.call("POST", "/connectors", Some(json!({"name": "s", "config": config}))).await;
+    assert_eq!(code, 201, "{info}");
+    assert_eq!(info["config"]["file"], placeholder, "the placeholder is what is stored");
+    assert_eq!(rest.get("/connectors/s/config").await.1["file"], placeholder);
+    assert!(wait_until(Duration::from_secs(30), || output_lines(&out).len() == 3).await, "resolved when started");
+    let unknown = json!({"connector.class": "FileStreamSink", "topics": "s", "file": "${vault:x:y}"});
+    let (code, refused, _) = rest.call("POST", "/connectors", Some(json!({"name": "u", "config": unknown}))).await;
+    assert_eq!(code, 400);
+    assert!(refused["message"].as_str().unwrap().contains("`vault`"), "{refused}");
     rest.stop().await;
 }

@@ -138,15 +138,21 @@ pub struct ConnectorConfig {
     pub producer_settings: Vec<(String, String)>,
     /// Admin settings for creating the dead-letter topic.
     pub admin_settings: Vec<(String, String)>,
-    /// The connector file as read, for the sink's own keys.
+    /// The connector file as read with placeholders resolved, for the sink's own keys.
     pub raw: ConfigMap,
+    /// The configuration as written, placeholders unresolved (what the REST API returns).
+    pub given: ConfigMap,
     /// Keys accepted but not used by sluice.
     pub ignored_keys: Vec<String>,
 }
 
 impl ConnectorConfig {
-    /// Validates a connector file against the worker settings.
+    /// Validates a connector file against the worker settings, resolving config-provider
+    /// placeholders (`${env:…}`, `${file:…}`) first; `raw` holds the resolved values.
     pub fn from_map(map: &ConfigMap, worker: &WorkerConfig) -> anyhow::Result<Self> {
+        let given = map.clone();
+        let resolved = worker.providers.resolve(map)?;
+        let map = &resolved;
         let name = map.require("name")?.to_string();
         let class = map.require("connector.class")?;
         let sink = SinkKind::from_class(class).with_context(|| format!("`connector.class` in {}", map.origin()))?;
@@ -251,6 +257,7 @@ impl ConnectorConfig {
             producer_settings,
             admin_settings,
             raw: map.clone(),
+            given,
             ignored_keys: checked.ignored,
         };
         sink.check(&config)?;

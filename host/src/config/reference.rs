@@ -80,6 +80,7 @@ pub const KEYS: &[KeyDoc] = &[
     key(Worker, "listeners", "http://:8083", "Where the Kafka Connect REST API, `/metrics` and `/health` are served: one `http://host:port` (empty host: every interface; port 0: a free port). https listeners are refused; put a TLS proxy in front."),
     key(Worker, "rest.host.name, rest.port", "(none), 8083", "The old form of `listeners`, used only when `listeners` is absent."),
     key(Worker, "rest.advertised.host.name, rest.advertised.port", "(bound host and port)", "The address the worker reports as `worker_id` in connector and task status."),
+    key(Worker, "config.providers, config.providers.*", "(none)", "Config providers, as in Kafka Connect: `config.providers=env,file` with `config.providers.env.class=org.apache.kafka.common.config.provider.EnvVarConfigProvider` (`${env:VAR}`), `...FileConfigProvider` (`${file:/path.properties:key}`) or `...DirectoryConfigProvider` (`${dir:/path:file}`). Connector values keep the placeholder (the REST API returns it); it is resolved when the connector starts."),
     key(Worker, "sluice.plugin.cache.dir", "$SLUICE_CACHE_DIR or ~/.cache/sluice/components", "Where compiled plugins are cached so restarts do not recompile."),
     key(Worker, "sluice.max.inflight.records", "10000", "Default cap on records read but not yet written or dead-lettered, per connector; partitions pause at the cap."),
     key(Connector, "name", "(required)", "Connector name; the consumer group is `connect-<name>`."),

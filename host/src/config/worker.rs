@@ -93,6 +93,8 @@ pub struct WorkerConfig {
     /// `sluice.max.inflight.records` (default 10000): default cap on records read but not yet
     /// written or dead-lettered, per connector.
     pub max_inflight_records: usize,
+    /// `config.providers`: resolve `${provider:…}` placeholders in connector configs.
+    pub providers: super::ConfigProviders,
     /// Where the REST API listens (`listeners`, or the old `rest.host.name`/`rest.port`).
     pub rest: RestListener,
     /// Keys accepted but not used.
@@ -196,6 +198,7 @@ impl WorkerConfig {
             plugin_cache_dir: map.get("sluice.plugin.cache.dir").map(PathBuf::from),
             max_inflight_records,
             rest: RestListener::from_map(map)?,
+            providers: super::ConfigProviders::from_map(map)?,
             ignored_keys: checked.ignored,
         })
     }
