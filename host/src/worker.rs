@@ -79,6 +79,15 @@ pub struct ConnectorView {
     pub target: TargetState,
     /// The live state and counters of its current (or last) run.
     pub status: Arc<ConnectorStatus>,
+    /// Values of its credential keys, resolved: hidden wherever a failure trace is shown.
+    pub secrets: Vec<String>,
+}
+
+impl ConnectorView {
+    /// `text` with every credential value of the connector replaced by `[hidden]`.
+    pub fn redact(&self, text: &str) -> String {
+        self.secrets.iter().fold(text.to_string(), |text, secret| text.replace(secret.as_str(), "[hidden]"))
+    }
 }
 
 /// A connector's run: its pipeline and the switch that stops it.
@@ -506,6 +515,7 @@ fn view(name: &str, slot: &Slot) -> ConnectorView {
         tasks: slot.config.tasks_max,
         target: slot.target,
         status: slot.status.clone(),
+        secrets: slot.config.secret_values(),
     }
 }
 
@@ -560,5 +570,34 @@ async fn stop_run(run: Option<Run>) {
     if let Some(run) = run {
         run.stop.send_replace(true);
         run.handle.wait().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_text;
+
+    #[test]
+    fn credential_values_are_hidden_in_traces() {
+        let worker = WorkerConfig::from_map(&parse_text("w", "").unwrap()).unwrap();
+        let map = parse_text(
+            "c",
+            "name=x\nconnector.class=FileStreamSink\ntopics=t\nfile=/tmp/x\nsasl.password=hunter22\n\
+             consumer.override.sasl.jaas.config=jaas-s3cret\n",
+        )
+        .unwrap();
+        let config = ConnectorConfig::from_map(&map, &worker).unwrap();
+        let view = ConnectorView {
+            name: "x".into(),
+            config: map.entries().clone(),
+            class: "FileStreamSink".into(),
+            tasks: 1,
+            target: TargetState::Running,
+            status: Arc::new(ConnectorStatus::new("x")),
+            secrets: config.secret_values(),
+        };
+        assert_eq!(view.redact("login hunter22 failed (jaas-s3cret)"), "login [hidden] failed ([hidden])");
+        assert_eq!(view.redact("/tmp/x is fine"), "/tmp/x is fine");
     }
 }

@@ -57,12 +57,12 @@ pub(super) fn info_json(view: &ConnectorView) -> Value {
     json!({"name": view.name, "config": view.config, "tasks": tasks, "type": "sink"})
 }
 
-fn state_json(state: &ConnectorState, worker_id: &str) -> Value {
+fn state_json(view: &ConnectorView, state: &ConnectorState, worker_id: &str) -> Value {
     let mut object = Map::new();
     object.insert("state".into(), state.name().into());
     object.insert("worker_id".into(), worker_id.into());
     if let ConnectorState::Failed(reason) = state {
-        object.insert("trace".into(), reason.as_str().into());
+        object.insert("trace".into(), view.redact(reason).into());
     }
     Value::Object(object)
 }
@@ -85,13 +85,13 @@ pub(super) fn status_json(view: &ConnectorView, worker_id: &str) -> Value {
         let task_state = task_state(view);
         (0..view.tasks)
             .map(|t| {
-                let mut task = state_json(&task_state, worker_id);
+                let mut task = state_json(view, &task_state, worker_id);
                 task.as_object_mut().unwrap().insert("id".into(), t.into());
                 task
             })
             .collect()
     };
-    json!({"name": view.name, "connector": state_json(&state, worker_id), "tasks": tasks, "type": "sink"})
+    json!({"name": view.name, "connector": state_json(view, &state, worker_id), "tasks": tasks, "type": "sink"})
 }
 
 fn created(view: &ConnectorView) -> Response {
@@ -285,7 +285,7 @@ pub(super) async fn tasks_config(State(api): State<Api>, Path(name): Path<String
 pub(super) async fn task_status(State(api): State<Api>, Path((name, task)): Path<(String, String)>) -> Answer {
     let view = api.worker.view(&name)?;
     let task = task_index(&view, &task)?;
-    let mut body = state_json(&task_state(&view), &api.worker.worker_id());
+    let mut body = state_json(&view, &task_state(&view), &api.worker.worker_id());
     body.as_object_mut().unwrap().insert("id".into(), task.into());
     Ok(Json(body).into_response())
 }

@@ -160,7 +160,7 @@ async fn health(State(api): State<Api>) -> Response {
     let failed: Vec<String> = views
         .iter()
         .filter_map(|v| match v.status.state() {
-            ConnectorState::Failed(reason) => Some(format!("{}: {reason}", v.name)),
+            ConnectorState::Failed(reason) => Some(format!("{}: {}", v.name, v.redact(&reason))),
             _ => None,
         })
         .collect();

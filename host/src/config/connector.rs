@@ -264,6 +264,17 @@ impl ConnectorConfig {
         Ok(config)
     }
 
+    /// The values of keys that hold credentials (passwords, secrets, access keys, tokens),
+    /// resolved, so what is shown of the connector can hide them.
+    pub fn secret_values(&self) -> Vec<String> {
+        self.raw
+            .entries()
+            .iter()
+            .filter(|(key, value)| is_secret_key(key) && value.trim().len() >= 4)
+            .map(|(_, value)| value.trim().to_string())
+            .collect()
+    }
+
     /// Kafka Connect's consumer group for this connector.
     pub fn group_id(&self) -> String {
         self.consumer_settings
@@ -292,13 +303,13 @@ fn parser_settings(map: &ConfigMap, worker: &WorkerConfig) -> Vec<(String, Strin
     for (key, value) in map.entries() {
         settings.insert(key.clone(), value.clone());
     }
-    settings
-        .into_iter()
-        .filter(|(key, _)| {
-            let lower = key.to_ascii_lowercase();
-            !SECRET_MARKERS.iter().any(|m| lower.contains(m))
-        })
-        .collect()
+    settings.into_iter().filter(|(key, _)| !is_secret_key(key)).collect()
+}
+
+/// Whether a key holds a credential (never passed to plugins, hidden in status traces).
+fn is_secret_key(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    SECRET_MARKERS.iter().any(|m| lower.contains(m))
 }
 
 fn tolerance(map: &ConfigMap, key: &str) -> anyhow::Result<Option<Tolerance>> {
