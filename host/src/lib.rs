@@ -12,6 +12,7 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod logging;
 pub mod pipeline;
 pub mod plugin;
 pub mod sinks;

@@ -229,6 +229,20 @@ async fn every_endpoint_answers_with_kafka_connects_status_codes_and_shapes() {
     assert_eq!(rest.call("POST", "/connectors/api/tasks/0/restart", None).await.0, 204);
     assert_eq!(rest.call("GET", "/connectors/api/restart", None).await.0, 405);
 
+    let (code, loggers) = rest.get("/admin/loggers").await;
+    assert_eq!(code, 200);
+    assert!(loggers["root"]["level"].is_string(), "{loggers}");
+    let debug = json!({"level": "DEBUG"});
+    let (code, affected, _) = rest.call("PUT", "/admin/loggers/sluice::sinks", Some(debug.clone())).await;
+    assert_eq!((code, affected), (200, json!(["sluice::sinks"])));
+    let (_, level) = rest.get("/admin/loggers/sluice::sinks").await;
+    assert_eq!(level["level"], "DEBUG");
+    assert!(level["last_modified"].is_i64(), "{level}");
+    assert_eq!(rest.get("/admin/loggers/sluice::sinks::file").await.1["level"], "DEBUG", "inherited");
+    assert_eq!(rest.call("PUT", "/admin/loggers/sluice::sinks?scope=cluster", Some(debug)).await.0, 204);
+    assert_eq!(rest.call("PUT", "/admin/loggers/x", Some(json!({"level": "LOUD"}))).await.0, 404);
+    assert_eq!(rest.call("PUT", "/admin/loggers/x", Some(json!({}))).await.0, 400);
+
     assert_eq!(rest.call("DELETE", "/connectors/second", None).await.0, 204);
     assert_eq!(rest.get("/connectors/second").await.0, 404);
     assert_eq!(rest.call("DELETE", "/connectors/second", None).await.0, 404);

@@ -4,6 +4,7 @@
 
 mod connectors;
 mod error;
+mod loggers;
 mod metrics;
 mod plugins;
 
@@ -128,6 +129,8 @@ fn router(api: Api) -> Router {
         .route("/connectors/{name}/topics", get(c::topics))
         .route("/connectors/{name}/topics/reset", put(c::topics_reset))
         .route("/connectors/{name}/offsets", get(c::offsets).patch(c::alter_offsets).delete(c::reset_offsets))
+        .route("/admin/loggers", get(loggers::list))
+        .route("/admin/loggers/{logger}", get(loggers::get).put(loggers::set))
         .route("/connector-plugins", get(plugins::list))
         .route("/connector-plugins/{plugin}/config", get(plugins::config))
         .route("/connector-plugins/{plugin}/config/validate", put(plugins::validate))
