@@ -34,13 +34,14 @@ struct Scrape {
 impl Scrape {
     fn counter(&mut self, name: &str, help: &str) -> Family<Labels, Counter> {
         let family = Family::<Labels, Counter>::default();
-        self.registry.register(name, help, family.clone());
+        // The encoder ends every help text with a period itself.
+        self.registry.register(name, help.trim_end_matches('.'), family.clone());
         family
     }
 
     fn gauge(&mut self, name: &str, help: &str) -> Family<Labels, Gauge> {
         let family = Family::<Labels, Gauge>::default();
-        self.registry.register(name, help, family.clone());
+        self.registry.register(name, help.trim_end_matches('.'), family.clone());
         family
     }
 }
