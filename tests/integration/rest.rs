@@ -274,6 +274,7 @@ async fn pause_stops_writing_while_records_keep_arriving_and_resume_writes_them_
     assert_eq!(metric(&samples, "kafka_connect_sink_task_metrics_sink_record_read_total", "witness"), 100.0);
     assert_eq!(metric(&samples, "kafka_connect_sink_task_metrics_sink_record_send_total", "witness"), 100.0);
     assert_eq!(metric(&samples, "kafka_connect_sink_task_metrics_sink_record_read_total", "paused"), 40.0);
+    assert_eq!(metric(&samples, "kafka_connect_task_error_metrics_total_record_failures", "witness"), 0.0);
     let paused_status = samples
         .iter()
         .find(|s| s.metric == "kafka_connect_connector_metrics" && s.labels.get("connector") == Some("paused"))

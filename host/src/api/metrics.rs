@@ -50,8 +50,9 @@ fn status_label(state: &ConnectorState) -> String {
     state.name().to_ascii_lowercase()
 }
 
-/// Counters of one connector and the family each feeds.
-fn counters(view: &ConnectorView) -> [(&'static str, &'static str, &AtomicU64); 12] {
+/// Counters of one connector exported as Prometheus counters (the encoder appends `_total`,
+/// which gives Kafka Connect's `*-total` attribute names).
+fn counters(view: &ConnectorView) -> [(&'static str, &'static str, &AtomicU64); 7] {
     let c = &view.status.counters;
     [
         ("kafka_connect_sink_task_metrics_sink_record_read", "Records read from Kafka.", &c.records_read),
@@ -61,6 +62,26 @@ fn counters(view: &ConnectorView) -> [(&'static str, &'static str, &AtomicU64); 
             &c.records_written,
         ),
         ("kafka_connect_sink_task_metrics_offset_commit_completion", "Offset commits that succeeded.", &c.commits),
+        ("sluice_connector_outputs_written", "Outputs (rows, points, lines) written to the sink.", &c.outputs_written),
+        (
+            "sluice_connector_records_without_output",
+            "Records that produced no output (tombstones, skipped by the parser).",
+            &c.records_without_output,
+        ),
+        ("sluice_parser_swaps", "Parser swaps published.", &c.swaps),
+        (
+            "sluice_parser_swaps_refused",
+            "Parser replacements refused (compile, instantiate or configure failed).",
+            &c.swaps_refused,
+        ),
+    ]
+}
+
+/// Totals whose Kafka Connect attribute names do not end in `-total`: exported with those
+/// exact names (as the JMX exporter does), typed as gauges.
+fn totals(view: &ConnectorView) -> [(&'static str, &'static str, &AtomicU64); 5] {
+    let c = &view.status.counters;
+    [
         (
             "kafka_connect_task_error_metrics_total_record_failures",
             "Records that failed in the parser or the sink.",
@@ -81,18 +102,6 @@ fn counters(view: &ConnectorView) -> [(&'static str, &'static str, &AtomicU64); 
             "kafka_connect_task_error_metrics_deadletterqueue_produce_requests",
             "Failed records sent to the dead-letter target.",
             &c.records_dead_lettered,
-        ),
-        ("sluice_connector_outputs_written", "Outputs (rows, points, lines) written to the sink.", &c.outputs_written),
-        (
-            "sluice_connector_records_without_output",
-            "Records that produced no output (tombstones, skipped by the parser).",
-            &c.records_without_output,
-        ),
-        ("sluice_parser_swaps", "Parser swaps published.", &c.swaps),
-        (
-            "sluice_parser_swaps_refused",
-            "Parser replacements refused (compile, instantiate or configure failed).",
-            &c.swaps_refused,
         ),
     ]
 }
@@ -119,10 +128,14 @@ fn render(api: &Api) -> Result<String, std::fmt::Error> {
             (state, scrape.gauge(&name, &format!("Tasks of the connector that are {state}.")))
         })
         .collect();
-    let mut families = Vec::new();
+    let mut counter_families = Vec::new();
+    let mut total_families = Vec::new();
     if let Some(first) = views.first() {
         for (name, help, _) in counters(first) {
-            families.push(scrape.counter(name, help));
+            counter_families.push(scrape.counter(name, help));
+        }
+        for (name, help, _) in totals(first) {
+            total_families.push(scrape.gauge(name, help));
         }
     }
 
@@ -156,8 +169,11 @@ fn render(api: &Api) -> Result<String, std::fmt::Error> {
         }
         let task_labels = vec![("connector", view.name.clone()), ("task", "all".to_string())];
         partition_count.get_or_create(&task_labels).set(view.status.assigned() as i64);
-        for (family, (_, _, counter)) in families.iter().zip(counters(view)) {
+        for (family, (_, _, counter)) in counter_families.iter().zip(counters(view)) {
             family.get_or_create(&task_labels).inc_by(Counters::get(counter));
+        }
+        for (family, (_, _, total)) in total_families.iter().zip(totals(view)) {
+            family.get_or_create(&task_labels).set(Counters::get(total) as i64);
         }
     }
     let mut out = String::new();
