@@ -140,6 +140,7 @@ impl Standalone {
                 reloadable.push(Reloadable { name, path, applied: std::sync::Mutex::new(Fingerprint::of(&spec)) });
             }
         }
+        tokio::spawn(worker.clone().supervise());
         Ok(Self { worker, reloadable, bootstrap_override })
     }
 

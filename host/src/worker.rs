@@ -5,7 +5,11 @@
 //! through this module.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::watch;
 
@@ -115,7 +119,15 @@ pub struct Worker {
     slots: Mutex<BTreeMap<String, Slot>>,
     /// Serialises lifecycle changes (one connector starts or stops at a time).
     lifecycle: tokio::sync::Mutex<u64>,
+    /// Connectors that could not start: when to try again and the backoff after that.
+    retries: Mutex<BTreeMap<String, (Instant, Duration)>>,
+    /// Set once the worker shuts down: nothing is restarted any more.
+    closing: AtomicBool,
 }
+
+/// The first automatic restart of a connector that could not start comes after this long;
+/// each further one waits twice as long, up to `sluice.restart.backoff.max.ms`.
+const FIRST_RESTART_BACKOFF: Duration = Duration::from_secs(1);
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
@@ -138,6 +150,8 @@ impl Worker {
             worker_id: Mutex::new(worker_id),
             slots: Mutex::default(),
             lifecycle: tokio::sync::Mutex::new(0),
+            retries: Mutex::default(),
+            closing: AtomicBool::new(false),
         }
     }
 
@@ -168,7 +182,9 @@ impl Worker {
         if let (Some(bootstrap), Some(_)) = (&self.bootstrap_override, map.get("runtime.error.bootstrap.servers")) {
             map.set("runtime.error.bootstrap.servers", bootstrap.as_str());
         }
-        ConnectorConfig::from_map(&map, &self.config)
+        let config = ConnectorConfig::from_map(&map, &self.config)?;
+        restart_backoff_max(&config)?;
+        Ok(config)
     }
 
     /// Adds a connector from a file given at startup; an error (invalid file, a sink or
@@ -180,6 +196,7 @@ impl Worker {
             anyhow::bail!("two connector files use the name `{name}`; connector names must be unique");
         }
         let target = initial_state(&config.raw).map_err(anyhow::Error::msg)?;
+        restart_backoff_max(&config)?;
         let (status, run) = self.launch(&config, target).await?;
         *order += 1;
         let slot = Slot { map: config.given.clone(), config, target, status, run, order: *order };
@@ -448,8 +465,52 @@ impl Worker {
         self.alter_offsets(name, changes).await
     }
 
+    /// Restarts connectors that could not start (a sink, broker or plugin not there yet),
+    /// with exponential backoff up to their `sluice.restart.backoff.max.ms` (0: never). A
+    /// connector that failed while running (a data error under `errors.tolerance=none`)
+    /// stays FAILED until restarted through the API. Runs until the worker shuts down.
+    pub async fn supervise(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        while !self.closing.load(Ordering::Relaxed) {
+            tick.tick().await;
+            let now = Instant::now();
+            let due: Vec<String> = {
+                let slots = lock(&self.slots);
+                let mut retries = lock(&self.retries);
+                retries.retain(|name, _| slots.get(name).is_some_and(|s| s.run.is_none() && s.status.is_failed()));
+                slots
+                    .iter()
+                    .filter(|(_, slot)| slot.target != TargetState::Stopped && slot.run.is_none())
+                    .filter(|(_, slot)| slot.status.is_failed())
+                    .filter_map(|(name, slot)| {
+                        let max = restart_backoff_max(&slot.config).unwrap_or(Duration::from_secs(300));
+                        if max.is_zero() {
+                            return None;
+                        }
+                        let first = FIRST_RESTART_BACKOFF.min(max);
+                        let (next, backoff) = retries.entry(name.clone()).or_insert((now + first, first));
+                        if *next > now {
+                            return None;
+                        }
+                        *backoff = (*backoff * 2).min(max);
+                        *next = now + *backoff;
+                        Some(name.clone())
+                    })
+                    .collect()
+            };
+            for name in due {
+                if self.closing.load(Ordering::Relaxed) {
+                    break;
+                }
+                tracing::info!(connector = %name, "Connector could not start; trying again.");
+                let _ = self.restart(&name, true).await;
+            }
+        }
+    }
+
     /// Asks every running connector to stop, without waiting.
     pub fn signal_shutdown(&self) {
+        self.closing.store(true, Ordering::Relaxed);
         for slot in lock(&self.slots).values() {
             if let Some(run) = &slot.run {
                 run.stop.send_replace(true);
@@ -460,6 +521,7 @@ impl Worker {
     /// Stops every connector and waits for them (graceful: in-flight work finishes or is
     /// left uncommitted, positions are committed).
     pub async fn shutdown(&self) {
+        self.closing.store(true, Ordering::Relaxed);
         let _order = self.lifecycle.lock().await;
         let runs: Vec<Run> = lock(&self.slots).values_mut().filter_map(|slot| slot.run.take()).collect();
         for run in &runs {
@@ -524,6 +586,11 @@ fn invalid(error: anyhow::Error) -> Refusal {
         "Connector configuration is invalid and contains the following 1 error(s):\n{error:#}\n\
          You can also find the above list of errors at the endpoint `/connector-plugins/{{connectorType}}/config/validate`"
     ))
+}
+
+/// `sluice.restart.backoff.max.ms` (default 5 minutes; 0: no automatic restarts).
+fn restart_backoff_max(config: &ConnectorConfig) -> anyhow::Result<Duration> {
+    config.raw.millis_or("sluice.restart.backoff.max.ms", 300_000)
 }
 
 /// `initial_state` of a connector file or body (default RUNNING).

@@ -489,3 +489,29 @@ async fn config_provider_placeholders_are_stored_and_returned_and_resolved_only_
     assert!(refused["message"].as_str().unwrap().contains("`vault`"), "{refused}");
     rest.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_connector_that_could_not_start_restarts_itself_once_the_cause_passes_unless_turned_off() {
+    let h = Harness::new();
+    h.topic("a", 1);
+    h.produce("a", Some(0), &orders(6, 2)).await;
+    let rest = Rest::start(&h, vec![]).await;
+    let plugin = h.path("deploy/parser.wasm");
+    let (auto_out, manual_out) = (h.path("auto.jsonl"), h.path("manual.jsonl"));
+    for (name, out, backoff) in [("auto", &auto_out, "2000"), ("manual", &manual_out, "0")] {
+        let mut config = file_connector(name, "a", out);
+        config["parser.plugin"] = json!(plugin.display().to_string());
+        config["sluice.restart.backoff.max.ms"] = json!(backoff);
+        assert_eq!(rest.call("POST", "/connectors", Some(json!({"name": name, "config": config}))).await.0, 201);
+        assert_eq!(rest.state(name).await, "FAILED");
+    }
+    std::fs::create_dir_all(h.path("deploy")).unwrap();
+    std::fs::copy(guest("sluice_parser_json"), &plugin).unwrap();
+    rest.wait_state("auto", "RUNNING").await;
+    assert!(wait_until(Duration::from_secs(30), || output_lines(&auto_out).len() == 6).await);
+    assert_eq!(rest.state("manual").await, "FAILED", "automatic restarts turned off with 0");
+    let (code, bad, _) =
+        rest.call("PATCH", "/connectors/manual/config", Some(json!({"sluice.restart.backoff.max.ms": "soon"}))).await;
+    assert_eq!(code, 400, "{bad}");
+    rest.stop().await;
+}

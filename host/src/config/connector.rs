@@ -29,6 +29,7 @@ pub const CONNECTOR_KEYS: KeySet<'static> = KeySet {
         "parser.stdio.max.bytes",
         "sluice.batch.linger.ms",
         "sluice.max.inflight.records",
+        "sluice.restart.backoff.max.ms",
         "errors.tolerance",
         "errors.retry.timeout",
         "errors.retry.delay.max.ms",
