@@ -1,17 +1,16 @@
-//! Standalone mode: load the worker file and connector files, start every connector, and
-//! stop them together.
+//! Standalone mode: load the worker file and connector files, start every connector through
+//! the worker (the connector supervisor), swap parsers when files change, and stop them
+//! together.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::bail;
-use tokio::sync::watch;
-
 use crate::config::{read_connector_file, read_worker_file, ConfigMap, ConnectorConfig, WorkerConfig};
 use crate::pipeline::status::ConnectorStatus;
 use crate::pipeline::swap::{ParserSpec, Swapper};
-use crate::pipeline::{start_connector, ConnectorHandle};
 use crate::plugin::{ComponentCache, PluginRuntime, PluginSource};
+use crate::worker::Worker;
+use anyhow::bail;
 
 fn parser_spec(config: &ConnectorConfig) -> ParserSpec {
     ParserSpec { source: config.parser.clone(), settings: config.parser_settings.clone(), limits: config.limits }
@@ -65,18 +64,14 @@ pub fn from_maps(
         }
         connectors.push(connector);
     }
-    if connectors.is_empty() {
-        bail!("no connector files given; pass at least one connector .properties or .json file");
-    }
     Ok(StandaloneConfig { worker, connectors })
 }
 
-/// Running connectors.
+/// Running connectors: the worker (the connector supervisor) and the connector files
+/// watched for parser changes.
 pub struct Standalone {
-    shutdown: watch::Sender<bool>,
-    handles: Vec<ConnectorHandle>,
+    worker: Arc<Worker>,
     reloadable: Vec<Reloadable>,
-    worker: WorkerConfig,
     bootstrap_override: Option<String>,
 }
 
@@ -84,7 +79,6 @@ pub struct Standalone {
 struct Reloadable {
     name: String,
     path: PathBuf,
-    swapper: Arc<Swapper>,
     applied: std::sync::Mutex<Fingerprint>,
 }
 
@@ -132,35 +126,27 @@ impl Standalone {
     ) -> anyhow::Result<Self> {
         let cache_dir = config.worker.plugin_cache_dir.clone().or_else(ComponentCache::default_dir);
         let runtime = PluginRuntime::new(ComponentCache::new(cache_dir))?;
-        let (shutdown, receiver) = watch::channel(false);
-        let mut handles = Vec::with_capacity(config.connectors.len());
+        let worker = Arc::new(Worker::new(config.worker, runtime, bootstrap_override.clone()));
         let mut reloadable = Vec::new();
         for connector in config.connectors {
             let name = connector.name.clone();
             let path = PathBuf::from(connector.raw.origin());
             let spec = parser_spec(&connector);
-            match start_connector(connector, &config.worker, &runtime, receiver.clone()).await {
-                Ok(handle) => {
-                    if path.is_file() {
-                        reloadable.push(Reloadable {
-                            name,
-                            path,
-                            swapper: handle.swapper.clone(),
-                            applied: std::sync::Mutex::new(Fingerprint::of(&spec)),
-                        });
-                    }
-                    handles.push(handle);
-                }
-                Err(error) => {
-                    shutdown.send_replace(true);
-                    for handle in handles {
-                        handle.wait().await;
-                    }
-                    return Err(error.context(format!("connector `{name}` could not start")));
-                }
+            if let Err(error) = worker.add_from_file(connector).await {
+                worker.shutdown().await;
+                return Err(error.context(format!("connector `{name}` could not start")));
+            }
+            if path.is_file() {
+                reloadable.push(Reloadable { name, path, applied: std::sync::Mutex::new(Fingerprint::of(&spec)) });
             }
         }
-        Ok(Self { shutdown, handles, reloadable, worker: config.worker, bootstrap_override })
+        tokio::spawn(worker.clone().supervise());
+        Ok(Self { worker, reloadable, bootstrap_override })
+    }
+
+    /// The connector supervisor (for the REST API).
+    pub fn worker(&self) -> Arc<Worker> {
+        self.worker.clone()
     }
 
     /// Re-reads every connector file and swaps the parser of those whose parser, plugin file
@@ -184,9 +170,15 @@ impl Standalone {
                         // Remember the attempt either way: a refused file is retried only
                         // once it changes again.
                         *connector.applied.lock().unwrap_or_else(|e| e.into_inner()) = fingerprint;
-                        match connector.swapper.swap(spec).await {
-                            Ok(generation) => ReloadOutcome::Swapped(generation),
-                            Err(error) => ReloadOutcome::Refused(format!("{error:#}")),
+                        match self.worker.swapper(&connector.name) {
+                            None => ReloadOutcome::Refused(format!(
+                                "connector `{}` is not running; the new parser applies when it starts again",
+                                connector.name
+                            )),
+                            Some(swapper) => match swapper.swap(spec).await {
+                                Ok(generation) => ReloadOutcome::Swapped(generation),
+                                Err(error) => ReloadOutcome::Refused(format!("{error:#}")),
+                            },
                         }
                     }
                 }
@@ -201,7 +193,7 @@ impl Standalone {
         if let (Some(bootstrap), Some(_)) = (&self.bootstrap_override, map.get("runtime.error.bootstrap.servers")) {
             map.set("runtime.error.bootstrap.servers", bootstrap.as_str());
         }
-        let config = ConnectorConfig::from_map(&map, &self.worker)?;
+        let config = ConnectorConfig::from_map(&map, self.worker.config())?;
         if config.name != connector.name {
             bail!(
                 "the connector's `name` changed from `{}` to `{}`; renaming needs a restart",
@@ -212,26 +204,25 @@ impl Standalone {
         Ok(parser_spec(&config))
     }
 
-    /// Status of every connector.
+    /// Status of every connector (of its current run), in command-line order.
     pub fn statuses(&self) -> Vec<Arc<ConnectorStatus>> {
-        self.handles.iter().map(|h| h.status.clone()).collect()
+        self.worker.views().into_iter().map(|v| v.status).collect()
     }
 
-    /// The parser swapper of every connector (for the REST API, benchmarks and tests).
+    /// The parser swapper of every running connector (for benchmarks and tests).
     pub fn swappers(&self) -> Vec<Arc<Swapper>> {
-        self.handles.iter().map(|h| h.swapper.clone()).collect()
+        self.worker.views().iter().filter_map(|v| self.worker.swapper(&v.name)).collect()
     }
 
     /// Asks every connector to stop (gracefully: in-flight work finishes or is abandoned
     /// uncommitted, then positions are committed).
     pub fn shutdown(&self) {
-        self.shutdown.send_replace(true);
+        self.worker.signal_shutdown();
     }
 
     /// Waits until every connector has stopped.
     pub async fn wait(self) {
-        for handle in self.handles {
-            handle.wait().await;
-        }
+        self.worker.signal_shutdown();
+        self.worker.shutdown().await;
     }
 }

@@ -8,12 +8,14 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+use crate::api::RestServer;
 use crate::app::{self, Standalone};
 use crate::source::embedded::EmbeddedKafka;
 use crate::source::produce::{produce_lines, LineFormat};
 
 mod plugin;
 mod quickstart;
+mod validate;
 
 /// sluice: Kafka Connect sink connectors in one binary, with WebAssembly record parsers.
 #[derive(Debug, Parser)]
@@ -34,10 +36,14 @@ enum Command {
         /// Partitions of each topic created on the embedded broker.
         #[arg(long, default_value_t = 3, requires = "embedded_kafka")]
         embedded_partitions: i32,
+        /// Exit with a non-zero code once every connector has FAILED (by default the worker
+        /// keeps serving, and `GET /health` answers 500 naming the failures).
+        #[arg(long)]
+        exit_on_failure: bool,
         /// The worker file (`connect-standalone.properties`).
         worker: PathBuf,
         /// Connector files: `.properties`, a flat JSON map, or a `{"name","config"}` body.
-        #[arg(required = true)]
+        /// None is fine: connectors can be created through the REST API.
         connectors: Vec<PathBuf>,
     },
     /// Try sluice with nothing installed: embedded Kafka, sample records, the built-in JSON
@@ -48,6 +54,14 @@ enum Command {
     Plugin(plugin::PluginCommand),
     /// Print the configuration reference (Markdown), as embedded in README.md.
     ConfigReference,
+    /// Check a worker file and connector files and print every problem of every file at
+    /// once (the checks of the REST validate endpoint); exits non-zero when there is one.
+    Validate {
+        /// The worker file.
+        worker: PathBuf,
+        /// Connector files.
+        connectors: Vec<PathBuf>,
+    },
     /// Send one record per line of FILE (`-` for stdin) to a topic; a line `key<TAB>value`
     /// becomes a keyed record.
     Produce {
@@ -93,19 +107,17 @@ pub fn main() -> ExitCode {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    crate::logging::init();
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Standalone { embedded_kafka, embedded_partitions, worker, connectors } => {
-            standalone(embedded_kafka, embedded_partitions, worker, connectors).await
+        Command::Standalone { embedded_kafka, embedded_partitions, exit_on_failure, worker, connectors } => {
+            standalone(embedded_kafka, embedded_partitions, exit_on_failure, worker, connectors).await
         }
         Command::Quickstart(args) => quickstart::run(args).await,
         Command::Plugin(command) => tokio::task::block_in_place(|| plugin::run(command)),
+        Command::Validate { worker, connectors } => validate::run(worker, connectors),
         Command::ConfigReference => {
             print!("{}", crate::config::reference::markdown());
             Ok(ExitCode::SUCCESS)
@@ -127,6 +139,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn standalone(
     embedded_kafka: bool,
     embedded_partitions: i32,
+    exit_on_failure: bool,
     worker: PathBuf,
     connectors: Vec<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
@@ -148,8 +161,24 @@ async fn standalone(
         println!("feed it with: sluice produce --bootstrap {bootstrap} --topic <topic> <file>");
     }
     let running = Arc::new(Standalone::start_with_override(config, bootstrap.clone()).await?);
+    let server = match RestServer::start(running.worker()).await {
+        Ok(server) => server,
+        Err(error) => {
+            running.worker().shutdown().await;
+            return Err(error);
+        }
+    };
+    println!("REST API listening on {}", server.url());
     let watcher = tokio::spawn(watch_for_changes(running.clone()));
-    wait_for_signal().await;
+    let mut code = ExitCode::SUCCESS;
+    tokio::select! {
+        _ = wait_for_signal() => {}
+        _ = all_failed(running.worker()), if exit_on_failure => {
+            tracing::error!("Every connector has FAILED; exiting (--exit-on-failure).");
+            code = ExitCode::FAILURE;
+        }
+    }
+    server.stop();
     watcher.abort();
     let _ = watcher.await;
     tracing::info!("Shutting down.");
@@ -159,7 +188,18 @@ async fn standalone(
         Err(_) => tracing::warn!("Connectors still referenced at shutdown."),
     }
     drop(embedded);
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
+}
+
+/// Resolves once every connector (at least one) has FAILED.
+async fn all_failed(worker: Arc<crate::worker::Worker>) {
+    loop {
+        let views = worker.views();
+        if !views.is_empty() && views.iter().all(|v| v.status.is_failed()) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
 
 /// Swaps parsers when a connector file or plugin file changes (polled every second) or on

@@ -3,15 +3,19 @@
 //!
 //! Data flows one way: [`config`] → [`source`] (Kafka) → [`pipeline`] (batching, ordering,
 //! acknowledgements) → [`plugin`] (wasmtime) → [`sinks`] → acknowledgements back to
-//! [`source`] → offset commits.
+//! [`source`] → offset commits. [`worker`] supervises the connectors; [`api`] serves Kafka
+//! Connect's REST API, metrics and health through it.
 
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod fuzzing;
+pub mod logging;
 pub mod pipeline;
 pub mod plugin;
 pub mod sinks;
 pub mod source;
+pub mod worker;

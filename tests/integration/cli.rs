@@ -29,7 +29,7 @@ async fn killed_mid_stream_and_restarted_nothing_is_missing_and_sigterm_exits_cl
     let out = h.path("out.jsonl");
     let worker = h.path("worker.properties");
     let connector = h.path("connector.properties");
-    write(&worker, &format!("bootstrap.servers={}\noffset.flush.interval.ms=100\nvalue.converter.schemas.enable=false\nconsumer.fetch.wait.max.ms=20\nconsumer.session.timeout.ms=6000\n", h.bootstrap));
+    write(&worker, &format!("bootstrap.servers={}\nlisteners=http://127.0.0.1:0\noffset.flush.interval.ms=100\nvalue.converter.schemas.enable=false\nconsumer.fetch.wait.max.ms=20\nconsumer.session.timeout.ms=6000\n", h.bootstrap));
     write(&connector, &format!(
         "name=crashy\nconnector.class=FileStreamSink\ntopics=stream\ntasks.max=2\nfile={}\nconsumer.override.max.poll.records=20\n",
         out.display()
@@ -112,4 +112,31 @@ fn the_quickstart_delivers_its_sample_records() {
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("24 rows written") && stdout.contains("2 records dead-lettered"), "{stdout}");
     assert_eq!(output_lines(&out).len(), 24);
+}
+
+#[test]
+fn validate_prints_every_problem_of_every_file_and_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let (worker, a, b) = (dir.path().join("w.properties"), dir.path().join("a.properties"), dir.path().join("b.json"));
+    write(&worker, "bootstrap.servers=k:9092\noffset.flush.intervall.ms=5\n");
+    write(&a, "connector.class=FileStreamSink\nparser.timout.ms=100\nsluice.nope=1\n");
+    write(&b, r#"{"name": "b", "config": {"connector.class": "FileStreamSink", "topics": "t", "tasks.max": "none"}}"#);
+    let output = sluice().arg("validate").arg(&worker).arg(&a).arg(&b).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    for expected in [
+        "did you mean `offset.flush.interval.ms`",
+        "Missing required configuration \"name\"",
+        "topics.regex",
+        "did you mean `parser.timeout.ms`",
+        "`sluice.nope`",
+        "`tasks.max`",
+        "6 problem(s) found",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+    }
+    write(&b, r#"{"name": "b", "config": {"connector.class": "FileStreamSink", "topics": "t"}}"#);
+    write(&worker, "bootstrap.servers=k:9092\n");
+    let output = sluice().arg("validate").arg(&worker).arg(&b).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }

@@ -8,6 +8,7 @@ mod docs;
 mod examples;
 mod maxcompute;
 mod plugins;
+mod rest;
 mod sandbox;
 mod swap;
 mod tablestore;

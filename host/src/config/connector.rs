@@ -31,6 +31,7 @@ pub const CONNECTOR_KEYS: KeySet<'static> = KeySet {
         "sluice.batch.linger.ms",
         "sluice.max.inflight.records",
         "sluice.max.inflight.bytes",
+        "sluice.restart.backoff.max.ms",
         "errors.tolerance",
         "errors.retry.timeout",
         "errors.retry.delay.max.ms",
@@ -145,15 +146,21 @@ pub struct ConnectorConfig {
     pub producer_settings: Vec<(String, String)>,
     /// Admin settings for creating the dead-letter topic.
     pub admin_settings: Vec<(String, String)>,
-    /// The connector file as read, for the sink's own keys.
+    /// The connector file as read with placeholders resolved, for the sink's own keys.
     pub raw: ConfigMap,
+    /// The configuration as written, placeholders unresolved (what the REST API returns).
+    pub given: ConfigMap,
     /// Keys accepted but not used by sluice.
     pub ignored_keys: Vec<String>,
 }
 
 impl ConnectorConfig {
-    /// Validates a connector file against the worker settings.
+    /// Validates a connector file against the worker settings, resolving config-provider
+    /// placeholders (`${env:…}`, `${file:…}`) first; `raw` holds the resolved values.
     pub fn from_map(map: &ConfigMap, worker: &WorkerConfig) -> anyhow::Result<Self> {
+        let given = map.clone();
+        let resolved = worker.providers.resolve(map)?;
+        let map = &resolved;
         let name = map.require("name")?.to_string();
         let class = map.require("connector.class")?;
         let sink = SinkKind::from_class(class).with_context(|| format!("`connector.class` in {}", map.origin()))?;
@@ -266,10 +273,22 @@ impl ConnectorConfig {
             producer_settings,
             admin_settings,
             raw: map.clone(),
+            given,
             ignored_keys: checked.ignored,
         };
         sink.check(&config)?;
         Ok(config)
+    }
+
+    /// The values of keys that hold credentials (passwords, secrets, access keys, tokens),
+    /// resolved, so what is shown of the connector can hide them.
+    pub fn secret_values(&self) -> Vec<String> {
+        self.raw
+            .entries()
+            .iter()
+            .filter(|(key, value)| is_secret_key(key) && value.trim().len() >= 4)
+            .map(|(_, value)| value.trim().to_string())
+            .collect()
     }
 
     /// Kafka Connect's consumer group for this connector.
@@ -300,13 +319,13 @@ fn parser_settings(map: &ConfigMap, worker: &WorkerConfig) -> Vec<(String, Strin
     for (key, value) in map.entries() {
         settings.insert(key.clone(), value.clone());
     }
-    settings
-        .into_iter()
-        .filter(|(key, _)| {
-            let lower = key.to_ascii_lowercase();
-            !SECRET_MARKERS.iter().any(|m| lower.contains(m))
-        })
-        .collect()
+    settings.into_iter().filter(|(key, _)| !is_secret_key(key)).collect()
+}
+
+/// Whether a key holds a credential (never passed to plugins, hidden in status traces).
+fn is_secret_key(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    SECRET_MARKERS.iter().any(|m| lower.contains(m))
 }
 
 /// `errors.retry.timeout` (ms; `-1` without end, `0` no retry; default 300000) and

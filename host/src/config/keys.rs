@@ -23,9 +23,30 @@ pub struct KeyCheck {
     pub ignored: Vec<String>,
 }
 
-/// Checks every key of `map` against the known sets.
+/// A key that is not accepted, and why (a likely typo, or an unknown key in sluice's own
+/// namespaces).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyProblem {
+    /// The key as written.
+    pub key: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// Checks every key of `map` against the known sets; fails on the first refused key.
 pub fn check(map: &ConfigMap, sets: &[KeySet<'_>]) -> anyhow::Result<KeyCheck> {
+    let (checked, problems) = problems(map, sets);
+    match problems.into_iter().next() {
+        Some(problem) => Err(anyhow::anyhow!(problem.message)),
+        None => Ok(checked),
+    }
+}
+
+/// Checks every key of `map` against the known sets and returns every refused key at once
+/// (for `sluice validate` and the REST validate endpoint).
+pub fn problems(map: &ConfigMap, sets: &[KeySet<'_>]) -> (KeyCheck, Vec<KeyProblem>) {
     let mut result = KeyCheck::default();
+    let mut problems = Vec::new();
     let known = |key: &str| sets.iter().any(|s| s.keys.contains(&key) || s.prefixes.iter().any(|p| key.starts_with(p)));
     for key in map.keys() {
         if known(key) {
@@ -37,20 +58,21 @@ pub fn check(map: &ConfigMap, sets: &[KeySet<'_>]) -> anyhow::Result<KeyCheck> {
             .map(|k| (distance(key, k), *k))
             .filter(|(d, k)| *d <= typo_budget(k))
             .min();
-        if let Some((_, suggestion)) = suggestion {
-            anyhow::bail!("unknown key `{key}` in {}: did you mean `{suggestion}`?", map.origin());
-        }
-        if SLUICE_NAMESPACES.iter().any(|ns| key.starts_with(ns)) {
-            anyhow::bail!(
-                "unknown key `{key}` in {}: keys under `{}` are sluice's own and this one is not \
+        let message = if let Some((_, suggestion)) = suggestion {
+            format!("unknown key `{key}` in {}: did you mean `{suggestion}`?", map.origin())
+        } else if let Some(namespace) = SLUICE_NAMESPACES.iter().find(|ns| key.starts_with(**ns)) {
+            format!(
+                "unknown key `{key}` in {}: keys under `{namespace}` are sluice's own and this one is not \
                  one of them (see the configuration reference in README.md)",
                 map.origin(),
-                SLUICE_NAMESPACES.iter().find(|ns| key.starts_with(**ns)).unwrap()
-            );
-        }
-        result.ignored.push(key.to_string());
+            )
+        } else {
+            result.ignored.push(key.to_string());
+            continue;
+        };
+        problems.push(KeyProblem { key: key.to_string(), message });
     }
-    Ok(result)
+    (result, problems)
 }
 
 fn typo_budget(key: &str) -> usize {

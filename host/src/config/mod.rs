@@ -5,7 +5,9 @@ mod connector;
 mod files;
 mod keys;
 pub mod properties;
+mod providers;
 pub mod reference;
+pub mod validate;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -16,8 +18,9 @@ use anyhow::{anyhow, Context as _};
 
 pub use connector::{ConnectorConfig, DeadLetterConfig, ErrorPolicy, Tolerance, TopicSelection, CONNECTOR_KEYS};
 pub use files::{parse_text, read_connector_file, read_worker_file};
-pub use keys::{check as check_keys, KeyCheck, KeySet};
-pub use worker::{WorkerConfig, WORKER_KEYS};
+pub use keys::{check as check_keys, problems as key_problems, KeyCheck, KeyProblem, KeySet};
+pub use providers::ConfigProviders;
+pub use worker::{RestListener, WorkerConfig, WORKER_KEYS};
 
 /// A flat key/value configuration and the file it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

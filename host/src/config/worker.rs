@@ -21,16 +21,16 @@ pub const WORKER_KEYS: KeySet<'static> = KeySet {
         "sluice.plugin.cache.dir",
         "sluice.max.inflight.records",
         "sluice.max.inflight.bytes",
-        // Accepted, unused by a sink-only standalone host.
-        "offset.storage.file.filename",
-        "plugin.path",
-        "plugin.discovery",
-        "group.id",
         "listeners",
         "rest.port",
         "rest.host.name",
         "rest.advertised.host.name",
         "rest.advertised.port",
+        // Accepted, unused by a sink-only standalone host.
+        "offset.storage.file.filename",
+        "plugin.path",
+        "plugin.discovery",
+        "group.id",
         "config.storage.topic",
         "offset.storage.topic",
         "status.storage.topic",
@@ -97,12 +97,75 @@ pub struct WorkerConfig {
     /// `sluice.max.inflight.bytes` (default 32 MiB): default cap on the key, value and header
     /// bytes of those records, per connector.
     pub max_inflight_bytes: usize,
+    /// `config.providers`: resolve `${provider:…}` placeholders in connector configs.
+    pub providers: super::ConfigProviders,
+    /// Where the REST API listens (`listeners`, or the old `rest.host.name`/`rest.port`).
+    pub rest: RestListener,
     /// Keys accepted but not used.
     pub ignored_keys: Vec<String>,
 }
 
 /// Default of `sluice.max.inflight.bytes`.
 pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 32 << 20;
+/// The REST listener and the address the worker advertises (its `worker_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestListener {
+    /// Host to bind (empty: every interface, as Kafka Connect's `http://:8083`).
+    pub host: String,
+    /// Port to bind (0 picks a free one).
+    pub port: u16,
+    /// `rest.advertised.host.name` (default: the bound host, or this machine's name).
+    pub advertised_host: Option<String>,
+    /// `rest.advertised.port` (default: the bound port).
+    pub advertised_port: Option<u16>,
+}
+
+impl RestListener {
+    /// Reads `listeners` (default `http://:8083`) or, when it is absent, the deprecated
+    /// `rest.host.name` and `rest.port`, as Kafka Connect does.
+    fn from_map(map: &ConfigMap) -> anyhow::Result<Self> {
+        let (host, port) = match map.get("listeners") {
+            Some(listeners) => {
+                let first = listeners.split(',').map(str::trim).find(|l| !l.is_empty()).unwrap_or("http://:8083");
+                if listeners.split(',').filter(|l| !l.trim().is_empty()).count() > 1 {
+                    anyhow::bail!(
+                        "`listeners` in {} names several listeners (`{listeners}`); sluice serves one, \
+                         give a single `http://host:port`",
+                        map.origin()
+                    );
+                }
+                let Some(address) = first.strip_prefix("http://") else {
+                    anyhow::bail!(
+                        "`listeners` in {} must be `http://host:port`, got `{first}`; sluice serves the REST API \
+                         over plain HTTP only (put a TLS proxy in front for https)",
+                        map.origin()
+                    );
+                };
+                let (host, port) = address.rsplit_once(':').ok_or_else(|| {
+                    anyhow::anyhow!("`listeners` in {} must name a port (`http://:8083`), got `{first}`", map.origin())
+                })?;
+                let port = port
+                    .trim_end_matches('/')
+                    .parse::<u16>()
+                    .map_err(|_| anyhow::anyhow!("`listeners` in {} has no valid port in `{first}`", map.origin()))?;
+                (host.trim_start_matches('[').trim_end_matches(']').to_string(), port)
+            }
+            None => (
+                map.get("rest.host.name").unwrap_or("").to_string(),
+                map.parse_or("rest.port", 8083u16, "a port number")?,
+            ),
+        };
+        Ok(Self {
+            host,
+            port,
+            advertised_host: map.get("rest.advertised.host.name").map(String::from),
+            advertised_port: match map.get("rest.advertised.port") {
+                Some(_) => Some(map.parse_or("rest.advertised.port", 0u16, "a port number")?),
+                None => None,
+            },
+        })
+    }
+}
 
 impl WorkerConfig {
     /// Validates a worker file.
@@ -146,6 +209,8 @@ impl WorkerConfig {
             plugin_cache_dir: map.get("sluice.plugin.cache.dir").map(PathBuf::from),
             max_inflight_records,
             max_inflight_bytes,
+            rest: RestListener::from_map(map)?,
+            providers: super::ConfigProviders::from_map(map)?,
             ignored_keys: checked.ignored,
         })
     }
@@ -166,6 +231,18 @@ mod tests {
         assert_eq!(worker.offset_flush_interval, Duration::from_secs(10));
         assert_eq!(worker.converters.len(), 4);
         assert_eq!(worker.shutdown_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn rest_listener_follows_kafka_connect() {
+        let listener = |text: &str| WorkerConfig::from_map(&parse_text("w", text).unwrap()).map(|w| w.rest);
+        let default = listener("").unwrap();
+        assert_eq!((default.host.as_str(), default.port), ("", 8083));
+        let explicit = listener("listeners=http://127.0.0.1:9000\nrest.advertised.port=80\n").unwrap();
+        assert_eq!((explicit.host.as_str(), explicit.port, explicit.advertised_port), ("127.0.0.1", 9000, Some(80)));
+        assert_eq!(listener("rest.port=8084\n").unwrap().port, 8084);
+        let error = listener("listeners=https://:8443\n").unwrap_err().to_string();
+        assert!(error.contains("`listeners`") && error.contains("https://:8443"), "{error}");
     }
 
     #[test]

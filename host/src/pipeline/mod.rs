@@ -127,6 +127,7 @@ pub async fn start_connector(
         shutdown_timeout: worker.shutdown_timeout,
         full_since: None,
         paused: false,
+        held: false,
     };
     let join = tokio::spawn(consume.run(shutdown, lanes, abandon));
     Ok(ConnectorHandle { status, swapper: Arc::new(swapper), join })
@@ -257,6 +258,9 @@ struct ConsumeLoop {
     full_since: Option<Instant>,
     /// Whether the assignment is paused (the cap stayed reached for [`PAUSE_AFTER`]).
     paused: bool,
+    /// Paused through the REST API (the status says `PAUSED`): stays paused whatever the
+    /// in-flight count.
+    held: bool,
 }
 
 /// How long reading may wait at the in-flight cap before the partitions are paused. Short
@@ -272,6 +276,7 @@ impl ConsumeLoop {
         abandon: Arc<AtomicBool>,
     ) {
         let mut state = self.status.watch();
+        self.held = matches!(*state.borrow_and_update(), ConnectorState::Paused);
         let mut commit_tick = tokio::time::interval(self.flush_interval);
         commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         commit_tick.reset();
@@ -289,7 +294,7 @@ impl ConsumeLoop {
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => {}
-                _ = state.changed() => {}
+                _ = state.changed() => self.held = matches!(*state.borrow_and_update(), ConnectorState::Paused),
                 _ = commit_tick.tick() => self.commit(),
                 _ = tokio::time::sleep_until(linger_until) => self.dispatcher.flush_due(&self.context.tracker),
                 _ = self.inflight.released(), if full => {}
@@ -387,8 +392,9 @@ impl ConsumeLoop {
         }
     }
 
-    /// Whether the in-flight caps are reached. Pauses all partitions once they stayed
-    /// reached for [`PAUSE_AFTER`]; resumes them when half the caps drained.
+    /// Whether the in-flight caps are reached. Pauses all partitions at once while the
+    /// connector is held (PAUSED through the REST API) and once the caps stayed reached for
+    /// [`PAUSE_AFTER`]; resumes them when it is no longer held and half the caps drained.
     fn flow_control(&mut self) -> bool {
         let records = lock(&self.context.tracker).inflight() + self.dispatcher.buffered;
         let bytes = self.inflight.bytes();
@@ -398,11 +404,15 @@ impl ConsumeLoop {
         if !full {
             self.full_since = None;
         }
-        if !self.paused && full && now >= since + PAUSE_AFTER {
+        if !self.paused && (self.held || (full && now >= since + PAUSE_AFTER)) {
             self.pause();
             self.paused = true;
-            tracing::debug!(connector = %self.status.name, records, bytes, "Pipeline full for a while; partitions paused.");
-        } else if self.paused && records <= self.max_inflight_records / 2 && bytes <= self.max_inflight_bytes / 2 {
+            tracing::debug!(connector = %self.status.name, records, bytes, held = self.held, "Partitions paused.");
+        } else if self.paused
+            && !self.held
+            && records <= self.max_inflight_records / 2
+            && bytes <= self.max_inflight_bytes / 2
+        {
             if let Ok(assignment) = self.consumer.assignment() {
                 if let Err(error) = self.consumer.resume(&assignment) {
                     tracing::warn!(connector = %self.status.name, %error, "Resuming partitions failed.");

@@ -1,4 +1,4 @@
-//! Connector state and counters, read by the CLI, tests and (later) the REST API.
+//! Connector state and counters, read by the CLI, tests, the REST API and the metrics.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +12,9 @@ pub enum ConnectorState {
     Unassigned,
     /// Consuming and writing.
     Running,
+    /// Asked to pause (REST `PUT .../pause`): partitions are paused and nothing new is
+    /// dispatched; in-flight records still finish and are committed.
+    Paused,
     /// Stopped after an error it will not recover from without a restart; the reason says why.
     Failed(String),
     /// Shut down cleanly.
@@ -24,6 +27,7 @@ impl ConnectorState {
         match self {
             ConnectorState::Unassigned => "UNASSIGNED",
             ConnectorState::Running => "RUNNING",
+            ConnectorState::Paused => "PAUSED",
             ConnectorState::Failed(_) => "FAILED",
             ConnectorState::Stopped => "STOPPED",
         }
@@ -129,6 +133,11 @@ impl ConnectorStatus {
     /// Partitions currently assigned to the connector's consumer.
     pub fn assigned(&self) -> u64 {
         self.assigned_partitions.load(Ordering::Relaxed)
+    }
+
+    /// Whether the connector is paused.
+    pub fn is_paused(&self) -> bool {
+        matches!(self.state(), ConnectorState::Paused)
     }
 
     /// Whether the connector has failed.

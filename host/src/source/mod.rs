@@ -4,5 +4,6 @@
 pub mod client;
 pub mod consumer;
 pub mod embedded;
+pub mod group;
 pub mod offsets;
 pub mod produce;

@@ -1,0 +1,190 @@
+//! `GET /metrics`: Prometheus (OpenMetrics) text with Kafka Connect's metric names as the
+//! Confluent JMX exporter rules name them, read from the connectors' live counters at each
+//! scrape. Status gauges are always exported, FAILED included (Kafka Connect drops a failed
+//! task's metrics, which breaks alerts).
+//!
+//! sluice counts per connector, not per task (its tasks share one pipeline), so counters
+//! carry `task="all"`; status gauges carry each task's number.
+
+use std::sync::atomic::AtomicU64;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use super::Api;
+use crate::pipeline::status::{ConnectorState, Counters};
+use crate::worker::{ConnectorView, TargetState};
+
+type Labels = Vec<(&'static str, String)>;
+
+/// The content type of the OpenMetrics text format, which Prometheus scrapes.
+const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Registers metric families by name and fills them from the connectors.
+struct Scrape {
+    registry: Registry,
+}
+
+impl Scrape {
+    fn counter(&mut self, name: &str, help: &str) -> Family<Labels, Counter> {
+        let family = Family::<Labels, Counter>::default();
+        // The encoder ends every help text with a period itself.
+        self.registry.register(name, help.trim_end_matches('.'), family.clone());
+        family
+    }
+
+    fn gauge(&mut self, name: &str, help: &str) -> Family<Labels, Gauge> {
+        let family = Family::<Labels, Gauge>::default();
+        self.registry.register(name, help.trim_end_matches('.'), family.clone());
+        family
+    }
+}
+
+fn status_label(state: &ConnectorState) -> String {
+    state.name().to_ascii_lowercase()
+}
+
+/// Counters of one connector exported as Prometheus counters (the encoder appends `_total`,
+/// which gives Kafka Connect's `*-total` attribute names).
+fn counters(view: &ConnectorView) -> [(&'static str, &'static str, &AtomicU64); 7] {
+    let c = &view.status.counters;
+    [
+        ("kafka_connect_sink_task_metrics_sink_record_read", "Records read from Kafka.", &c.records_read),
+        (
+            "kafka_connect_sink_task_metrics_sink_record_send",
+            "Records handled by the sink (written, or acknowledged with no output).",
+            &c.records_written,
+        ),
+        ("kafka_connect_sink_task_metrics_offset_commit_completion", "Offset commits that succeeded.", &c.commits),
+        ("sluice_connector_outputs_written", "Outputs (rows, points, lines) written to the sink.", &c.outputs_written),
+        (
+            "sluice_connector_records_without_output",
+            "Records that produced no output (tombstones, skipped by the parser).",
+            &c.records_without_output,
+        ),
+        ("sluice_parser_swaps", "Parser swaps published.", &c.swaps),
+        (
+            "sluice_parser_swaps_refused",
+            "Parser replacements refused (compile, instantiate or configure failed).",
+            &c.swaps_refused,
+        ),
+    ]
+}
+
+/// Totals whose Kafka Connect attribute names do not end in `-total`: exported with those
+/// exact names (as the JMX exporter does), typed as gauges.
+fn totals(view: &ConnectorView) -> [(&'static str, &'static str, &AtomicU64); 5] {
+    let c = &view.status.counters;
+    [
+        (
+            "kafka_connect_task_error_metrics_total_record_failures",
+            "Records that failed in the parser or the sink.",
+            &c.records_failed,
+        ),
+        (
+            "kafka_connect_task_error_metrics_total_record_errors",
+            "Records that failed in the parser or the sink.",
+            &c.records_failed,
+        ),
+        (
+            "kafka_connect_task_error_metrics_total_records_skipped",
+            "Failed records skipped (tolerance all, no dead-letter target).",
+            &c.records_skipped,
+        ),
+        ("kafka_connect_task_error_metrics_total_retries", "Sink writes retried.", &c.retries),
+        (
+            "kafka_connect_task_error_metrics_deadletterqueue_produce_requests",
+            "Failed records sent to the dead-letter target.",
+            &c.records_dead_lettered,
+        ),
+    ]
+}
+
+fn render(api: &Api) -> Result<String, std::fmt::Error> {
+    let views = api.worker.views();
+    let mut scrape = Scrape { registry: Registry::default() };
+
+    let connector_status = scrape.gauge(
+        "kafka_connect_connector_metrics",
+        "1 for the connector's current status (label `status`), with its type, class and version.",
+    );
+    let task_status = scrape
+        .gauge("kafka_connect_connector_task_metrics_status", "1 for each task's current status (label `status`).");
+    let partition_count = scrape
+        .gauge("kafka_connect_sink_task_metrics_partition_count", "Partitions assigned to the connector's consumer.");
+    let connector_count =
+        scrape.gauge("kafka_connect_connect_worker_metrics_connector_count", "Connectors of this worker.");
+    let task_count = scrape.gauge("kafka_connect_connect_worker_metrics_task_count", "Tasks of this worker.");
+    let per_state: Vec<(&str, Family<Labels, Gauge>)> = ["total", "running", "paused", "failed", "unassigned"]
+        .into_iter()
+        .map(|state| {
+            let name = format!("kafka_connect_connect_worker_metrics_connector_{state}_task_count");
+            (state, scrape.gauge(&name, &format!("Tasks of the connector that are {state}.")))
+        })
+        .collect();
+    let mut counter_families = Vec::new();
+    let mut total_families = Vec::new();
+    if let Some(first) = views.first() {
+        for (name, help, _) in counters(first) {
+            counter_families.push(scrape.counter(name, help));
+        }
+        for (name, help, _) in totals(first) {
+            total_families.push(scrape.gauge(name, help));
+        }
+    }
+
+    connector_count.get_or_create(&vec![("connector", "aggregate".to_string())]).set(views.len() as i64);
+    let running_tasks = views.iter().filter(|v| v.target != TargetState::Stopped).map(|v| v.tasks as i64).sum();
+    task_count.get_or_create(&vec![("connector", "aggregate".to_string())]).set(running_tasks);
+    for view in &views {
+        let state = view.status.state();
+        let connector = vec![("connector", view.name.clone())];
+        let mut labels = connector.clone();
+        labels.extend([
+            ("status", status_label(&state)),
+            ("connector_type", "sink".to_string()),
+            ("connector_class", view.class.clone()),
+            ("connector_version", env!("CARGO_PKG_VERSION").to_string()),
+        ]);
+        connector_status.get_or_create(&labels).set(1);
+        let tasks = if view.target == TargetState::Stopped { 0 } else { view.tasks };
+        for task in 0..tasks {
+            let labels =
+                vec![("connector", view.name.clone()), ("task", task.to_string()), ("status", status_label(&state))];
+            task_status.get_or_create(&labels).set(1);
+        }
+        for (which, family) in &per_state {
+            let count = match *which {
+                "total" => tasks,
+                _ if status_label(&state) == *which => tasks,
+                _ => 0,
+            };
+            family.get_or_create(&connector).set(count as i64);
+        }
+        let task_labels = vec![("connector", view.name.clone()), ("task", "all".to_string())];
+        partition_count.get_or_create(&task_labels).set(view.status.assigned() as i64);
+        for (family, (_, _, counter)) in counter_families.iter().zip(counters(view)) {
+            family.get_or_create(&task_labels).inc_by(Counters::get(counter));
+        }
+        for (family, (_, _, total)) in total_families.iter().zip(totals(view)) {
+            family.get_or_create(&task_labels).set(Counters::get(total) as i64);
+        }
+    }
+    let mut out = String::new();
+    encode(&mut out, &scrape.registry)?;
+    Ok(out)
+}
+
+/// `GET /metrics`.
+pub(super) async fn scrape(State(api): State<Api>) -> Response {
+    match render(&api) {
+        Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "encoding the metrics failed").into_response(),
+    }
+}
