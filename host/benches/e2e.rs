@@ -47,7 +47,7 @@ fn event(i: usize) -> String {
         ["croissant", "bagel", "baguette", "brioche"][i % 4],
         1 + i % 9,
         1.0 + (i % 500) as f64 / 100.0,
-        i % 3 == 0,
+        i.is_multiple_of(3),
         i % 97,
         ["gold", "silver", "bronze"][i % 3],
         1_700_000_000_000u64 + i as u64 * 60_000
@@ -90,10 +90,7 @@ struct Run {
     peak_rss_kib: u64,
 }
 
-fn median_by<T: Copy>(runs: &[Run], key: impl Fn(&Run) -> T) -> T
-where
-    T: PartialOrd,
-{
+fn median_by<T: Copy + PartialOrd>(runs: &[Run], key: impl Fn(&Run) -> T) -> T {
     let mut values: Vec<T> = runs.iter().map(key).collect();
     values.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
     values[values.len() / 2]
@@ -144,7 +141,7 @@ fn sluice(
     std::fs::write(
         &worker,
         format!(
-            "bootstrap.servers={}\noffset.flush.interval.ms=1000\nsluice.plugin.cache.dir={}\n",
+            "bootstrap.servers={}\noffset.flush.interval.ms=1000\nsluice.plugin.cache.dir={}\nlisteners=http://127.0.0.1:0\n",
             kafka.bootstrap_servers(),
             dir.join("plugin-cache").display()
         ),
