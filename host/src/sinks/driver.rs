@@ -301,7 +301,9 @@ mod tests {
         let mut fake = Fake::new(&[], 2);
         fake.retry_after = Some(Duration::from_secs(7));
         let started = tokio::time::Instant::now();
-        let mut driver = Driver::unstoppable(RetryPolicy::default());
+        // Retry-After is capped by errors.retry.delay.max.ms; leave room above 7 s.
+        let mut driver =
+            Driver::unstoppable(RetryPolicy { max_delay: Duration::from_secs(60), ..RetryPolicy::default() });
         driver.run(&fake, &rows, &mut Rejected::new()).await.unwrap();
         assert_eq!(started.elapsed(), Duration::from_secs(14), "two waits of exactly Retry-After");
         assert_eq!(driver.take_retries(), 2);
