@@ -27,7 +27,9 @@ impl Rest {
         let worker = h.worker(&format!("listeners=http://127.0.0.1:0\n{worker}"));
         let running = h.start(worker, connectors).await.unwrap();
         let server = RestServer::start(running.worker()).await.unwrap();
-        Self { running, server, http: reqwest::Client::new() }
+        // A request that hangs fails the test instead of blocking the suite.
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(90)).build().expect("HTTP client");
+        Self { running, server, http }
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Json>) -> (u16, Json, reqwest::header::HeaderMap) {
