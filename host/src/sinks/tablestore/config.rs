@@ -9,6 +9,7 @@ use anyhow::{bail, Context as _};
 use super::client::{ClientConfig, Credentials};
 use super::protocol::PrimaryKeyType;
 use crate::config::{ConfigMap, ConnectorConfig, KeySet};
+use crate::sinks::retry::RetryPolicy;
 
 /// Keys of the Tablestore sink (per-table `tablestore.<table>.*` keys are checked by
 /// [`check_table_keys`]).
@@ -146,6 +147,16 @@ pub struct TablestoreConfig {
     /// `tablestore.retry.timeout.ms` when set: replaces `errors.retry.timeout` for writes.
     pub write_retry_timeout: Option<Duration>,
     raw: ConfigMap,
+}
+
+impl TablestoreConfig {
+    /// The driver's retry policy with `tablestore.retry.timeout.ms`, when set, as the budget.
+    pub fn retry_limits(&self, policy: RetryPolicy) -> RetryPolicy {
+        match self.write_retry_timeout {
+            Some(timeout) => RetryPolicy { timeout: Some(timeout), ..policy },
+            None => policy,
+        }
+    }
 }
 
 impl TablestoreConfig {

@@ -202,10 +202,7 @@ impl Service for TablestoreSink {
     }
 
     fn limits(&self, policy: RetryPolicy) -> RetryPolicy {
-        match self.shared.config.write_retry_timeout {
-            Some(timeout) => RetryPolicy { timeout: Some(timeout), ..policy },
-            None => policy,
-        }
+        self.shared.config.retry_limits(policy)
     }
 
     fn plan(&self, rows: &[EncodedRow], indices: Vec<usize>) -> Vec<Vec<Vec<usize>>> {

@@ -129,10 +129,7 @@ impl Service for TimeseriesSink {
     }
 
     fn limits(&self, policy: RetryPolicy) -> RetryPolicy {
-        match self.shared.config.write_retry_timeout {
-            Some(timeout) => RetryPolicy { timeout: Some(timeout), ..policy },
-            None => policy,
-        }
+        self.shared.config.retry_limits(policy)
     }
 
     fn plan(&self, points: &[EncodedPoint], indices: Vec<usize>) -> Vec<Vec<Vec<usize>>> {
