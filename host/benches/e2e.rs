@@ -19,6 +19,8 @@
 //! ```
 //!
 //! The last form runs only one case, with the given connector settings added.
+//! `SLUICE_BENCH_WRAP="perf record -g -o /tmp/sluice.perf --"` runs each sluice child under
+//! the given command (a profiler); the CPU and RSS figures are then the wrapper's.
 //!
 //! Linux only (it reads `/proc/<pid>/{status,stat}` of the child).
 
@@ -155,7 +157,19 @@ fn sluice(
         ),
     )?;
     let started = Instant::now();
-    let mut child = Command::new(SLUICE)
+    // SLUICE_BENCH_WRAP="perf record -g -o perf.data --" runs the child under a profiler
+    // (its CPU and RSS figures are then the wrapper's).
+    let wrap = std::env::var("SLUICE_BENCH_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(words).arg(SLUICE);
+            command
+        }
+        None => Command::new(SLUICE),
+    };
+    let mut child = command
         .arg("standalone")
         .arg(&worker)
         .arg(&connector)

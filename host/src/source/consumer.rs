@@ -19,6 +19,12 @@ use crate::plugin::{Header, KafkaRecord};
 /// `consumer.*` / `consumer.override.*` key sets it.
 pub const DEFAULT_PREFETCH_KIB: &str = "16384";
 
+/// Default `fetch.queue.backoff.ms` unless a `consumer.*` key sets it. When the prefetch
+/// queue is full (the pipeline is at its in-flight cap), librdkafka postpones the next fetch
+/// by this long; its default (1000 ms) left the pipeline idle for most of a second each time
+/// it caught up. A short backoff costs one cheap queue check per partition per interval.
+pub const DEFAULT_FETCH_QUEUE_BACKOFF_MS: &str = "10";
+
 /// The consumer type used by connectors.
 pub type SourceConsumer = StreamConsumer<SourceContext>;
 
@@ -105,7 +111,8 @@ pub fn subscribe(
         .set("enable.partition.eof", "false")
         // librdkafka's prefetch queue is the first buffer between the broker and the pipeline;
         // its default (64 MiB) alone would be most of sluice's memory.
-        .set("queued.max.messages.kbytes", DEFAULT_PREFETCH_KIB);
+        .set("queued.max.messages.kbytes", DEFAULT_PREFETCH_KIB)
+        .set("fetch.queue.backoff.ms", DEFAULT_FETCH_QUEUE_BACKOFF_MS);
     for (key, value) in client::client_config(bootstrap_servers, &connector.consumer_settings).config_map() {
         config.set(key, value);
     }
