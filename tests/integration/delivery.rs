@@ -14,7 +14,7 @@ async fn every_record_arrives_once_in_partition_order_and_end_offsets_are_commit
     h.produce("orders", None, &orders(600, 17)).await;
     let out = h.path("out.jsonl");
     let connector = h.connector(&format!(
-        "name=orders-sink\nconnector.class=FileStreamSink\ntopics=orders\ntasks.max=2\nfile={}\n",
+        "name=orders-sink\nconnector.class=FileStreamSink\ntopics=orders\ntasks.max=2\nsluice.parser.threads=3\nfile={}\n",
         out.display()
     ));
     let running = h.start(h.worker("consumer.max.poll.records=50\n"), vec![connector]).await.unwrap();

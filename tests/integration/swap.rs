@@ -1,6 +1,7 @@
 //! Swapping a running connector's parser plugin and its settings under load: nothing lost,
 //! nothing parsed twice, nothing after a swap parsed by the old plugin, broken replacements
-//! refused while the stream continues.
+//! refused while the stream continues. Each task parses on three threads, so batches are
+//! parsed out of order and the lanes must restore it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use crate::util::*;
 
 fn connector_text(plugin: &std::path::Path, out: &std::path::Path, tag: &str) -> String {
     format!(
-        "name=live\nconnector.class=FileStreamSink\ntopics=live\ntasks.max=2\nfile={}\nparser.plugin={}\n\
+        "name=live\nconnector.class=FileStreamSink\ntopics=live\ntasks.max=2\nsluice.parser.threads=3\nfile={}\nparser.plugin={}\n\
          tagger.tag={tag}\nconsumer.override.max.poll.records=25\nsluice.batch.linger.ms=5\n",
         out.display(),
         plugin.display()

@@ -29,6 +29,7 @@ pub const CONNECTOR_KEYS: KeySet<'static> = KeySet {
         "parser.memory.max.bytes",
         "parser.stdio.max.bytes",
         "sluice.batch.linger.ms",
+        "sluice.parser.threads",
         "sluice.max.inflight.records",
         "sluice.max.inflight.bytes",
         "sluice.restart.backoff.max.ms",
@@ -119,6 +120,9 @@ pub struct ConnectorConfig {
     pub sink: SinkKind,
     /// `tasks.max`: parser workers (and sink lanes) run in parallel.
     pub tasks_max: usize,
+    /// `sluice.parser.threads`: parser threads per task; their batches reach the task's sink
+    /// lane in the order they were read.
+    pub parser_threads: usize,
     /// `topics` or `topics.regex`.
     pub topics: TopicSelection,
     /// `parser` / `parser.plugin`.
@@ -173,6 +177,11 @@ impl ConnectorConfig {
         let tasks_max = map.parse_or("tasks.max", 1usize, "a positive whole number")?;
         if tasks_max == 0 {
             bail!("`tasks.max` in {} must be at least 1", map.origin());
+        }
+        let parser_threads =
+            map.parse_or("sluice.parser.threads", default_parser_threads(tasks_max), "a positive whole number")?;
+        if parser_threads == 0 {
+            bail!("`sluice.parser.threads` in {} must be at least 1", map.origin());
         }
         let topics = match (map.get("topics"), map.get("topics.regex")) {
             (Some(_), Some(_)) => bail!(
@@ -262,6 +271,7 @@ impl ConnectorConfig {
             name,
             sink,
             tasks_max,
+            parser_threads,
             topics,
             parser,
             limits,
@@ -326,6 +336,13 @@ fn parser_settings(map: &ConfigMap, worker: &WorkerConfig) -> Vec<(String, Strin
 fn is_secret_key(key: &str) -> bool {
     let lower = key.to_ascii_lowercase();
     SECRET_MARKERS.iter().any(|m| lower.contains(m))
+}
+
+/// Parser threads per task when `sluice.parser.threads` is not set: the machine's cores
+/// shared among the tasks (at least one each), since parsing is the heaviest stage.
+fn default_parser_threads(tasks: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.div_ceil(tasks).max(1)
 }
 
 /// `errors.retry.timeout` (ms; `-1` without end, `0` no retry; default 300000) and

@@ -95,6 +95,7 @@ pub const KEYS: &[KeyDoc] = &[
     key(Connector, "parser.timeout.ms", "5000", "Deadline of one parser call; a record that makes the parser run past it is dead-lettered with reason `timeout`."),
     key(Connector, "parser.memory.max.bytes", "268435456", "Memory cap of a parser instance; a record that makes it grow past the cap is dead-lettered with reason `memory`."),
     key(Connector, "parser.stdio.max.bytes", "65536", "How much of a parser's stdout/stderr per call is kept for the log."),
+    key(Connector, "sluice.parser.threads", "(cores / tasks.max, at least 1)", "Parser threads per task, each with its own sandboxed instance. Batches are parsed in parallel and reach the task's sink in the order they were read, so order per partition is kept."),
     key(Connector, "sluice.batch.linger.ms", "20", "How long a partial batch waits for more records before it is parsed."),
     key(Connector, "sluice.max.inflight.records", "(worker's value)", "Per-connector override of the in-flight cap."),
     key(Connector, "sluice.max.inflight.bytes", "(worker's value)", "Per-connector override of the in-flight byte cap."),

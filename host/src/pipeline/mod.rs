@@ -62,8 +62,9 @@ pub async fn start_connector(
     let sink = config.sink.open(&config).await?;
     let spec =
         ParserSpec { source: config.parser.clone(), settings: config.parser_settings.clone(), limits: config.limits };
+    let parser_threads = config.tasks_max * config.parser_threads;
     let (swapper, generations) =
-        Swapper::start(runtime.clone(), config.tasks_max, name.clone(), status.clone(), sink.parser_settings(), spec)
+        Swapper::start(runtime.clone(), parser_threads, name.clone(), status.clone(), sink.parser_settings(), spec)
             .await?;
     let errors = match &config.errors {
         ErrorPolicy::Fail => ErrorPath::Fail,
@@ -89,11 +90,17 @@ pub async fn start_connector(
     let mut batch_senders = Vec::with_capacity(config.tasks_max);
     let mut lanes = Vec::with_capacity(config.tasks_max);
     for task in 0..config.tasks_max {
-        let (batch_tx, batch_rx) = mpsc::unbounded_channel();
         let (parsed_tx, parsed_rx) = mpsc::unbounded_channel();
-        ParserWorker { task, generations: generations.clone(), status: status.clone(), abandon: abandon.clone() }
-            .spawn(batch_rx, parsed_tx)
-            .context("starting a parser thread")?;
+        let mut task_senders = Vec::with_capacity(config.parser_threads);
+        for thread in 0..config.parser_threads {
+            let (batch_tx, batch_rx) = mpsc::unbounded_channel();
+            let slot = task * config.parser_threads + thread;
+            ParserWorker { task, slot, status: status.clone(), abandon: abandon.clone() }
+                .spawn(batch_rx, parsed_tx.clone())
+                .context("starting a parser thread")?;
+            task_senders.push(batch_tx);
+        }
+        drop(parsed_tx);
         let lane = SinkLane {
             task,
             sink: sink.clone(),
@@ -109,7 +116,7 @@ pub async fn start_connector(
             },
         };
         lanes.push(tokio::spawn(lane.run(parsed_rx)));
-        batch_senders.push(batch_tx);
+        batch_senders.push(task_senders);
     }
 
     status.set(ConnectorState::Running);
@@ -119,7 +126,13 @@ pub async fn start_connector(
         consumer,
         context,
         status: status.clone(),
-        dispatcher: Dispatcher::new(batch_senders, config.batch_max_records, config.batch_linger, inflight.clone()),
+        dispatcher: Dispatcher::new(
+            batch_senders,
+            generations,
+            config.batch_max_records,
+            config.batch_linger,
+            inflight.clone(),
+        ),
         inflight,
         max_inflight_records: config.max_inflight_records,
         max_inflight_bytes: config.max_inflight_bytes,
@@ -133,9 +146,15 @@ pub async fn start_connector(
     Ok(ConnectorHandle { status, swapper: Arc::new(swapper), join })
 }
 
-/// Splits records into per-task batches: a partition always goes to the same task.
+/// Splits records into per-task batches: a partition always goes to the same task. A task's
+/// batches are numbered and dealt out to its parser threads in turn.
 struct Dispatcher {
-    senders: Vec<mpsc::UnboundedSender<Batch>>,
+    /// Per task, one sender per parser thread.
+    senders: Vec<Vec<mpsc::UnboundedSender<Batch>>>,
+    /// Per task, the number of the next batch.
+    sequences: Vec<u64>,
+    /// The parser generation each new batch is stamped with.
+    generations: watch::Receiver<Arc<swap::ParserGeneration>>,
     buffers: Vec<Vec<KafkaRecord>>,
     deadlines: Vec<Option<Instant>>,
     batch_max: usize,
@@ -146,7 +165,8 @@ struct Dispatcher {
 
 impl Dispatcher {
     fn new(
-        senders: Vec<mpsc::UnboundedSender<Batch>>,
+        senders: Vec<Vec<mpsc::UnboundedSender<Batch>>>,
+        generations: watch::Receiver<Arc<swap::ParserGeneration>>,
         batch_max: usize,
         linger: Duration,
         inflight: Arc<Inflight>,
@@ -154,6 +174,8 @@ impl Dispatcher {
         let tasks = senders.len();
         Self {
             senders,
+            sequences: vec![0; tasks],
+            generations,
             buffers: (0..tasks).map(|_| Vec::new()).collect(),
             deadlines: vec![None; tasks],
             batch_max,
@@ -219,8 +241,12 @@ impl Dispatcher {
             }
         }
         let bytes = records.iter().map(consumer::record_bytes).sum();
+        let sequence = self.sequences[task];
+        self.sequences[task] += 1;
+        let threads = &self.senders[task];
+        let generation = self.generations.borrow().clone();
         // A closed task (failed connector) just drops the batch: its offsets stay pending.
-        let _ = self.senders[task].send(Batch { records, bytes });
+        let _ = threads[sequence as usize % threads.len()].send(Batch { sequence, generation, records, bytes });
     }
 
     /// Drops buffered records of revoked partitions (they were never dispatched).
@@ -319,9 +345,10 @@ impl ConsumeLoop {
 
         // Stop fetching; records not yet handed to a task are simply not committed.
         let failed = self.status.is_failed();
-        let Dispatcher { senders, .. } =
-            std::mem::replace(&mut self.dispatcher, Dispatcher::new(Vec::new(), 1, Duration::ZERO, Arc::default()));
-        drop(senders);
+        // Closing the batch channels lets the parser threads and then the lanes finish.
+        for threads in &mut self.dispatcher.senders {
+            threads.clear();
+        }
         if !failed {
             let drained = tokio::time::timeout(self.shutdown_timeout, async {
                 for lane in lanes {

@@ -1,8 +1,9 @@
-//! A task: one parser worker thread (owning a sandboxed plugin instance) feeding one async
-//! sink lane. Partitions are pinned to tasks, so each partition's records reach the sink in
-//! order while tasks run in parallel.
+//! A task: parser worker threads (each owning a sandboxed plugin instance) feeding one async
+//! sink lane. Partitions are pinned to tasks; within a task, batches are numbered as they are
+//! read, spread over the task's parser threads, and written by the lane in that order, so
+//! each partition's records reach the sink in order while parsing runs in parallel.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,6 +24,11 @@ use crate::source::offsets::{OffsetTracker, PartitionKey};
 
 /// Records of one or more partitions, in offset order per partition.
 pub struct Batch {
+    /// Position of the batch in its task's sequence (the lane writes batches in this order).
+    pub sequence: u64,
+    /// The parser generation current when the batch was read; it parses the whole batch, so
+    /// generations never go backwards in the order the sink sees.
+    pub generation: Arc<ParserGeneration>,
     /// The records.
     pub records: Vec<KafkaRecord>,
     /// Their key, value and header bytes (counted in the connector's [`Inflight`]).
@@ -31,6 +37,8 @@ pub struct Batch {
 
 /// A batch and one parse outcome per record.
 pub struct ParsedBatch {
+    /// The batch's position in its task's sequence.
+    pub sequence: u64,
     /// The records, as consumed.
     pub records: Vec<KafkaRecord>,
     /// Outputs or failure, one per record.
@@ -45,8 +53,9 @@ pub struct ParsedBatch {
 pub struct ParserWorker {
     /// Task number.
     pub task: usize,
-    /// The parser generations published by the connector's [`Swapper`](super::swap::Swapper).
-    pub generations: watch::Receiver<Arc<ParserGeneration>>,
+    /// This worker's slot among all of the connector's parser threads (the instance each
+    /// generation prepared for it).
+    pub slot: usize,
     /// Connector status (failed when no instance can be made).
     pub status: Arc<ConnectorStatus>,
     /// Set to stop after the current batch.
@@ -54,36 +63,40 @@ pub struct ParserWorker {
 }
 
 impl ParserWorker {
-    /// Runs the worker on its own thread until the input closes. Before each batch it checks
-    /// for a newer parser generation and switches to it (a batch boundary).
+    /// Runs the worker on its own thread until the input closes. A batch stamped with a newer
+    /// parser generation than the worker's switches it to that generation first (a batch
+    /// boundary).
     pub fn spawn(
-        mut self,
+        self,
         mut input: UnboundedReceiver<Batch>,
         output: UnboundedSender<ParsedBatch>,
     ) -> std::io::Result<std::thread::JoinHandle<()>> {
-        std::thread::Builder::new().name(format!("sluice-parse-{}-{}", self.status.name, self.task)).spawn(move || {
-            let mut generation = self.generations.borrow_and_update().clone();
-            let mut slot = generation.take_ready(self.task);
+        std::thread::Builder::new().name(format!("sluice-parse-{}-{}", self.status.name, self.slot)).spawn(move || {
+            let mut current: Option<Arc<ParserGeneration>> = None;
+            let mut instance = None;
             while let Some(batch) = input.blocking_recv() {
                 if self.abandon.load(Ordering::Relaxed) || self.status.is_failed() {
                     break;
                 }
-                if self.generations.has_changed().unwrap_or(false) {
-                    generation = self.generations.borrow_and_update().clone();
-                    slot = generation.take_ready(self.task);
-                    Counters::add(&self.status.counters.swaps_applied, 1);
-                    tracing::debug!(connector = %self.status.name, task = self.task, generation = generation.number,
+                let generation = batch.generation.clone();
+                if current.as_ref().is_none_or(|c| c.number != generation.number) {
+                    instance = generation.take_ready(self.slot);
+                    if current.is_some() {
+                        Counters::add(&self.status.counters.swaps_applied, 1);
+                        tracing::debug!(connector = %self.status.name, task = self.task, generation = generation.number,
                             pause_us = generation.requested_at.elapsed().as_micros() as u64,
                             "Worker switched parser generation.");
+                    }
+                    current = Some(generation.clone());
                 }
-                let current = generation.clone();
-                let mut make = || current.instantiate();
-                match parse_isolating(&mut slot, &mut make, &batch.records) {
+                let mut make = || generation.instantiate();
+                match parse_isolating(&mut instance, &mut make, &batch.records) {
                     Ok(outcomes) => {
                         let parsed = ParsedBatch {
+                            sequence: batch.sequence,
                             records: batch.records,
                             outcomes,
-                            generation: generation.clone(),
+                            generation,
                             bytes: batch.bytes,
                         };
                         if output.send(parsed).is_err() {
@@ -135,14 +148,21 @@ pub struct SinkLane {
 }
 
 impl SinkLane {
-    /// Writes parsed batches until the input closes, the connector fails or shutdown.
+    /// Writes parsed batches in sequence order until the input closes, the connector fails
+    /// or shutdown. Batches parsed ahead of their turn wait in a reorder buffer.
     pub async fn run(mut self, mut input: UnboundedReceiver<ParsedBatch>) {
+        let mut next = 0u64;
+        let mut waiting: BTreeMap<u64, ParsedBatch> = BTreeMap::new();
         while let Some(batch) = input.recv().await {
-            let bytes = batch.bytes;
-            let go_on = !self.status.is_failed() && self.deliver(batch).await;
-            self.inflight.release(bytes);
-            if !go_on {
-                break;
+            waiting.insert(batch.sequence, batch);
+            while let Some(batch) = waiting.remove(&next) {
+                next += 1;
+                let bytes = batch.bytes;
+                let go_on = !self.status.is_failed() && self.deliver(batch).await;
+                self.inflight.release(bytes);
+                if !go_on {
+                    return;
+                }
             }
         }
     }
@@ -292,18 +312,19 @@ impl SinkLane {
         }
     }
 
-    /// Acknowledges every record except the indices in `skip` (sorted).
+    /// Acknowledges every record except the indices in `skip` (sorted), a run of
+    /// consecutive records of one partition at a time.
     fn acknowledge(&self, records: &[KafkaRecord], skip: &[usize]) {
-        let mut by_partition: HashMap<(&str, i32), Vec<i64>> = HashMap::new();
-        for (index, record) in records.iter().enumerate() {
-            if skip.binary_search(&index).is_err() {
-                by_partition.entry((&record.topic, record.partition)).or_default().push(record.offset);
-            }
-        }
         let mut tracker = lock(&self.tracker);
-        for ((topic, partition), offsets) in by_partition {
-            let key: PartitionKey = (Arc::from(topic), partition);
+        let mut start = 0;
+        while start < records.len() {
+            let (topic, partition) = (&records[start].topic, records[start].partition);
+            let end =
+                start + records[start..].iter().take_while(|r| r.partition == partition && &r.topic == topic).count();
+            let key: PartitionKey = (Arc::from(topic.as_str()), partition);
+            let offsets = (start..end).filter(|i| skip.binary_search(i).is_err()).map(|i| records[i].offset);
             tracker.ack(&key, offsets);
+            start = end;
         }
     }
 }

@@ -3,6 +3,7 @@
 use serde_json::Value as Json;
 use sluice_plugin_sdk::{Column, PluginError, Settings, Value};
 
+use crate::stream::{self, Document};
 use crate::{envelope, plain};
 
 const JSON_CONVERTER: &str = "org.apache.kafka.connect.json.JsonConverter";
@@ -98,23 +99,36 @@ fn decode_json(
     envelope: Envelope,
     integers: Integers,
 ) -> Result<Option<Vec<Column>>, PluginError> {
-    let json: Json = serde_json::from_slice(bytes)
-        .map_err(|err| PluginError::new("invalid-json", format!("invalid JSON: {err}")))?;
-    let is_envelope = match &json {
-        Json::Object(map) => map.len() == 2 && map.contains_key("schema") && map.contains_key("payload"),
-        _ => false,
-    };
-    match envelope {
-        Envelope::Required if !is_envelope => Err(PluginError::new("missing-envelope", MISSING_ENVELOPE)),
-        Envelope::Required | Envelope::Auto if is_envelope => {
-            let Json::Object(mut map) = json else { unreachable!("an envelope is an object") };
-            let payload = map.swap_remove("payload").unwrap_or_default();
-            match map.swap_remove("schema").unwrap_or_default() {
-                // Kafka Connect writes schemaless data as `{"schema":null,"payload":...}`.
-                Json::Null => Ok(plain::columns(payload, scalar_name, integers)),
-                schema => envelope::columns(&schema, payload, scalar_name),
-            }
+    let invalid = |err: serde_json::Error| PluginError::new("invalid-json", format!("invalid JSON: {err}"));
+    if envelope == Envelope::Required {
+        let json: Json = serde_json::from_slice(bytes).map_err(invalid)?;
+        let Json::Object(mut map) = json else {
+            return Err(PluginError::new("missing-envelope", MISSING_ENVELOPE));
+        };
+        if !(map.len() == 2 && map.contains_key("schema") && map.contains_key("payload")) {
+            return Err(PluginError::new("missing-envelope", MISSING_ENVELOPE));
         }
-        _ => Ok(plain::columns(json, scalar_name, integers)),
+        let payload = map.swap_remove("payload").unwrap_or_default();
+        let schema = map.swap_remove("schema").unwrap_or_default();
+        return from_envelope(schema, payload, scalar_name, integers);
+    }
+    // Schemaless (or maybe-envelope) JSON streams straight into columns.
+    match stream::decode(bytes, scalar_name, integers, envelope == Envelope::Auto).map_err(invalid)? {
+        Document::Null => Ok(None),
+        Document::Columns(columns) => Ok(Some(columns)),
+        Document::Envelope { schema, payload } => from_envelope(schema, payload, scalar_name, integers),
+    }
+}
+
+fn from_envelope(
+    schema: Json,
+    payload: Json,
+    scalar_name: &str,
+    integers: Integers,
+) -> Result<Option<Vec<Column>>, PluginError> {
+    match schema {
+        // Kafka Connect writes schemaless data as `{"schema":null,"payload":...}`.
+        Json::Null => Ok(plain::columns(payload, scalar_name, integers)),
+        schema => envelope::columns(&schema, payload, scalar_name),
     }
 }

@@ -21,6 +21,7 @@ mod decimal;
 mod envelope;
 mod plain;
 mod primary_key;
+mod stream;
 mod tablestore;
 mod timeseries;
 
