@@ -91,7 +91,7 @@ pub struct WorkerConfig {
     pub converters: Vec<(String, String)>,
     /// `sluice.plugin.cache.dir`: where compiled plugins are cached.
     pub plugin_cache_dir: Option<PathBuf>,
-    /// `sluice.max.inflight.records` (default 10000): default cap on records read but not yet
+    /// `sluice.max.inflight.records` (default 5000): default cap on records read but not yet
     /// written or dead-lettered, per connector.
     pub max_inflight_records: usize,
     /// `sluice.max.inflight.bytes` (default 32 MiB): default cap on the key, value and header
@@ -186,7 +186,7 @@ impl WorkerConfig {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let max_inflight_records =
-            map.parse_or("sluice.max.inflight.records", 10_000usize, "a positive whole number")?;
+            map.parse_or("sluice.max.inflight.records", 5_000usize, "a positive whole number")?;
         if max_inflight_records == 0 {
             anyhow::bail!("`sluice.max.inflight.records` in {} must be at least 1", map.origin());
         }

@@ -17,7 +17,7 @@ use crate::plugin::{Header, KafkaRecord};
 
 /// Default `queued.max.messages.kbytes` (librdkafka's prefetch queue) unless a
 /// `consumer.*` / `consumer.override.*` key sets it.
-pub const DEFAULT_PREFETCH_KIB: &str = "16384";
+pub const DEFAULT_PREFETCH_KIB: &str = "4096";
 
 /// Default `fetch.queue.backoff.ms` unless a `consumer.*` key sets it. When the prefetch
 /// queue is full (the pipeline is at its in-flight cap), librdkafka postpones the next fetch
