@@ -57,15 +57,53 @@ use config::Config;
 #[derive(Debug)]
 pub struct JsonParser {
     config: Config,
+    /// Names derived from the topic partitions seen recently, so they are not rebuilt for
+    /// every record.
+    names: Vec<Names>,
+}
+
+/// The destination table and the `topic_partition` key value of one topic partition.
+#[derive(Debug)]
+struct Names {
+    topic: String,
+    partition: i32,
+    table: String,
+    topic_partition: String,
+}
+
+/// Topic partitions whose names are kept (a connector usually reads fewer).
+const NAMES_KEPT: usize = 64;
+
+impl Names {
+    fn of<'a>(cache: &'a mut Vec<Names>, config: &Config, record: &KafkaRecord) -> &'a Names {
+        let found = cache.iter().position(|n| n.partition == record.partition && n.topic == record.topic);
+        let at = match found {
+            Some(at) => at,
+            None => {
+                if cache.len() == NAMES_KEPT {
+                    cache.clear();
+                }
+                cache.push(Names {
+                    topic: record.topic.clone(),
+                    partition: record.partition,
+                    table: config.mapping.table_for(&record.topic),
+                    topic_partition: format!("{}_{}", record.topic, record.partition),
+                });
+                cache.len() - 1
+            }
+        };
+        &cache[at]
+    }
 }
 
 impl Parser for JsonParser {
     fn configure(settings: Settings) -> Result<Self, PluginError> {
-        Ok(JsonParser { config: Config::from_settings(&settings)? })
+        Ok(JsonParser { config: Config::from_settings(&settings)?, names: Vec::new() })
     }
 
     fn parse_one(&mut self, record: &KafkaRecord) -> Result<Vec<Output>, PluginError> {
         let config = &self.config;
+        let names = Names::of(&mut self.names, config, record);
         let mut value = match record.value.as_deref() {
             Some(bytes) => config.value.decode(bytes, "value")?,
             None => None,
@@ -73,12 +111,12 @@ impl Parser for JsonParser {
         if value.is_none() && !config.tablestore {
             return Ok(Vec::new());
         }
-        let table = config.mapping.table_for(&record.topic);
+        let table = names.table.as_str();
         if let Some(timeseries) = &config.timeseries {
-            return timeseries.point(record, &table, value);
+            return timeseries.point(record, table, value);
         }
-        let spec = config.mapping.table(&table);
-        let key = config.primary_key.columns(record, value.as_mut(), &table, spec)?;
+        let spec = config.mapping.table(table);
+        let key = config.primary_key.columns(record, &names.topic_partition, value.as_mut(), table, spec)?;
         let whitelist = spec.and_then(|s| s.whitelist.as_deref());
         let select = |mut columns: Vec<Column>| -> Result<Vec<Column>, PluginError> {
             let Some(whitelist) = whitelist else {
@@ -117,7 +155,13 @@ impl Parser for JsonParser {
             }
         };
         tablestore::check_sizes(&key.columns, &columns)?;
-        Ok(vec![Output::Row(Row { table: Some(table), kind, primary_key: key.columns, columns, deleted_columns })])
+        Ok(vec![Output::Row(Row {
+            table: Some(table.to_owned()),
+            kind,
+            primary_key: key.columns,
+            columns,
+            deleted_columns,
+        })])
     }
 }
 

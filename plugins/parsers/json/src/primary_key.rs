@@ -70,22 +70,21 @@ impl PrimaryKey {
         Ok(PrimaryKey { mode, key_converter })
     }
 
-    /// The primary key of `record`. `value` holds the value's columns (`None` for a null
-    /// value); `record_value` mode moves the key fields out of it. `table` names the
-    /// destination and `spec` its configured key, for messages and typing.
+    /// The primary key of `record`. `topic_partition` is `"<topic>_<partition>"`. `value`
+    /// holds the value's columns (`None` for a null value); `record_value` mode moves the key
+    /// fields out of it. `table` names the destination and `spec` its configured key, for
+    /// messages and typing.
     pub(crate) fn columns(
         &self,
         record: &KafkaRecord,
+        topic_partition: &str,
         value: Option<&mut Vec<Column>>,
         table: &str,
         spec: Option<&TableSettings>,
     ) -> Result<Key, PluginError> {
         let spec = spec.and_then(|s| s.primary_key.as_deref());
         let columns = match self.mode {
-            Mode::Kafka => vec![
-                Column::new("topic_partition", format!("{}_{}", record.topic, record.partition)),
-                Column::new("offset", record.offset),
-            ],
+            Mode::Kafka => vec![Column::new("topic_partition", topic_partition), Column::new("offset", record.offset)],
             Mode::Search => {
                 let digest = Md5::digest(format!("{}_{}_{}", record.topic, record.partition, record.offset).as_bytes());
                 let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
