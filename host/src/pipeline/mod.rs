@@ -23,7 +23,7 @@ use crate::config::{ConnectorConfig, ErrorPolicy, WorkerConfig};
 use crate::plugin::{KafkaRecord, PluginRuntime};
 use crate::sinks::driver::Driver;
 use crate::source::consumer::{self, lock, SourceConsumer, SourceContext};
-use crate::source::offsets::OffsetTracker;
+use crate::source::offsets::{Epoch, OffsetTracker, PartitionKey};
 use dead_letter::DeadLetterQueue;
 use flow::Inflight;
 use status::{ConnectorState, ConnectorStatus, Counters};
@@ -228,6 +228,7 @@ impl Dispatcher {
         if records.is_empty() {
             return;
         }
+        let mut epochs: Vec<(PartitionKey, Epoch)> = Vec::new();
         {
             let mut tracker = lock(tracker);
             let mut start = 0;
@@ -236,7 +237,10 @@ impl Dispatcher {
                 let end = start
                     + records[start..].iter().take_while(|r| r.partition == partition && &r.topic == topic).count();
                 let key = (Arc::from(topic.as_str()), partition);
-                tracker.dispatch(&key, records[start..end].iter().map(|r| r.offset));
+                let epoch = tracker.dispatch(&key, records[start..end].iter().map(|r| r.offset));
+                if !epochs.iter().any(|(k, _)| *k == key) {
+                    epochs.push((key, epoch));
+                }
                 start = end;
             }
         }
@@ -246,7 +250,7 @@ impl Dispatcher {
         let threads = &self.senders[task];
         let generation = self.generations.borrow().clone();
         // A closed task (failed connector) just drops the batch: its offsets stay pending.
-        let _ = threads[sequence as usize % threads.len()].send(Batch { sequence, generation, records, bytes });
+        let _ = threads[sequence as usize % threads.len()].send(Batch { sequence, generation, records, epochs, bytes });
     }
 
     /// Drops buffered records of revoked partitions (they were never dispatched).

@@ -20,7 +20,7 @@ use crate::plugin::{parse_isolating, KafkaRecord, Output, RecordFailure};
 use crate::sinks::driver::Driver;
 use crate::sinks::{retry, AnySink, Sink, SinkError, SinkItem};
 use crate::source::consumer::lock;
-use crate::source::offsets::{OffsetTracker, PartitionKey};
+use crate::source::offsets::{Epoch, OffsetTracker, PartitionKey};
 
 /// Records of one or more partitions, in offset order per partition.
 pub struct Batch {
@@ -31,6 +31,9 @@ pub struct Batch {
     pub generation: Arc<ParserGeneration>,
     /// The records.
     pub records: Vec<KafkaRecord>,
+    /// The epoch each partition of the batch was dispatched in (fencing, see
+    /// [`OffsetTracker`]).
+    pub epochs: Vec<(PartitionKey, Epoch)>,
     /// Their key, value and header bytes (counted in the connector's [`Inflight`]).
     pub bytes: usize,
 }
@@ -45,6 +48,8 @@ pub struct ParsedBatch {
     pub outcomes: Vec<Result<Vec<Output>, RecordFailure>>,
     /// The parser generation that parsed it.
     pub generation: Arc<ParserGeneration>,
+    /// The epoch each partition of the batch was dispatched in.
+    pub epochs: Vec<(PartitionKey, Epoch)>,
     /// The records' bytes, released from [`Inflight`] once the batch is finished.
     pub bytes: usize,
 }
@@ -97,6 +102,7 @@ impl ParserWorker {
                             records: batch.records,
                             outcomes,
                             generation,
+                            epochs: batch.epochs,
                             bytes: batch.bytes,
                         };
                         if output.send(parsed).is_err() {
@@ -169,7 +175,13 @@ impl SinkLane {
 
     /// Writes one batch and handles its failures. Returns false when the lane must stop.
     async fn deliver(&mut self, batch: ParsedBatch) -> bool {
-        let ParsedBatch { records, outcomes, generation, .. } = batch;
+        let ParsedBatch { records, outcomes, generation, epochs, .. } = batch;
+        // Records of partitions revoked since they were read belong to their new owner now:
+        // neither written nor acknowledged here (the new owner reads them again).
+        let (records, outcomes) = self.fence(records, outcomes, &epochs);
+        if records.is_empty() {
+            return true;
+        }
         let parser_name = &generation.plugin.name;
         let mut failures: Vec<(usize, Failure)> = Vec::new();
         let mut items = Vec::with_capacity(records.len());
@@ -210,7 +222,7 @@ impl SinkLane {
                         String::new()
                     };
                     let skip: Vec<usize> = failures.iter().map(|(i, _)| *i).collect();
-                    self.acknowledge(&records, &skip);
+                    self.acknowledge(&records, &epochs, &skip);
                     self.status.fail(format!(
                         "{}{more}; errors.tolerance=none, so the connector stops here and nothing past this \
                          record is committed (set errors.tolerance=all with a dead-letter topic to route bad records)",
@@ -235,7 +247,7 @@ impl SinkLane {
             }
         }
         Counters::add(&self.status.counters.records_written, (records.len() - failed_count) as u64);
-        self.acknowledge(&records, &[]);
+        self.acknowledge(&records, &epochs, &[]);
         true
     }
 
@@ -312,18 +324,43 @@ impl SinkLane {
         }
     }
 
+    /// Drops the records (and outcomes) of partitions whose epoch is no longer current.
+    fn fence(
+        &self,
+        records: Vec<KafkaRecord>,
+        outcomes: Vec<Result<Vec<Output>, RecordFailure>>,
+        epochs: &[(PartitionKey, Epoch)],
+    ) -> (Vec<KafkaRecord>, Vec<Result<Vec<Output>, RecordFailure>>) {
+        let stale: Vec<&PartitionKey> = {
+            let tracker = lock(&self.tracker);
+            epochs.iter().filter(|(key, epoch)| !tracker.is_current(key, *epoch)).map(|(key, _)| key).collect()
+        };
+        if stale.is_empty() {
+            return (records, outcomes);
+        }
+        tracing::debug!(connector = %self.status.name, partitions = stale.len(),
+            "Dropping records of partitions revoked since they were read; their new owner writes them.");
+        records
+            .into_iter()
+            .zip(outcomes)
+            .filter(|(r, _)| !stale.iter().any(|(topic, partition)| *partition == r.partition && **topic == *r.topic))
+            .unzip()
+    }
+
     /// Acknowledges every record except the indices in `skip` (sorted), a run of
-    /// consecutive records of one partition at a time.
-    fn acknowledge(&self, records: &[KafkaRecord], skip: &[usize]) {
+    /// consecutive records of one partition at a time, in the epoch it was dispatched in.
+    fn acknowledge(&self, records: &[KafkaRecord], epochs: &[(PartitionKey, Epoch)], skip: &[usize]) {
         let mut tracker = lock(&self.tracker);
         let mut start = 0;
         while start < records.len() {
             let (topic, partition) = (&records[start].topic, records[start].partition);
             let end =
                 start + records[start..].iter().take_while(|r| r.partition == partition && &r.topic == topic).count();
-            let key: PartitionKey = (Arc::from(topic.as_str()), partition);
-            let offsets = (start..end).filter(|i| skip.binary_search(i).is_err()).map(|i| records[i].offset);
-            tracker.ack(&key, offsets);
+            let found = epochs.iter().find(|((t, p), _)| *p == partition && **t == **topic);
+            if let Some((key, epoch)) = found {
+                let offsets = (start..end).filter(|i| skip.binary_search(i).is_err()).map(|i| records[i].offset);
+                tracker.ack(key, *epoch, offsets);
+            }
             start = end;
         }
     }

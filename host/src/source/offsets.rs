@@ -6,6 +6,11 @@
 //! pending; so a commit never passes a record that is neither written nor dead-lettered,
 //! whatever order acknowledgements arrive in.
 //!
+//! Fencing: every time a partition is (re)assigned and records of it are dispatched, it gets
+//! a new epoch. Acknowledgements carry the epoch of their dispatch, so a write that finishes
+//! after its partition was revoked (and maybe assigned back) never counts as progress of the
+//! partition's current assignment.
+//!
 //! Pending offsets are kept as ranges, not one entry per record: records arrive in runs of
 //! consecutive offsets, so a batch costs a few range operations whatever its size.
 
@@ -14,6 +19,9 @@ use std::sync::Arc;
 
 /// Identifies a partition.
 pub type PartitionKey = (Arc<str>, i32);
+
+/// Identifies one assignment of a partition to this consumer (see the module doc).
+pub type Epoch = u64;
 
 /// Disjoint half-open ranges `start..end` of pending offsets, keyed by `start`.
 #[derive(Debug, Default)]
@@ -97,6 +105,7 @@ fn runs(offsets: impl IntoIterator<Item = i64>, mut each: impl FnMut(i64, i64)) 
 
 #[derive(Debug, Default)]
 struct PartitionOffsets {
+    epoch: Epoch,
     pending: Ranges,
     /// One past the highest dispatched offset.
     next: i64,
@@ -115,19 +124,24 @@ impl PartitionOffsets {
 pub struct OffsetTracker {
     partitions: HashMap<PartitionKey, PartitionOffsets>,
     inflight: usize,
+    /// The last epoch handed out.
+    epochs: Epoch,
 }
 
 impl OffsetTracker {
-    /// Registers dispatched offsets (ascending, one partition).
-    pub fn dispatch(&mut self, key: &PartitionKey, offsets: impl IntoIterator<Item = i64>) {
+    /// Registers dispatched offsets (ascending, one partition) and returns the partition's
+    /// current epoch, which their acknowledgement must carry.
+    pub fn dispatch(&mut self, key: &PartitionKey, offsets: impl IntoIterator<Item = i64>) -> Epoch {
         let mut offsets = offsets.into_iter().peekable();
-        let Some(&first) = offsets.peek() else { return };
+        let Some(&first) = offsets.peek() else {
+            return self.partitions.get(key).map_or(0, |p| p.epoch);
+        };
+        let epochs = &mut self.epochs;
         // The position consumption started from counts as committed: only progress past it
         // is worth a commit.
-        let entry = self.partitions.entry(key.clone()).or_insert_with(|| PartitionOffsets {
-            next: first,
-            committed: first,
-            ..Default::default()
+        let entry = self.partitions.entry(key.clone()).or_insert_with(|| {
+            *epochs += 1;
+            PartitionOffsets { epoch: *epochs, next: first, committed: first, ..Default::default() }
         });
         let mut added = 0;
         runs(offsets, |start, end| {
@@ -135,12 +149,19 @@ impl OffsetTracker {
             entry.next = entry.next.max(end);
         });
         self.inflight += added;
+        entry.epoch
     }
 
-    /// Acknowledges offsets (ascending) as written or dead-lettered. Unknown partitions
-    /// (revoked in the meantime) are ignored.
-    pub fn ack(&mut self, key: &PartitionKey, offsets: impl IntoIterator<Item = i64>) {
-        if let Some(entry) = self.partitions.get_mut(key) {
+    /// Whether `epoch` is still the partition's current assignment.
+    pub fn is_current(&self, key: &PartitionKey, epoch: Epoch) -> bool {
+        self.partitions.get(key).is_some_and(|p| p.epoch == epoch)
+    }
+
+    /// Acknowledges offsets (ascending) dispatched in `epoch` as written or dead-lettered.
+    /// Acknowledgements of an earlier assignment of the partition (revoked in the meantime)
+    /// are ignored.
+    pub fn ack(&mut self, key: &PartitionKey, epoch: Epoch, offsets: impl IntoIterator<Item = i64>) {
+        if let Some(entry) = self.partitions.get_mut(key).filter(|p| p.epoch == epoch) {
             let mut removed = 0;
             runs(offsets, |start, end| removed += entry.pending.remove(start, end));
             self.inflight -= removed;
@@ -202,10 +223,10 @@ mod tests {
     fn commit_stops_at_lowest_pending_offset() {
         let mut t = OffsetTracker::default();
         t.dispatch(&key(0), [10, 11, 12, 13]);
-        t.ack(&key(0), [10, 12, 13]);
+        t.ack(&key(0), 1, [10, 12, 13]);
         assert_eq!(t.to_commit(), vec![(key(0), 11)]);
         assert_eq!(t.inflight(), 1);
-        t.ack(&key(0), [11]);
+        t.ack(&key(0), 1, [11]);
         assert_eq!(t.to_commit(), vec![(key(0), 14)]);
         t.committed(&[(key(0), 14)]);
         assert!(t.to_commit().is_empty());
@@ -216,7 +237,7 @@ mod tests {
         let mut t = OffsetTracker::default();
         t.dispatch(&key(0), [40, 41]);
         assert!(t.to_commit().is_empty(), "position 40 is where consumption started");
-        t.ack(&key(0), [40]);
+        t.ack(&key(0), 1, [40]);
         assert_eq!(t.to_commit(), vec![(key(0), 41)]);
     }
 
@@ -224,7 +245,7 @@ mod tests {
     fn gaps_in_offsets_do_not_block_commits() {
         let mut t = OffsetTracker::default();
         t.dispatch(&key(1), [5, 9]);
-        t.ack(&key(1), [9, 5]);
+        t.ack(&key(1), 1, [9, 5]);
         assert_eq!(t.to_commit(), vec![(key(1), 10)]);
     }
 
@@ -232,10 +253,10 @@ mod tests {
     fn never_acknowledged_record_blocks_forever() {
         let mut t = OffsetTracker::default();
         t.dispatch(&key(0), [0, 1, 2]);
-        t.ack(&key(0), [0, 2]);
+        t.ack(&key(0), 1, [0, 2]);
         t.committed(&t.to_commit());
         t.dispatch(&key(0), [3, 4]);
-        t.ack(&key(0), [3, 4]);
+        t.ack(&key(0), 1, [3, 4]);
         assert!(t.to_commit().is_empty(), "position stays at 1 while offset 1 is pending");
     }
 
@@ -245,7 +266,7 @@ mod tests {
         t.dispatch(&key(0), [0, 1]);
         t.dispatch(&key(2), [7]);
         t.forget(&[key(0)]);
-        t.ack(&key(0), [0, 1]);
+        t.ack(&key(0), 1, [0, 1]);
         assert_eq!(t.inflight(), 1);
         assert_eq!(t.inflight_in(&[key(2)]), 1);
         assert_eq!(t.to_commit_in(&[key(0)]), vec![]);
@@ -280,7 +301,7 @@ mod tests {
                 for offset in &offsets {
                     reference.remove(offset);
                 }
-                tracker.ack(&key(0), offsets);
+                tracker.ack(&key(0), 1, offsets);
             }
             assert_eq!(tracker.inflight(), reference.len());
             assert_eq!(tracker.inflight_in(&[key(0)]), reference.len());
@@ -289,5 +310,21 @@ mod tests {
                 assert_eq!(committable, Some(reference.first().copied().unwrap_or(highest + 1)));
             }
         }
+    }
+
+    #[test]
+    fn acknowledgements_of_an_earlier_assignment_are_fenced_off() {
+        let mut t = OffsetTracker::default();
+        let first = t.dispatch(&key(0), 100..110);
+        // Revoked before the write finished, then assigned back: the same offsets again.
+        t.forget(&[key(0)]);
+        let second = t.dispatch(&key(0), 100..110);
+        assert_ne!(first, second);
+        assert!(!t.is_current(&key(0), first) && t.is_current(&key(0), second));
+        t.ack(&key(0), first, 100..110);
+        assert_eq!(t.inflight(), 10, "the stale write does not count for the new assignment");
+        assert!(t.to_commit().is_empty());
+        t.ack(&key(0), second, 100..110);
+        assert_eq!(t.to_commit(), vec![(key(0), 110)]);
     }
 }
