@@ -72,6 +72,95 @@ async fn killed_mid_stream_and_restarted_nothing_is_missing_and_sigterm_exits_cl
     assert!(before_restart >= 100);
 }
 
+/// SIGKILLs `sluice` eight times at seeded random moments while it streams into the file
+/// sink, restarting it each time. After every restart consumption resumes exactly at the
+/// group's committed offset (never from the beginning), so only records written after the
+/// last commit are written again; at the end every offset is present and committed = end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_eight_times_at_random_moments_each_restart_resumes_at_the_last_commit() {
+    const PARTITIONS: i32 = 2;
+    const KILLS: usize = 8;
+    let h = Harness::new();
+    h.topic("kills", PARTITIONS);
+    let out = h.path("out.jsonl");
+    let worker = h.path("worker.properties");
+    let connector = h.path("connector.properties");
+    write(
+        &worker,
+        &format!(
+            "bootstrap.servers={}\nlisteners=http://127.0.0.1:0\noffset.flush.interval.ms=50\n\
+         value.converter.schemas.enable=false\nconsumer.fetch.wait.max.ms=20\n\
+         consumer.session.timeout.ms=3000\nconsumer.heartbeat.interval.ms=300\n",
+            h.bootstrap
+        ),
+    );
+    write(
+        &connector,
+        &format!(
+        "name=kills\nconnector.class=FileStreamSink\ntopics=kills\nfile={}\nconsumer.override.max.poll.records=20\n",
+        out.display()
+    ),
+    );
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut random = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    let mut produced = 0;
+    let mut duplicates = 0;
+    let mut committed_at_kill = vec![0i64; PARTITIONS as usize];
+    for run in 0..=KILLS {
+        h.produce("kills", None, &orders(3000, 13)).await;
+        produced += 3000;
+        let lines_before = line_count(&out);
+        let mut child = standalone(&worker, &connector);
+        if run < KILLS {
+            let progressed = wait_until(Duration::from_secs(60), || line_count(&out) > lines_before + 20).await;
+            assert!(progressed, "run {run} made no progress");
+            tokio::time::sleep(Duration::from_millis(random(300))).await;
+            child.kill().unwrap(); // SIGKILL: nothing more is written or committed
+            child.wait().unwrap();
+        } else {
+            let end = h.end_offsets("kills", PARTITIONS);
+            let done =
+                wait_until(Duration::from_secs(90), || h.committed("connect-kills", "kills", PARTITIONS) == end).await;
+            assert!(done, "the last run must commit the end offsets {end:?}");
+            assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+            assert!(child.wait().unwrap().success());
+        }
+        // What this run wrote: the complete lines after those of earlier runs (a line torn by
+        // the previous kill was cut off when this run opened the file).
+        let (lines, torn) = output_lines_lenient(&out);
+        assert!(torn <= 1, "only the line being written at the kill may be torn");
+        for (partition, offsets) in offsets_by_partition(&lines[lines_before.min(lines.len())..]) {
+            let resume = committed_at_kill[partition as usize].max(0);
+            assert_eq!(
+                offsets[0], resume,
+                "run {run}: partition {partition} resumed at {}, not at the committed offset {resume}",
+                offsets[0]
+            );
+            assert!(offsets.windows(2).all(|w| w[0] < w[1]), "run {run}: partition {partition} out of order");
+        }
+        committed_at_kill = h.committed("connect-kills", "kills", PARTITIONS);
+    }
+    let end = h.end_offsets("kills", PARTITIONS);
+    assert_eq!(end.iter().sum::<i64>(), produced as i64);
+    let (lines, _) = output_lines_lenient(&out);
+    for (partition, mut offsets) in offsets_by_partition(&lines) {
+        offsets.sort_unstable();
+        let before = offsets.len();
+        offsets.dedup();
+        duplicates += before - offsets.len();
+        assert_eq!(offsets, (0..end[partition as usize]).collect::<Vec<_>>(), "partition {partition}: every offset");
+    }
+    println!(
+        "{KILLS} kills: {} lines for {produced} records, {duplicates} written twice (after the last commit)",
+        lines.len()
+    );
+}
+
 fn run_standalone_expecting_failure(dir: &Path, connector_text: &str) -> String {
     let worker = dir.join("w.properties");
     let connector = dir.join("c.properties");
