@@ -140,6 +140,10 @@ impl Standalone {
                 reloadable.push(Reloadable { name, path, applied: std::sync::Mutex::new(Fingerprint::of(&spec)) });
             }
         }
+        if let Err(error) = worker.restore().await {
+            worker.shutdown().await;
+            return Err(error.context("restoring the connectors created through the REST API"));
+        }
         tokio::spawn(worker.clone().supervise());
         Ok(Self { worker, reloadable, bootstrap_override })
     }

@@ -517,3 +517,44 @@ async fn a_connector_that_could_not_start_restarts_itself_once_the_cause_passes_
     assert_eq!(code, 400, "{bad}");
     rest.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connectors_created_through_the_api_survive_a_restart_in_their_target_state() {
+    let h = Harness::new();
+    h.topic("kept", 1);
+    h.produce("kept", None, &orders(30, 5)).await;
+    let out = h.path("kept.jsonl");
+    let state_dir = h.path("state");
+    let worker = format!("sluice.state.dir={}\n", state_dir.display());
+
+    let rest = Rest::start_with(&h, &worker, vec![]).await;
+    let body = json!({"name": "kept", "config": file_connector("kept", "kept", &out)});
+    assert_eq!(rest.call("POST", "/connectors", Some(body)).await.0, 201);
+    assert!(wait_until(Duration::from_secs(30), || output_lines(&out).len() == 30).await);
+    assert_eq!(rest.call("PUT", "/connectors/kept/pause", None).await.0, 202);
+    rest.wait_state("kept", "PAUSED").await;
+    rest.stop().await;
+    let kept: Json = serde_json::from_str(&std::fs::read_to_string(state_dir.join("sluice-connectors.json")).unwrap())
+        .expect("the state file is JSON");
+    assert_eq!(kept["connectors"]["kept"]["state"], "PAUSED");
+    assert_eq!(kept["connectors"]["kept"]["config"]["topics"], "kept");
+
+    // A new process with the same worker file: the connector is back, still paused.
+    h.produce("kept", None, &orders(20, 5)).await;
+    let rest = Rest::start_with(&h, &worker, vec![]).await;
+    assert_eq!(rest.get("/connectors").await.1, json!(["kept"]));
+    rest.wait_state("kept", "PAUSED").await;
+    assert_eq!(rest.get("/connectors/kept/config").await.1["file"], out.display().to_string());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(output_lines(&out).len(), 30, "nothing written while it stays paused");
+    assert_eq!(rest.call("PUT", "/connectors/kept/resume", None).await.0, 202);
+    assert!(wait_until(Duration::from_secs(30), || output_lines(&out).len() == 50).await);
+    let offsets = offsets_by_partition(&output_lines(&out)).remove(&0).unwrap();
+    assert_eq!(offsets, (0..50).collect::<Vec<_>>(), "resumed from the committed offset: every record once");
+
+    assert_eq!(rest.call("DELETE", "/connectors/kept", None).await.0, 204);
+    let kept: Json =
+        serde_json::from_str(&std::fs::read_to_string(state_dir.join("sluice-connectors.json")).unwrap()).unwrap();
+    assert_eq!(kept["connectors"], json!({}), "a deleted connector is not kept");
+    rest.stop().await;
+}

@@ -18,6 +18,7 @@ pub const CONNECTOR_KEYS: KeySet<'static> = KeySet {
         "name",
         "connector.class",
         "tasks.max",
+        "initial_state",
         "topics",
         "topics.regex",
         "key.converter",

@@ -59,6 +59,10 @@ fn parse_json(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
                 bail!("unexpected top-level key `{key}` (expected `name`, `config`, `initial_state`)");
             }
         }
+        // The body's `initial_state` travels with the configuration (read when it starts).
+        if let Some(state) = object.get("initial_state").filter(|s| !s.is_null()) {
+            map.insert("initial_state".into(), scalar("initial_state", state)?);
+        }
         return Ok(map);
     }
     flatten(&object)
@@ -94,6 +98,13 @@ mod tests {
         let c = parse_text("c", props).unwrap();
         assert_eq!(a.entries(), b.entries());
         assert_eq!(b.entries(), c.entries());
+    }
+
+    #[test]
+    fn the_top_level_initial_state_of_a_json_file_is_kept() {
+        let rest =
+            r#"{"name":"c1","config":{"connector.class":"FileStreamSink","topics":"t"},"initial_state":"STOPPED"}"#;
+        assert_eq!(parse_text("a", rest).unwrap().get("initial_state"), Some("STOPPED"));
     }
 
     #[test]

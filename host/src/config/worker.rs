@@ -19,6 +19,7 @@ pub const WORKER_KEYS: KeySet<'static> = KeySet {
         "value.converter",
         "header.converter",
         "sluice.plugin.cache.dir",
+        "sluice.state.dir",
         "sluice.max.inflight.records",
         "sluice.max.inflight.bytes",
         "listeners",
@@ -91,6 +92,10 @@ pub struct WorkerConfig {
     pub converters: Vec<(String, String)>,
     /// `sluice.plugin.cache.dir`: where compiled plugins are cached.
     pub plugin_cache_dir: Option<PathBuf>,
+    /// Where connectors created through the REST API are kept across restarts:
+    /// `sluice.state.dir`, else the folder of `offset.storage.file.filename`, else the worker
+    /// file's folder; `None` for a worker not read from a file.
+    pub state_dir: Option<PathBuf>,
     /// `sluice.max.inflight.records` (default 5000): default cap on records read but not yet
     /// written or dead-lettered, per connector.
     pub max_inflight_records: usize,
@@ -103,6 +108,24 @@ pub struct WorkerConfig {
     pub rest: RestListener,
     /// Keys accepted but not used.
     pub ignored_keys: Vec<String>,
+}
+
+/// See [`WorkerConfig::state_dir`].
+fn state_dir(map: &ConfigMap) -> Option<PathBuf> {
+    let parent = |path: &str| {
+        std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()).map(std::path::Path::to_path_buf)
+    };
+    if let Some(dir) = map.get("sluice.state.dir").filter(|d| !d.trim().is_empty()) {
+        return Some(PathBuf::from(dir.trim()));
+    }
+    if let Some(dir) = map.get("offset.storage.file.filename").and_then(parent) {
+        return Some(dir);
+    }
+    let origin = std::path::Path::new(map.origin());
+    if origin.is_file() {
+        return parent(map.origin()).or_else(|| Some(PathBuf::from(".")));
+    }
+    None
 }
 
 /// Default of `sluice.max.inflight.bytes`.
@@ -207,6 +230,7 @@ impl WorkerConfig {
             admin: map.with_prefix("admin."),
             converters,
             plugin_cache_dir: map.get("sluice.plugin.cache.dir").map(PathBuf::from),
+            state_dir: state_dir(map),
             max_inflight_records,
             max_inflight_bytes,
             rest: RestListener::from_map(map)?,

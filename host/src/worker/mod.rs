@@ -4,6 +4,8 @@
 //! one at a time, without disturbing the others. The REST API and the file watcher act only
 //! through this module.
 
+pub mod state;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -108,6 +110,8 @@ struct Slot {
     run: Option<Run>,
     /// Creation order, so listings follow the command line.
     order: u64,
+    /// Created through the REST API (kept in the state file) rather than from a file.
+    from_api: bool,
 }
 
 /// The connectors of one worker.
@@ -123,6 +127,8 @@ pub struct Worker {
     retries: Mutex<BTreeMap<String, (Instant, Duration)>>,
     /// Set once the worker shuts down: nothing is restarted any more.
     closing: AtomicBool,
+    /// Where connectors created through the API are kept (none: they are not kept).
+    state: Option<state::StateFile>,
 }
 
 /// The first automatic restart of a connector that could not start comes after this long;
@@ -143,6 +149,7 @@ impl Worker {
             host => host.to_string(),
         });
         let worker_id = format!("{host}:{}", rest.advertised_port.unwrap_or(rest.port));
+        let state = config.state_dir.as_deref().map(state::StateFile::in_dir);
         Self {
             config,
             runtime,
@@ -152,6 +159,7 @@ impl Worker {
             lifecycle: tokio::sync::Mutex::new(0),
             retries: Mutex::default(),
             closing: AtomicBool::new(false),
+            state,
         }
     }
 
@@ -199,7 +207,7 @@ impl Worker {
         restart_backoff_max(&config)?;
         let (status, run) = self.launch(&config, target).await?;
         *order += 1;
-        let slot = Slot { map: config.given.clone(), config, target, status, run, order: *order };
+        let slot = Slot { map: config.given.clone(), config, target, status, run, order: *order, from_api: false };
         lock(&self.slots).insert(name, slot);
         Ok(())
     }
@@ -218,8 +226,54 @@ impl Worker {
         let (status, run) = self.launch_or_fail(&config, target).await;
         *order += 1;
         let name = config.name.clone();
-        lock(&self.slots).insert(name.clone(), Slot { map, config, target, status, run, order: *order });
+        lock(&self.slots)
+            .insert(name.clone(), Slot { map, config, target, status, run, order: *order, from_api: true });
+        self.keep();
         self.view(&name)
+    }
+
+    /// Creates the connectors kept in the state file (created through the API before a
+    /// restart), in their kept target state. A name also given as a file is skipped (the file
+    /// wins); a kept configuration that is no longer valid is logged and dropped.
+    pub async fn restore(&self) -> anyhow::Result<()> {
+        let Some(file) = &self.state else { return Ok(()) };
+        for (name, kept) in file.read()? {
+            if lock(&self.slots).contains_key(&name) {
+                tracing::warn!(connector = %name, state_file = %file.path().display(),
+                    "A connector file uses the name of a connector created through the REST API; the file wins.");
+                continue;
+            }
+            let target = TargetState::parse(&kept.state).unwrap_or(TargetState::Running);
+            let map = ConfigMap::new(file.path().display().to_string(), kept.config);
+            match self.create(map, Some(target)).await {
+                Ok(_) => tracing::info!(connector = %name, state = %kept.state,
+                    "Connector created through the REST API restored."),
+                Err(refusal) => tracing::error!(connector = %name, state_file = %file.path().display(),
+                    "A connector created through the REST API cannot be restored and is dropped: {refusal}"),
+            }
+        }
+        self.keep();
+        Ok(())
+    }
+
+    /// Writes the connectors created through the API to the state file.
+    fn keep(&self) {
+        let Some(file) = &self.state else { return };
+        let kept: BTreeMap<String, state::KeptConnector> = lock(&self.slots)
+            .iter()
+            .filter(|(_, slot)| slot.from_api)
+            .map(|(name, slot)| {
+                let kept = state::KeptConnector {
+                    config: slot.map.entries().clone(),
+                    state: state::state_name(slot.target).to_string(),
+                };
+                (name.clone(), kept)
+            })
+            .collect();
+        if let Err(error) = file.write(kept) {
+            tracing::error!(state_file = %file.path().display(), error = %format!("{error:#}"),
+                "Keeping the connectors created through the REST API failed; they will not survive a restart.");
+        }
     }
 
     /// Replaces a connector's configuration. When only parser keys changed, the parser is
@@ -253,6 +307,7 @@ impl Worker {
                 slot.map = map;
                 slot.config = config;
             }
+            self.keep();
             return self.view(&name);
         }
         let (target, run) = {
@@ -263,8 +318,9 @@ impl Worker {
         stop_run(run).await;
         let (status, run) = self.launch_or_fail(&config, target).await;
         if let Some(slot) = lock(&self.slots).get_mut(&name) {
-            *slot = Slot { map, config, target, status, run, order: slot.order };
+            *slot = Slot { map, config, target, status, run, order: slot.order, from_api: slot.from_api };
         }
+        self.keep();
         self.view(&name)
     }
 
@@ -272,6 +328,7 @@ impl Worker {
     pub async fn delete(&self, name: &str) -> Result<(), Refusal> {
         let _order = self.lifecycle.lock().await;
         let slot = lock(&self.slots).remove(name).ok_or_else(|| unknown(name))?;
+        self.keep();
         stop_run(slot.run).await;
         tracing::info!(connector = %name, "Connector deleted.");
         Ok(())
@@ -311,12 +368,16 @@ impl Worker {
         if slot.target == TargetState::Stopped {
             // Kafka Connect pauses a stopped connector without starting it.
             slot.target = TargetState::Paused;
+            drop(slots);
+            self.keep();
             return Ok(());
         }
         slot.target = TargetState::Paused;
         if matches!(slot.status.state(), ConnectorState::Running) {
             slot.status.set(ConnectorState::Paused);
         }
+        drop(slots);
+        self.keep();
         tracing::info!(connector = %name, "Connector paused.");
         Ok(())
     }
@@ -333,10 +394,13 @@ impl Worker {
                     slot.status.set(ConnectorState::Running);
                     tracing::info!(connector = %name, "Connector resumed.");
                 }
+                drop(slots);
+                self.keep();
                 return Ok(());
             }
             slot.config.clone()
         };
+        self.keep();
         let (status, run) = self.launch_or_fail(&config, TargetState::Running).await;
         if let Some(slot) = lock(&self.slots).get_mut(name) {
             slot.status = status;
@@ -355,6 +419,7 @@ impl Worker {
             slot.target = TargetState::Stopped;
             slot.run.take()
         };
+        self.keep();
         stop_run(run).await;
         if let Some(slot) = lock(&self.slots).get_mut(name) {
             if slot.status.is_failed() {
