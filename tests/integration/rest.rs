@@ -277,6 +277,37 @@ async fn pause_stops_writing_while_records_keep_arriving_and_resume_writes_them_
     assert_eq!(metric(&samples, "kafka_connect_sink_task_metrics_sink_record_send_total", "witness"), 100.0);
     assert_eq!(metric(&samples, "kafka_connect_sink_task_metrics_sink_record_read_total", "paused"), 40.0);
     assert_eq!(metric(&samples, "kafka_connect_task_error_metrics_total_record_failures", "witness"), 0.0);
+    // Batches, timings and in-flight gauges, consistent with the 100 records written.
+    let batches = metric(&samples, "sluice_parser_batches_total", "witness");
+    let (size_avg, size_max) = (
+        metric(&samples, "kafka_connect_connector_task_metrics_batch_size_avg", "witness"),
+        metric(&samples, "kafka_connect_connector_task_metrics_batch_size_max", "witness"),
+    );
+    assert!(batches >= 1.0 && (size_avg * batches - 100.0).abs() < 1e-6, "{batches} batches averaging {size_avg}");
+    assert!(size_max >= size_avg && size_max <= 100.0, "max batch {size_max}");
+    let requests = metric(&samples, "sluice_sink_requests_total", "witness");
+    assert!((1.0..=batches).contains(&requests), "{requests} file writes for {batches} batches");
+    assert!(metric(&samples, "sluice_sink_request_time_seconds_total", "witness") > 0.0);
+    assert!(metric(&samples, "sluice_parser_time_seconds_total", "witness") > 0.0);
+    let put_avg = metric(&samples, "kafka_connect_sink_task_metrics_put_batch_avg_time_ms", "witness");
+    assert!(
+        put_avg > 0.0
+            && put_avg <= metric(&samples, "kafka_connect_sink_task_metrics_put_batch_max_time_ms", "witness")
+    );
+    assert_eq!(
+        metric(&samples, "kafka_connect_connector_task_metrics_offset_commit_failure_percentage", "witness"),
+        0.0
+    );
+    assert_eq!(
+        metric(&samples, "kafka_connect_connector_task_metrics_offset_commit_success_percentage", "witness"),
+        1.0
+    );
+    assert!(metric(&samples, "kafka_connect_connector_task_metrics_offset_commit_max_time_ms", "witness") > 0.0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while metric(&rest.metrics().await, "sluice_connector_inflight_records", "witness") != 0.0 {
+        assert!(std::time::Instant::now() < deadline, "records stay in flight after all were written");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let paused_status = samples
         .iter()
         .find(|s| s.metric == "kafka_connect_connector_metrics" && s.labels.get("connector") == Some("paused"))

@@ -44,6 +44,113 @@ impl Scrape {
         self.registry.register(name, help.trim_end_matches('.'), family.clone());
         family
     }
+
+    fn real_gauge(&mut self, name: &str, help: &str) -> Family<Labels, Gauge<f64, AtomicU64>> {
+        let family = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+        self.registry.register(name, help.trim_end_matches('.'), family.clone());
+        family
+    }
+
+    fn real_counter(&mut self, name: &str, help: &str) -> Family<Labels, Counter<f64, AtomicU64>> {
+        let family = Family::<Labels, Counter<f64, AtomicU64>>::default();
+        self.registry.register(name, help.trim_end_matches('.'), family.clone());
+        family
+    }
+}
+
+/// Kafka Connect's averages and maxima (gauges, in its units) and sluice's timing totals.
+fn timings(scrape: &mut Scrape, views: &[ConnectorView]) {
+    type Read = fn(&Counters) -> f64;
+    let gauges: [(&str, &str, Read); 8] = [
+        (
+            "kafka_connect_sink_task_metrics_put_batch_avg_time_ms",
+            "Average time the sink took to write a batch (ms).",
+            |c| c.put_batch_time.average() / 1000.0,
+        ),
+        (
+            "kafka_connect_sink_task_metrics_put_batch_max_time_ms",
+            "Longest time the sink took to write a batch (ms).",
+            |c| c.put_batch_time.maximum() as f64 / 1000.0,
+        ),
+        ("kafka_connect_connector_task_metrics_batch_size_avg", "Average records per batch.", |c| {
+            c.batch_size.average()
+        }),
+        ("kafka_connect_connector_task_metrics_batch_size_max", "Most records in one batch.", |c| {
+            c.batch_size.maximum() as f64
+        }),
+        (
+            "kafka_connect_connector_task_metrics_offset_commit_avg_time_ms",
+            "Average time of an offset commit (ms).",
+            |c| c.commit_time.average() / 1000.0,
+        ),
+        ("kafka_connect_connector_task_metrics_offset_commit_max_time_ms", "Longest offset commit (ms).", |c| {
+            c.commit_time.maximum() as f64 / 1000.0
+        }),
+        (
+            "kafka_connect_connector_task_metrics_offset_commit_failure_percentage",
+            "Fraction (0 to 1) of offset commit attempts that failed.",
+            |c| commit_fraction(c, true),
+        ),
+        (
+            "kafka_connect_connector_task_metrics_offset_commit_success_percentage",
+            "Fraction (0 to 1) of offset commit attempts that succeeded.",
+            |c| commit_fraction(c, false),
+        ),
+    ];
+    let sluice_gauges: [(&str, &str, Read); 4] = [
+        ("sluice_parser_batch_max_seconds", "Longest time the parser took for one batch (s).", |c| {
+            c.parse_time.maximum() as f64 / 1e6
+        }),
+        ("sluice_sink_request_max_seconds", "Longest sink request (s).", |c| {
+            c.sink_request_time.maximum() as f64 / 1e6
+        }),
+        ("sluice_connector_inflight_records", "Records read but not yet written or dead-lettered.", |c| {
+            Counters::get(&c.inflight_records) as f64
+        }),
+        ("sluice_connector_inflight_bytes", "Key, value and header bytes of the records in flight.", |c| {
+            Counters::get(&c.inflight_bytes) as f64
+        }),
+    ];
+    let totals: [(&str, &str, Read); 5] = [
+        (
+            "sluice_parser_time_seconds",
+            "Time spent parsing (s); divide its rate by the read rate for time per record.",
+            |c| c.parse_time.sum.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6,
+        ),
+        ("sluice_parser_batches", "Batches parsed.", |c| Counters::get(&c.parse_time.count) as f64),
+        ("sluice_sink_request_time_seconds", "Time spent in sink requests (s).", |c| {
+            c.sink_request_time.sum.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6
+        }),
+        ("sluice_sink_requests", "Sink requests sent (retries included).", |c| {
+            Counters::get(&c.sink_request_time.count) as f64
+        }),
+        ("sluice_offset_commit_failures", "Offset commits that failed.", |c| Counters::get(&c.commit_failures) as f64),
+    ];
+    let gauge_families: Vec<_> =
+        gauges.iter().chain(&sluice_gauges).map(|(name, help, read)| (scrape.real_gauge(name, help), *read)).collect();
+    let total_families: Vec<_> =
+        totals.iter().map(|(name, help, read)| (scrape.real_counter(name, help), *read)).collect();
+    for view in views {
+        let labels = vec![("connector", view.name.clone()), ("task", "all".to_string())];
+        let counters = &view.status.counters;
+        for (family, read) in &gauge_families {
+            family.get_or_create(&labels).set(read(counters));
+        }
+        for (family, read) in &total_families {
+            family.get_or_create(&labels).inc_by(read(counters));
+        }
+    }
+}
+
+/// The fraction of commit attempts that failed (or succeeded); 0 before any attempt.
+fn commit_fraction(counters: &Counters, failed: bool) -> f64 {
+    let attempts = Counters::get(&counters.commit_time.count);
+    if attempts == 0 {
+        return 0.0;
+    }
+    let failures = Counters::get(&counters.commit_failures).min(attempts);
+    let part = if failed { failures } else { attempts - failures };
+    part as f64 / attempts as f64
 }
 
 fn status_label(state: &ConnectorState) -> String {
@@ -176,6 +283,7 @@ fn render(api: &Api) -> Result<String, std::fmt::Error> {
             family.get_or_create(&task_labels).set(Counters::get(total) as i64);
         }
     }
+    timings(&mut scrape, &views);
     let mut out = String::new();
     encode(&mut out, &scrape.registry)?;
     Ok(out)

@@ -112,7 +112,10 @@ pub async fn start_connector(
             inflight: inflight.clone(),
             driver: {
                 let status = status.clone();
-                Driver::new(config.retry, shutdown.clone()).counting(move || Counters::add(&status.counters.retries, 1))
+                let timing = status.clone();
+                Driver::new(config.retry, shutdown.clone())
+                    .counting(move || Counters::add(&status.counters.retries, 1))
+                    .timing(move |elapsed| timing.counters.sink_request_time.record_time(elapsed))
             },
         };
         lanes.push(tokio::spawn(lane.run(parsed_rx)));
@@ -429,6 +432,8 @@ impl ConsumeLoop {
     fn flow_control(&mut self) -> bool {
         let records = lock(&self.context.tracker).inflight() + self.dispatcher.buffered;
         let bytes = self.inflight.bytes();
+        self.status.counters.inflight_records.store(records as u64, std::sync::atomic::Ordering::Relaxed);
+        self.status.counters.inflight_bytes.store(bytes as u64, std::sync::atomic::Ordering::Relaxed);
         let full = self.at_cap();
         let now = Instant::now();
         let since = if full { *self.full_since.get_or_insert(now) } else { now };
@@ -469,16 +474,21 @@ impl ConsumeLoop {
         if positions.is_empty() {
             return;
         }
+        let started = std::time::Instant::now();
         let result =
             tokio::task::block_in_place(|| consumer::commit_positions(&self.consumer, &positions, CommitMode::Sync));
+        self.status.counters.commit_time.record_time(started.elapsed());
         match result {
             Ok(()) => {
                 lock(&self.context.tracker).committed(&positions);
                 Counters::add(&self.status.counters.commits, 1);
                 tracing::debug!(connector = %self.status.name, partitions = positions.len(), "Offsets committed.");
             }
-            Err(error) => tracing::warn!(connector = %self.status.name, %error,
-                "Offset commit failed; it will be retried at the next interval."),
+            Err(error) => {
+                Counters::add(&self.status.counters.commit_failures, 1);
+                tracing::warn!(connector = %self.status.name, %error,
+                    "Offset commit failed; it will be retried at the next interval.")
+            }
         }
     }
 }

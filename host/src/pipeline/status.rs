@@ -62,6 +62,63 @@ pub struct Counters {
     pub swaps_refused: AtomicU64,
     /// Batches parsed by a parser generation newer than the one before them.
     pub swaps_applied: AtomicU64,
+    /// Offset commits that failed.
+    pub commit_failures: AtomicU64,
+    /// Offset commits (successful or not), timed.
+    pub commit_time: Spread,
+    /// Records per batch handed to the sink.
+    pub batch_size: Spread,
+    /// Time the sink took per batch (Kafka Connect's put-batch time), in microseconds.
+    pub put_batch_time: Spread,
+    /// Time the parser took per batch, in microseconds (its `count` is batches).
+    pub parse_time: Spread,
+    /// Time per sink request (one HTTP request, one file write), in microseconds.
+    pub sink_request_time: Spread,
+    /// Records read but not yet written or dead-lettered (a gauge).
+    pub inflight_records: AtomicU64,
+    /// Their key, value and header bytes (a gauge).
+    pub inflight_bytes: AtomicU64,
+}
+
+/// Count, sum and maximum of a quantity (a time in microseconds, a size), from which the
+/// metrics give Kafka Connect's `*-avg` and `*-max` attributes and Prometheus-style totals.
+#[derive(Debug, Default)]
+pub struct Spread {
+    /// How many values were recorded.
+    pub count: AtomicU64,
+    /// Their sum.
+    pub sum: AtomicU64,
+    /// The largest.
+    pub max: AtomicU64,
+}
+
+impl Spread {
+    /// Records one value.
+    pub fn record(&self, value: u64) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum.fetch_add(value, Ordering::Relaxed);
+        self.max.fetch_max(value, Ordering::Relaxed);
+    }
+
+    /// Records a duration in microseconds.
+    pub fn record_time(&self, elapsed: std::time::Duration) {
+        self.record(elapsed.as_micros().min(u128::from(u64::MAX)) as u64);
+    }
+
+    /// The mean, or 0 before any value.
+    pub fn average(&self) -> f64 {
+        let count = self.count.load(Ordering::Relaxed);
+        if count == 0 {
+            0.0
+        } else {
+            self.sum.load(Ordering::Relaxed) as f64 / count as f64
+        }
+    }
+
+    /// The largest value so far.
+    pub fn maximum(&self) -> u64 {
+        self.max.load(Ordering::Relaxed)
+    }
 }
 
 impl Counters {

@@ -95,7 +95,10 @@ impl ParserWorker {
                     current = Some(generation.clone());
                 }
                 let mut make = || generation.instantiate();
-                match parse_isolating(&mut instance, &mut make, &batch.records) {
+                let started = std::time::Instant::now();
+                let parsed = parse_isolating(&mut instance, &mut make, &batch.records);
+                self.status.counters.parse_time.record_time(started.elapsed());
+                match parsed {
                     Ok(outcomes) => {
                         let parsed = ParsedBatch {
                             sequence: batch.sequence,
@@ -164,7 +167,10 @@ impl SinkLane {
             while let Some(batch) = waiting.remove(&next) {
                 next += 1;
                 let bytes = batch.bytes;
+                let started = std::time::Instant::now();
+                self.status.counters.batch_size.record(batch.records.len() as u64);
                 let go_on = !self.status.is_failed() && self.deliver(batch).await;
+                self.status.counters.put_batch_time.record_time(started.elapsed());
                 self.inflight.release(bytes);
                 if !go_on {
                     return;

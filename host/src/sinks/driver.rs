@@ -58,12 +58,19 @@ pub struct Driver {
     shutdown: watch::Receiver<bool>,
     retries: u64,
     on_retry: Option<Box<dyn Fn() + Send + Sync>>,
+    on_request: Option<Box<dyn Fn(std::time::Duration) + Send + Sync>>,
 }
 
 impl Driver {
     /// A driver retrying by `policy` until `shutdown` turns true.
     pub fn new(policy: RetryPolicy, shutdown: watch::Receiver<bool>) -> Self {
-        Self { policy, shutdown, retries: 0, on_retry: None }
+        Self { policy, shutdown, retries: 0, on_retry: None, on_request: None }
+    }
+
+    /// Calls `time` with the duration of every request sent (the sink's request latency).
+    pub fn timing(mut self, time: impl Fn(std::time::Duration) + Send + Sync + 'static) -> Self {
+        self.on_request = Some(Box::new(time));
+        self
     }
 
     /// Calls `count` at every retry, as it happens (the connector's retry counter).
@@ -99,8 +106,16 @@ impl Driver {
         for wave in service.plan(rows, (0..rows.len()).collect()) {
             let mut pending = wave;
             while !pending.is_empty() {
-                let answers =
-                    futures_util::future::join_all(pending.iter().map(|request| service.send(rows, request))).await;
+                let on_request = &self.on_request;
+                let answers = futures_util::future::join_all(pending.iter().map(|request| async move {
+                    let started = std::time::Instant::now();
+                    let answer = service.send(rows, request).await;
+                    if let Some(time) = on_request {
+                        time(started.elapsed());
+                    }
+                    answer
+                }))
+                .await;
                 let mut split: Vec<Vec<usize>> = Vec::new();
                 let mut again: Vec<usize> = Vec::new();
                 let mut wait: Option<(String, Option<std::time::Duration>)> = None;
