@@ -304,8 +304,14 @@ async fn pause_stops_writing_while_records_keep_arriving_and_resume_writes_them_
     );
     assert!(metric(&samples, "kafka_connect_connector_task_metrics_offset_commit_max_time_ms", "witness") > 0.0);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while metric(&rest.metrics().await, "sluice_connector_inflight_records", "witness") != 0.0 {
-        assert!(std::time::Instant::now() < deadline, "records stay in flight after all were written");
+    loop {
+        let samples = rest.metrics().await;
+        if metric(&samples, "sluice_connector_inflight_records", "witness") == 0.0
+            && metric(&samples, "kafka_connect_sink_task_metrics_sink_record_lag_max", "witness") == 0.0
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "records stay in flight or behind after all were written");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let paused_status = samples

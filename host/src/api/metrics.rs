@@ -130,6 +130,14 @@ fn timings(scrape: &mut Scrape, views: &[ConnectorView]) {
         gauges.iter().chain(&sluice_gauges).map(|(name, help, read)| (scrape.real_gauge(name, help), *read)).collect();
     let total_families: Vec<_> =
         totals.iter().map(|(name, help, read)| (scrape.real_counter(name, help), *read)).collect();
+    let lag_max = scrape.gauge(
+        "kafka_connect_sink_task_metrics_sink_record_lag_max",
+        "Most records not yet written in any assigned partition (high watermark minus position).",
+    );
+    let lag = scrape.gauge(
+        "sluice_consumer_lag",
+        "Records not yet written per assigned partition (high watermark as of the partition's last fetch).",
+    );
     for view in views {
         let labels = vec![("connector", view.name.clone()), ("task", "all".to_string())];
         let counters = &view.status.counters;
@@ -138,6 +146,12 @@ fn timings(scrape: &mut Scrape, views: &[ConnectorView]) {
         }
         for (family, read) in &total_families {
             family.get_or_create(&labels).inc_by(read(counters));
+        }
+        let partitions = view.status.lag();
+        lag_max.get_or_create(&labels).set(partitions.iter().map(|(_, _, records)| *records).max().unwrap_or(0));
+        for (topic, partition, records) in partitions {
+            let labels = vec![("connector", view.name.clone()), ("topic", topic), ("partition", partition.to_string())];
+            lag.get_or_create(&labels).set(records);
         }
     }
 }

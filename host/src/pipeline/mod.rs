@@ -296,6 +296,9 @@ struct ConsumeLoop {
     held: bool,
 }
 
+/// How often the per-partition lag is measured (from librdkafka's cached watermarks).
+const LAG_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How long reading may wait at the in-flight cap before the partitions are paused. Short
 /// waits keep librdkafka's prefetched records (a pause discards them); a long one means the
 /// sink is stuck, and a paused consumer keeps serving its group while it waits.
@@ -313,6 +316,8 @@ impl ConsumeLoop {
         let mut commit_tick = tokio::time::interval(self.flush_interval);
         commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         commit_tick.reset();
+        let mut lag_tick = tokio::time::interval(LAG_INTERVAL);
+        lag_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let far_future = Instant::now() + Duration::from_secs(86_400 * 365);
         loop {
             if *shutdown.borrow() || self.status.is_failed() {
@@ -329,6 +334,7 @@ impl ConsumeLoop {
                 _ = shutdown.changed() => {}
                 _ = state.changed() => self.held = matches!(*state.borrow_and_update(), ConnectorState::Paused),
                 _ = commit_tick.tick() => self.commit(),
+                _ = lag_tick.tick() => self.measure_lag(),
                 _ = tokio::time::sleep_until(linger_until) => self.dispatcher.flush_due(&self.context.tracker),
                 _ = self.inflight.released(), if full => {}
                 _ = tokio::time::sleep_until(pause_at), if full && !self.paused => {}
@@ -466,6 +472,16 @@ impl ConsumeLoop {
                 tracing::warn!(connector = %self.status.name, %error, "Pausing partitions failed.");
             }
         }
+    }
+
+    /// Refreshes the connector's per-partition lag.
+    fn measure_lag(&self) {
+        let positions = lock(&self.context.tracker).positions();
+        let lag = consumer::lag(&self.consumer, &positions)
+            .into_iter()
+            .map(|((topic, partition), records)| (topic.to_string(), partition, records))
+            .collect();
+        self.status.set_lag(lag);
     }
 
     /// Commits every position that moved, synchronously.

@@ -144,6 +144,8 @@ pub struct ConnectorStatus {
     pub counters: Counters,
     /// Partitions currently assigned to the connector's consumer.
     pub assigned_partitions: Arc<AtomicU64>,
+    /// Records not yet written per assigned partition (refreshed every second).
+    lag: Mutex<Vec<(String, i32, i64)>>,
 }
 
 impl ConnectorStatus {
@@ -156,6 +158,7 @@ impl ConnectorStatus {
             changed,
             counters: Counters::default(),
             assigned_partitions: Arc::default(),
+            lag: Mutex::default(),
         }
     }
 
@@ -185,6 +188,16 @@ impl ConnectorStatus {
     /// Marks the connector failed with `reason`.
     pub fn fail(&self, reason: impl Into<String>) {
         self.set(ConnectorState::Failed(reason.into()));
+    }
+
+    /// Records not yet written per assigned partition: `(topic, partition, records)`.
+    pub fn lag(&self) -> Vec<(String, i32, i64)> {
+        self.lag.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the per-partition lag.
+    pub fn set_lag(&self, lag: Vec<(String, i32, i64)>) {
+        *self.lag.lock().unwrap_or_else(|e| e.into_inner()) = lag;
     }
 
     /// Partitions currently assigned to the connector's consumer.

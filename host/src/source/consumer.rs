@@ -172,3 +172,40 @@ pub fn to_record(message: &BorrowedMessage<'_>) -> KafkaRecord {
             .unwrap_or_default(),
     }
 }
+
+/// Records not yet written per assigned partition: the high watermark librdkafka last saw
+/// (from fetch responses, so no request to the broker; a paused partition keeps the value of
+/// its last fetch) minus the position nothing before which is pending (`positions`, from the
+/// offset tracker), else the consumer's fetch position, else the low watermark.
+pub fn lag(consumer: &SourceConsumer, positions: &[(PartitionKey, i64)]) -> Vec<(PartitionKey, i64)> {
+    let Ok(assignment) = consumer.assignment() else { return Vec::new() };
+    let fetch_positions = consumer.position().ok();
+    let mut lags = Vec::with_capacity(assignment.count());
+    for element in assignment.elements() {
+        let (topic, partition) = (element.topic(), element.partition());
+        let Ok(name) = std::ffi::CString::new(topic) else { continue };
+        let (mut low, mut high) = (-1i64, -1i64);
+        // SAFETY: the handle is live for the consumer's lifetime; librdkafka copies nothing
+        // out of `name` beyond the call and writes only the two offsets.
+        let error = unsafe {
+            rdkafka_sys::rd_kafka_get_watermark_offsets(
+                consumer.client().native_ptr(),
+                name.as_ptr(),
+                partition,
+                &mut low,
+                &mut high,
+            )
+        };
+        if error != rdkafka_sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || high < 0 {
+            continue;
+        }
+        let tracked = positions.iter().find(|((t, p), _)| *p == partition && &**t == topic).map(|(_, o)| *o);
+        let fetched = fetch_positions.as_ref().and_then(|list| match list.find_partition(topic, partition)?.offset() {
+            Offset::Offset(offset) => Some(offset),
+            _ => None,
+        });
+        let Some(position) = tracked.or(fetched).or((low >= 0).then_some(low)) else { continue };
+        lags.push(((Arc::from(topic), partition), (high - position).max(0)));
+    }
+    lags
+}

@@ -187,6 +187,12 @@ impl OffsetTracker {
             .collect()
     }
 
+    /// Every tracked partition's position: the lowest pending offset, else one past the
+    /// highest dispatched.
+    pub fn positions(&self) -> Vec<(PartitionKey, i64)> {
+        self.partitions.iter().map(|(k, p)| (k.clone(), p.committable())).collect()
+    }
+
     /// Same as [`OffsetTracker::to_commit`] restricted to `keys`.
     pub fn to_commit_in(&self, keys: &[PartitionKey]) -> Vec<(PartitionKey, i64)> {
         self.to_commit().into_iter().filter(|(k, _)| keys.contains(k)).collect()
