@@ -214,6 +214,13 @@ impl Dispatcher {
         self.deadlines.iter().flatten().min().copied()
     }
 
+    /// Hands every partial batch to its task at once.
+    fn flush_all(&mut self, tracker: &Mutex<OffsetTracker>) {
+        for task in 0..self.buffers.len() {
+            self.flush(task, tracker);
+        }
+    }
+
     fn flush_due(&mut self, tracker: &Mutex<OffsetTracker>) {
         let now = Instant::now();
         for task in 0..self.buffers.len() {
@@ -323,8 +330,13 @@ impl ConsumeLoop {
             if *shutdown.borrow() || self.status.is_failed() {
                 break;
             }
-            let linger_until = self.dispatcher.next_deadline().unwrap_or(far_future);
             let full = self.flow_control();
+            if full && self.dispatcher.buffered > 0 {
+                // Reading waits for room, so lingering cannot fill the partial batches (a
+                // sink's batch may be larger than the in-flight cap): send them now.
+                self.dispatcher.flush_all(&self.context.tracker);
+            }
+            let linger_until = self.dispatcher.next_deadline().unwrap_or(far_future);
             // At the cap reading waits for a lane to finish a batch; a paused consumer is
             // still polled so it serves rebalances (its paused partitions deliver nothing).
             let reading = !full || self.paused;

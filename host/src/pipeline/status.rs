@@ -146,6 +146,9 @@ pub struct ConnectorStatus {
     pub assigned_partitions: Arc<AtomicU64>,
     /// Records not yet written per assigned partition (refreshed every second).
     lag: Mutex<Vec<(String, i32, i64)>>,
+    /// The failure has a cause that can pass (a service down past the retry budget): the
+    /// worker restarts the connector with backoff.
+    transient: std::sync::atomic::AtomicBool,
 }
 
 impl ConnectorStatus {
@@ -159,6 +162,7 @@ impl ConnectorStatus {
             counters: Counters::default(),
             assigned_partitions: Arc::default(),
             lag: Mutex::default(),
+            transient: Default::default(),
         }
     }
 
@@ -185,9 +189,23 @@ impl ConnectorStatus {
         self.changed.send_replace(state);
     }
 
-    /// Marks the connector failed with `reason`.
+    /// Marks the connector failed with `reason`; it stays FAILED until restarted.
     pub fn fail(&self, reason: impl Into<String>) {
         self.set(ConnectorState::Failed(reason.into()));
+    }
+
+    /// Marks the connector failed with `reason` whose cause can pass; the worker restarts it
+    /// with backoff (unless it already failed for good).
+    pub fn fail_transiently(&self, reason: impl Into<String>) {
+        if !self.is_failed() {
+            self.transient.store(true, Ordering::Relaxed);
+        }
+        self.set(ConnectorState::Failed(reason.into()));
+    }
+
+    /// Whether the connector failed by a cause that can pass.
+    pub fn failed_transiently(&self) -> bool {
+        self.is_failed() && self.transient.load(Ordering::Relaxed)
     }
 
     /// Records not yet written per assigned partition: `(topic, partition, records)`.

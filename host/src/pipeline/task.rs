@@ -267,6 +267,10 @@ impl SinkLane {
                 self.status.fail(format!("the {} sink failed: {reason}", self.sink_name));
                 None
             }
+            Err(SinkError::Unavailable(reason)) => {
+                self.status.fail_transiently(format!("the {} sink failed: {reason}", self.sink_name));
+                None
+            }
             Err(SinkError::Interrupted) => None,
         }
     }
@@ -298,12 +302,17 @@ impl SinkLane {
                     } else {
                         format!("gave up after {} attempts in {:?}", budget.attempts(), budget.failing_for())
                     };
-                    self.status.fail(format!(
+                    let reason = format!(
                         "the dead-letter write to {} failed ({spent}): {error}; the record was rejected because {}; \
                          nothing at or past it is committed",
                         queue.describe(),
                         failure.describe(record)
-                    ));
+                    );
+                    if error.permanent {
+                        self.status.fail(reason);
+                    } else {
+                        self.status.fail_transiently(reason);
+                    }
                     return false;
                 }
             };

@@ -180,9 +180,10 @@ impl Driver {
                 pending = split;
                 if let Some((reason, after)) = wait {
                     let delay = backoff.next_delay(&reason, after).map_err(|exhausted| {
-                        SinkError::Fatal(format!(
-                            "{name} {exhausted}; the connector stops and nothing past this batch is committed \
-                             (raise `errors.retry.timeout`, or restart the connector once {name} recovers)"
+                        SinkError::Unavailable(format!(
+                            "{name} {exhausted}; the connector stops, nothing past this batch is committed, and it \
+                             restarts itself with backoff (`sluice.restart.backoff.max.ms`; raise `errors.retry.timeout` \
+                             to wait longer within one run)"
                         ))
                     })?;
                     backoff.log(name, &reason, delay);
@@ -326,12 +327,12 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_spent_budget_is_fatal() {
+    async fn a_spent_budget_fails_as_unavailable() {
         let rows: Vec<usize> = (0..3).collect();
         let fake = Fake::new(&[], u32::MAX);
         let mut driver = Driver::unstoppable(policy(Duration::from_secs(30)));
         let error = driver.run(&fake, &rows, &mut Rejected::new()).await.unwrap_err();
-        let SinkError::Fatal(message) = error else { panic!("{error:?}") };
+        let SinkError::Unavailable(message) = error else { panic!("{error:?}") };
         assert!(message.contains("errors.retry.timeout=30000") && message.contains("HTTP 503"), "{message}");
         assert!(fake.written.lock().unwrap().is_empty());
     }

@@ -43,10 +43,14 @@ pub struct WriteReport {
 /// A failure of the whole write; nothing in the batch counts as written.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    /// Not worth (or no longer worth) retrying: bad credentials, missing permissions, or
-    /// transient failures that outlasted the retry budget. The connector fails.
+    /// Not worth retrying: bad credentials, missing permissions, a refusal retrying cannot
+    /// change. The connector fails and stays FAILED until restarted.
     #[error("{0}")]
     Fatal(String),
+    /// Transient failures (throttling, 5xx, timeouts, connection errors) outlasted the retry
+    /// budget. The connector fails, and restarts itself with backoff since the cause can pass.
+    #[error("{0}")]
+    Unavailable(String),
     /// Shutdown began while the write waited to retry; the batch stays uncommitted.
     #[error("interrupted by shutdown")]
     Interrupted,

@@ -542,11 +542,18 @@ impl Worker {
             let due: Vec<String> = {
                 let slots = lock(&self.slots);
                 let mut retries = lock(&self.retries);
-                retries.retain(|name, _| slots.get(name).is_some_and(|s| s.run.is_none() && s.status.is_failed()));
+                retries.retain(|name, _| {
+                    slots
+                        .get(name)
+                        .is_some_and(|s| (s.run.is_none() && s.status.is_failed()) || s.status.failed_transiently())
+                });
                 slots
                     .iter()
-                    .filter(|(_, slot)| slot.target != TargetState::Stopped && slot.run.is_none())
-                    .filter(|(_, slot)| slot.status.is_failed())
+                    .filter(|(_, slot)| slot.target != TargetState::Stopped)
+                    // Could not start, or failed while running by a cause that can pass.
+                    .filter(|(_, slot)| {
+                        (slot.run.is_none() && slot.status.is_failed()) || slot.status.failed_transiently()
+                    })
                     .filter_map(|(name, slot)| {
                         let max = restart_backoff_max(&slot.config).unwrap_or(Duration::from_secs(300));
                         if max.is_zero() {
@@ -567,7 +574,7 @@ impl Worker {
                 if self.closing.load(Ordering::Relaxed) {
                     break;
                 }
-                tracing::info!(connector = %name, "Connector could not start; trying again.");
+                tracing::info!(connector = %name, "Connector failed by a cause that can pass; restarting it.");
                 let _ = self.restart(&name, true).await;
             }
         }
