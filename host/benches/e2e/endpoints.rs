@@ -4,7 +4,7 @@
 //! Each answers a successful write exactly as the service does, so sluice's clients accept
 //! the answers (Tablestore: signed responses with `x-ots-contentmd5`; MaxCompute: upload
 //! session JSON and the table schema; taosAdapter: its JSON and 204), and checks what is
-//! cheap to check (credentials, request MD5 and signature, limits, CRCs). Bodies are only
+//! cheap to check (credentials, signatures, limits, CRCs). Bodies are only
 //! skimmed to count the rows (points, records) they carry; [`Endpoint::landed`] is that
 //! count, so the bench knows when every record has been written. [`Endpoint::refused`]
 //! counts refused writes: a refusal the sink works around (by splitting requests down to
@@ -145,7 +145,7 @@ async fn tablestore(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let answer = ots_verify(&action, &headers, &body).and_then(|()| match action.as_str() {
+    let answer = ots_verify(&action, &headers).and_then(|()| match action.as_str() {
         "BatchWriteRow" => batch_write_row(&state, &body),
         "PutTimeseriesData" => put_timeseries_data(&state, &body),
         "DescribeTable" => describe_table(&state, &body),
@@ -167,8 +167,10 @@ async fn tablestore(
     }
 }
 
-/// The service's request checks: instance, AccessKey, body MD5 and the v2 signature.
-fn ots_verify(action: &str, headers: &HeaderMap, body: &[u8]) -> Result<(), OtsFailure> {
+/// The service's request checks: instance, AccessKey and the v2 signature (which covers the
+/// `x-ots-contentmd5` header; the body's MD5 is not recomputed, it would be most of this
+/// endpoint's CPU time).
+fn ots_verify(action: &str, headers: &HeaderMap) -> Result<(), OtsFailure> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let denied = |message: &str| Err((403, "OTSAuthFailed", message.to_string()));
     if header("x-ots-instancename") != OTS_INSTANCE {
@@ -176,9 +178,6 @@ fn ots_verify(action: &str, headers: &HeaderMap, body: &[u8]) -> Result<(), OtsF
     }
     if header("x-ots-accesskeyid") != OTS_KEY_ID {
         return denied("The AccessKeyID does not exist.");
-    }
-    if header("x-ots-contentmd5") != content_md5(body) {
-        return denied("Mismatch between MD5 value of request body and x-ots-contentmd5 in header.");
     }
     let pairs = headers.iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
     if header(signing::SIGNATURE_V2) != signing::sign_v2(OTS_KEY_SECRET, action, pairs) {
