@@ -126,6 +126,8 @@ struct Run {
     endpoint_cpu: Duration,
     /// Write requests the endpoint refused (sink cases).
     refused: u64,
+    /// Rows landed once the child was stopped (one per record unless some were written twice).
+    rows: usize,
 }
 
 fn median_by<T: Copy + PartialOrd>(runs: &[Run], key: impl Fn(&Run) -> T) -> T {
@@ -169,6 +171,7 @@ fn raw(kafka: &EmbeddedKafka, topic: &str, records: usize, pass: usize) -> anyho
         peak_rss_kib: 0,
         endpoint_cpu: Duration::ZERO,
         refused: 0,
+        rows: seen,
     })
 }
 
@@ -374,7 +377,8 @@ fn sluice(
     let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     let _ = child.wait();
     let (took, first) = result?;
-    Ok(Run { took, first, cpu: cpu?, peak_rss_kib: peak?, endpoint_cpu, refused })
+    let rows = landed.count()?;
+    Ok(Run { took, first, cpu: cpu?, peak_rss_kib: peak?, endpoint_cpu, refused, rows })
 }
 
 /// How a run sees rows land.
@@ -558,16 +562,20 @@ fn main() -> anyhow::Result<()> {
         let cpu = median_by(&runs, |r| r.cpu);
         let rss = median_by(&runs, |r| r.peak_rss_kib);
         let per_million = |cpu: Duration| cpu.as_secs_f64() * 1e6 / case.records as f64;
-        let mut endpoint = match case.sink {
+        let mut notes = match case.sink {
             Sink::File => String::new(),
             _ => format!("  endpoint {:.2} CPU s/M", per_million(median_by(&runs, |r| r.endpoint_cpu))),
         };
         let refused: u64 = runs.iter().map(|r| r.refused).sum();
         if refused > 0 {
-            endpoint.push_str(&format!("  ({refused} writes refused by the endpoint)"));
+            notes.push_str(&format!("  ({refused} writes refused by the endpoint)"));
+        }
+        if runs.iter().any(|r| r.rows != case.records) {
+            let rows: Vec<String> = runs.iter().map(|r| r.rows.to_string()).collect();
+            notes.push_str(&format!("  (rows landed: {} for {} records)", rows.join(", "), case.records));
         }
         println!(
-            "  {:<44} {:>10.0} records/s  {:.2}x  {:>5.2} CPU s/M  peak RSS {:>5.1} MB  first row {:.0?} after the join{endpoint}",
+            "  {:<44} {:>10.0} records/s  {:.2}x  {:>5.2} CPU s/M  peak RSS {:>5.1} MB  first row {:.0?} after the join{notes}",
             case.label,
             per_second(case.records, took),
             per_second(case.records, took) / raw_rate,
