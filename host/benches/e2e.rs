@@ -242,7 +242,7 @@ struct Case {
     /// Its name in `SLUICE_BENCH_CASES`.
     name: &'static str,
     /// What the line says.
-    label: &'static str,
+    label: String,
     topic: &'static str,
     records: usize,
     sink: Sink,
@@ -268,7 +268,7 @@ fn cases(records: usize, single: usize) -> Vec<Case> {
         .into_iter()
         .map(|(name, label, topic, sink, extra)| Case {
             name,
-            label,
+            label: label.to_string(),
             topic,
             records: if topic == "events-1" { single } else { records },
             sink,
@@ -515,6 +515,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(settings) = &settings {
         for case in &mut selected {
             case.extra.push_str(&(settings.replace(';', "\n") + "\n"));
+            case.label = format!("{} + SLUICE_BENCH_SETTINGS", case.name);
         }
     }
 

@@ -4,11 +4,11 @@
 //! Each answers a successful write exactly as the service does, so sluice's clients accept
 //! the answers (Tablestore: signed responses with `x-ots-contentmd5`; MaxCompute: upload
 //! session JSON and the table schema; taosAdapter: its JSON and 204), and checks what is
-//! cheap to check (credentials, signatures, limits, CRCs). Bodies are only
-//! skimmed to count the rows (points, records) they carry; [`Endpoint::landed`] is that
-//! count, so the bench knows when every record has been written. [`Endpoint::refused`]
-//! counts refused writes: a refusal the sink works around (by splitting requests down to
-//! single rows) would otherwise only show as a slow run.
+//! cheap to check (credentials, signatures, limits, CRCs). Bodies are only skimmed to count
+//! the rows (points, records) they carry; [`Endpoint::landed`] is that count, so the bench
+//! knows when every record has been written. [`Endpoint::refused`] counts refused writes: a
+//! refusal the sink works around (by splitting requests down to single rows) would
+//! otherwise only show as a slow run.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read as _;
@@ -129,9 +129,13 @@ impl Endpoint {
 /// Tablestore state: the tables created so far.
 #[derive(Default)]
 struct Tablestore {
+    /// Rows stored, writes refused.
     counts: Arc<Counts>,
+    /// Data tables by name, as created.
     tables: Mutex<HashMap<String, protocol::CreateTableRequest>>,
+    /// Time-series tables.
     timeseries: Mutex<HashSet<String>>,
+    /// Requests answered (request ids).
     requests: AtomicU64,
 }
 
@@ -210,20 +214,22 @@ fn ots_response(status: u16, action: &str, request_id: &str, body: Vec<u8>) -> R
     response
 }
 
-/// The service's batch limits.
+/// The service's limit of rows per write request.
 const MAX_BATCH_ROWS: usize = 200;
+/// The service's limit of bytes per write request.
 const MAX_BATCH_BYTES: usize = 4 << 20;
+
+/// The service's answer to a write request over [`MAX_BATCH_BYTES`].
+fn too_large() -> OtsFailure {
+    (413, "OTSRequestBodyTooLarge", "The total data size of the request exceeds the limit.".into())
+}
 
 /// `BatchWriteRow`: counts the rows of each table (skimming the protobuf) and answers one
 /// successful `RowResult` per row, in request order.
 fn batch_write_row(state: &Tablestore, body: &[u8]) -> Result<Vec<u8>, OtsFailure> {
     let invalid = |message: String| (400, "OTSParameterInvalid", message);
     if body.len() > MAX_BATCH_BYTES {
-        return Err((
-            413,
-            "OTSRequestBodyTooLarge",
-            "The total data size of BatchWriteRow request exceeds the limit.".into(),
-        ));
+        return Err(too_large());
     }
     let mut tables = Vec::new();
     for (number, field) in proto_fields(body) {
@@ -279,7 +285,7 @@ fn batch_write_row(state: &Tablestore, body: &[u8]) -> Result<Vec<u8>, OtsFailur
 fn put_timeseries_data(state: &Tablestore, body: &[u8]) -> Result<Vec<u8>, OtsFailure> {
     let invalid = |message: &str| Err((400, "OTSParameterInvalid", message.to_string()));
     if body.len() > MAX_BATCH_BYTES {
-        return Err((413, "OTSRequestBodyTooLarge", "The total data size of the request exceeds the limit.".into()));
+        return Err(too_large());
     }
     let (mut table, mut rows_data) = (None, None);
     for (number, field) in proto_fields(body) {
@@ -378,8 +384,11 @@ fn create_timeseries_table(state: &Tablestore, body: &[u8]) -> Result<Vec<u8>, O
 
 /// A protobuf field value, borrowed from the message.
 enum Field<'a> {
+    /// Wire type 0.
     Varint(u64),
+    /// Wire type 2: bytes, strings, nested messages.
     Bytes(&'a [u8]),
+    /// Wire types 1 and 5 (skipped).
     Fixed,
 }
 
@@ -450,7 +459,9 @@ fn flatbuffer_rows(data: &[u8]) -> Option<usize> {
 
 /// taosAdapter state: the databases created so far.
 struct Taos {
+    /// Lines stored, writes refused.
     counts: Arc<Counts>,
+    /// Databases created (lower case).
     databases: Mutex<HashSet<String>>,
 }
 
@@ -474,19 +485,14 @@ async fn taos_sql(State(state): State<Arc<Taos>>, headers: HeaderMap, body: Byte
             serde_json::json!({"code": 0x0357, "desc": "Authentication failure"}),
         );
     }
-    let sql = String::from_utf8_lossy(&body);
-    let words: Vec<&str> = sql.split_whitespace().collect();
-    let upper: Vec<String> = words.iter().take(5).map(|w| w.to_ascii_uppercase()).collect();
-    let answer = match upper.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["SELECT", version, ..] if version.starts_with("SERVER_VERSION(") => serde_json::json!(
-            {"code": 0, "column_meta": [["server_version()", "VARCHAR", 7]], "data": [["3.3.6.0"]], "rows": 1}
-        ),
-        ["CREATE", "DATABASE", "IF", "NOT", "EXISTS"] if words.len() > 5 => {
-            let name = words[5].trim_matches('`').to_ascii_lowercase();
-            state.databases.lock().unwrap_or_else(|e| e.into_inner()).insert(name);
-            serde_json::json!({"code": 0, "column_meta": [["affected_rows", "INT", 4]], "data": [[0]], "rows": 1})
-        }
-        _ => serde_json::json!({"code": 0x2600, "desc": format!("syntax error near \"{}\"", sql.trim())}),
+    let sql = String::from_utf8_lossy(&body).trim().to_ascii_lowercase();
+    let answer = if sql.starts_with("select server_version()") {
+        serde_json::json!({"code": 0, "column_meta": [["server_version()", "VARCHAR", 7]], "data": [["3.3.6.0"]], "rows": 1})
+    } else if let Some(name) = sql.strip_prefix("create database if not exists ").and_then(|r| r.split(' ').next()) {
+        state.databases.lock().unwrap_or_else(|e| e.into_inner()).insert(name.trim_matches('`').to_string());
+        serde_json::json!({"code": 0, "column_meta": [["affected_rows", "INT", 4]], "data": [[0]], "rows": 1})
+    } else {
+        serde_json::json!({"code": 0x2600, "desc": format!("syntax error near \"{sql}\"")})
     };
     json_response(StatusCode::OK, answer)
 }
@@ -533,18 +539,24 @@ fn taos_write_answer(state: &Taos, query: &HashMap<String, String>, headers: &He
 
 /// MaxCompute state: upload sessions (id → blocks with their record counts, committed).
 struct Odps {
+    /// Committed records, writes refused.
     counts: Arc<Counts>,
+    /// This endpoint's address, which tunnel discovery answers.
     address: SocketAddr,
+    /// Upload sessions by id.
     sessions: Mutex<HashMap<String, OdpsSession>>,
 }
 
 /// An upload session.
 #[derive(Default)]
 struct OdpsSession {
+    /// Record count of each uploaded block, by block id.
     blocks: std::collections::BTreeMap<u64, u64>,
+    /// Whether it was committed (closed).
     committed: bool,
 }
 
+/// The decoded query parameters of a request (a bare key has an empty value).
 type OdpsQuery = Query<HashMap<String, String>>;
 
 /// An error body as the service sends it.
