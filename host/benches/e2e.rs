@@ -5,30 +5,60 @@
 //! ~150 bytes. The baseline is a plain librdkafka consumer (`BaseConsumer`, its own group)
 //! reading every record and touching its payload. Each sluice figure runs the real binary
 //! (`sluice standalone`, release build) as a child process against that broker with default
-//! settings except the ones named in the line: the built-in JSON parser in wasmtime and
-//! `FileStreamSink` writing to a temporary file. A run ends when the file holds one line per
-//! record. Per run the bench prints records/s, the ratio to the baseline, the child's CPU
-//! seconds per million records, its peak RSS (`VmHWM`) and the time from process start to the
-//! first row written, minus the baseline consumer's time to its first record (the broker's
-//! group join and first fetch). Each figure is the median of the passes.
+//! settings except the ones named in the line (see `cases` for the connector files):
+//!
+//! - `file`, `file-tasks2`, `file-1p`: the built-in JSON parser in wasmtime and
+//!   `FileStreamSink` writing to a temporary file; a run ends when the file holds one line
+//!   per record;
+//! - `tablestore`: `TableStoreSinkConnector` (JSON parser, `primarykey.mode=kafka`,
+//!   `auto.create`) writing `BatchWriteRow`s;
+//! - `timeseries`: the same connector with `tablestore.mode=timeseries`, `PutTimeseriesData`;
+//! - `tdengine`: `TDengineSinkConnector` with the `tdengine` parser's JSON mapping
+//!   (`tdengine.mapping.*`), line protocol to taosAdapter's `/influxdb/v1/write`, gzipped;
+//! - `maxcompute`: `MaxComputeSinkConnector` (`mode=DEFAULT`, `format=TEXT`): upload
+//!   sessions, deflated blocks, commits, in writes of `record_batch_size` (8,000) records.
+//!   The line sets `sluice.batch.linger.ms=20`: by default a partial write waits for the
+//!   worker's `offset.flush.interval.ms` (the connector flushes on the commit interval),
+//!   which in a finite run only holds back the last 4,000 records for up to a second.
+//!
+//! The four sink cases write to fast endpoints in this process (`e2e/endpoints.rs`) that
+//! answer like the services and only skim bodies to count rows; a run ends when the
+//! endpoint has stored one row (point) per record — for MaxCompute, when the sessions
+//! holding them are committed.
+//!
+//! Per run the bench prints records/s, the ratio to the baseline, the child's CPU seconds per
+//! million records, its peak RSS (`VmHWM`) and the time from process start to the first row
+//! written (or stored by the endpoint), minus the baseline consumer's time to its first record
+//! (the broker's group join and first fetch); sink cases add the endpoint's own CPU seconds
+//! per million records (its threads in this process). Each figure is the median of the
+//! passes. Before its passes, each sink is warmed up once (1,000 records): the parser is
+//! compiled into the plugin cache and tables or databases are created.
 //!
 //! ```text
-//! cargo bench -p sluice --bench e2e            # 300,000 records, 3 passes
+//! cargo bench -p sluice --bench e2e            # every case, 300,000 records, 3 passes
 //! SLUICE_BENCH_RECORDS=1000000 SLUICE_BENCH_PASSES=5 cargo bench -p sluice --bench e2e
+//! SLUICE_BENCH_CASES=tablestore,tdengine SLUICE_BENCH_PASSES=1 cargo bench -p sluice --bench e2e
 //! SLUICE_BENCH_SETTINGS="max.poll.records=2000;sluice.batch.linger.ms=5" cargo bench -p sluice --bench e2e
 //! ```
 //!
-//! The last form runs only one case, with the given connector settings added.
-//! `SLUICE_BENCH_WRAP="perf record -g -o /tmp/sluice.perf --"` runs each sluice child under
-//! the given command (a profiler); the CPU and RSS figures are then the wrapper's.
+//! `SLUICE_BENCH_CASES` runs only the named cases (`file`, `file-tasks2`, `file-1p`,
+//! `tablestore`, `timeseries`, `tdengine`, `maxcompute`). `SLUICE_BENCH_SETTINGS` adds the
+//! given connector settings to the selected cases; without `SLUICE_BENCH_CASES` it runs only
+//! the `file` case. `SLUICE_BENCH_WRAP="perf record -g -o /tmp/sluice.perf --"` runs each
+//! sluice child under the given command (a profiler); the CPU and RSS figures are then the
+//! wrapper's.
 //!
-//! Linux only (it reads `/proc/<pid>/{status,stat}` of the child).
+//! Linux only (it reads `/proc/<pid>/{status,stat}` of the child and `/proc/self/task`).
+
+#[path = "e2e/endpoints.rs"]
+mod endpoints;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use endpoints::{Endpoint, Service};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -36,6 +66,8 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use sluice::source::embedded::EmbeddedKafka;
 
 const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
+/// Name of the endpoints' runtime threads (their CPU time is measured per run).
+const ENDPOINT_THREADS: &str = "bench-endpoint";
 
 fn env_or(key: &str, default: usize) -> usize {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -90,6 +122,12 @@ struct Run {
     first: Duration,
     cpu: Duration,
     peak_rss_kib: u64,
+    /// CPU time of the endpoint's threads (sink cases).
+    endpoint_cpu: Duration,
+    /// Write requests the endpoint refused (sink cases).
+    refused: u64,
+    /// Rows landed once the child was stopped (one per record unless some were written twice).
+    rows: usize,
 }
 
 fn median_by<T: Copy + PartialOrd>(runs: &[Run], key: impl Fn(&Run) -> T) -> T {
@@ -130,17 +168,160 @@ fn raw(kafka: &EmbeddedKafka, topic: &str, records: usize, pass: usize) -> anyho
     }
     std::hint::black_box(bytes);
     let took = started.elapsed();
-    Ok(Run { took, first: first.unwrap_or(took), cpu: own_cpu() - cpu_before, peak_rss_kib: 0 })
+    Ok(Run {
+        took,
+        first: first.unwrap_or(took),
+        cpu: own_cpu() - cpu_before,
+        peak_rss_kib: 0,
+        endpoint_cpu: Duration::ZERO,
+        refused: 0,
+        rows: seen,
+    })
 }
 
-/// Runs `sluice standalone` on `connector` lines until the output file has `records` lines.
+/// Where a case's records go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sink {
+    /// `FileStreamSink` into a temporary file.
+    File,
+    /// Tablestore data table (`BatchWriteRow`).
+    Tablestore,
+    /// Tablestore time-series table (`PutTimeseriesData`).
+    Timeseries,
+    /// TDengine through taosAdapter.
+    Tdengine,
+    /// MaxCompute through the batch tunnel.
+    MaxCompute,
+}
+
+impl Sink {
+    /// The endpoint it writes to (none for the file).
+    fn service(self) -> Option<Service> {
+        match self {
+            Sink::File => None,
+            Sink::Tablestore | Sink::Timeseries => Some(Service::Tablestore),
+            Sink::Tdengine => Some(Service::Tdengine),
+            Sink::MaxCompute => Some(Service::MaxCompute),
+        }
+    }
+
+    /// The connector file's lines a user writes for this sink against `address` (without
+    /// `name`, `topics` and the case's extra settings).
+    fn connector(self, address: Option<std::net::SocketAddr>, out: &Path) -> String {
+        use endpoints::*;
+        let address = address.map(|a| a.to_string()).unwrap_or_default();
+        let tablestore = format!(
+            "connector.class=TableStoreSinkConnector\ntablestore.endpoint=http://{address}\n\
+             tablestore.instance.name={OTS_INSTANCE}\ntablestore.auth.mode=aksk\n\
+             tablestore.access.key.id={OTS_KEY_ID}\ntablestore.access.key.secret={OTS_KEY_SECRET}\nauto.create=true\n"
+        );
+        match self {
+            Sink::File => format!("connector.class=FileStreamSink\nparser=json\nfile={}\n", out.display()),
+            Sink::Tablestore => format!("{tablestore}table.name.format=orders\n"),
+            Sink::Timeseries => format!(
+                "{tablestore}table.name.format=orders_ts\ntablestore.mode=timeseries\n\
+                 tablestore.timeseries.orders_ts.measurement=product\ntablestore.timeseries.orders_ts.tags=paid\n\
+                 tablestore.timeseries.orders_ts.time=ts\ntablestore.timeseries.orders_ts.time.unit=MILLISECONDS\n"
+            ),
+            Sink::Tdengine => format!(
+                "connector.class=TDengineSinkConnector\nconnection.url=jdbc:TAOS-RS://{address}\n\
+                 connection.user={TAOS_USER}\nconnection.password={TAOS_PASSWORD}\nconnection.database=shop\n\
+                 db.schemaless=line\ndata.precision=ms\ntdengine.mapping.measurement=orders\n\
+                 tdengine.mapping.tags=product,customer.tier\n\
+                 tdengine.mapping.fields=order_id:i64,quantity:i32,price:f64,paid:bool\n\
+                 tdengine.mapping.timestamp.field=ts\ntdengine.mapping.timestamp.unit=ms\n"
+            ),
+            Sink::MaxCompute => format!(
+                "connector.class=MaxComputeSinkConnector\nendpoint=http://{address}/api\nproject={ODPS_PROJECT}\n\
+                 table={ODPS_TABLE}\naccount_type=ALIYUN\naccess_id={ODPS_ACCESS_ID}\naccess_key={ODPS_ACCESS_KEY}\n\
+                 mode=DEFAULT\nformat=TEXT\npartition_window_type=HOUR\ntime_zone=GMT+08:00\n"
+            ),
+        }
+    }
+}
+
+/// One line of the report.
+#[derive(Debug, Clone)]
+struct Case {
+    /// Its name in `SLUICE_BENCH_CASES`.
+    name: &'static str,
+    /// What the line says.
+    label: String,
+    topic: &'static str,
+    records: usize,
+    sink: Sink,
+    /// Connector settings added to the sink's file.
+    extra: String,
+}
+
+/// The MaxCompute line's setting: a partial write waits 20 ms (see the header).
+const LINGER_20_MS: &str = "sluice.batch.linger.ms=20\n";
+
+/// Every case, in report order: the one-partition topic holds `single` records.
+fn cases(records: usize, single: usize) -> Vec<Case> {
+    let table: [(&str, &str, &str, Sink, &str); 7] = [
+        ("file", "FileStreamSink, defaults (tasks.max=1), 12 p", "events-12", Sink::File, ""),
+        ("file-tasks2", "FileStreamSink, tasks.max=2, 12 partitions", "events-12", Sink::File, "tasks.max=2\n"),
+        ("file-1p", "FileStreamSink, defaults, 1 partition", "events-1", Sink::File, ""),
+        ("tablestore", "Tablestore BatchWriteRow, 12 p", "events-12", Sink::Tablestore, ""),
+        ("timeseries", "Tablestore PutTimeseriesData, 12 p", "events-12", Sink::Timeseries, ""),
+        ("tdengine", "TDengine line via taosAdapter, 12 p", "events-12", Sink::Tdengine, ""),
+        ("maxcompute", "MaxCompute tunnel, linger.ms=20, 12 p", "events-12", Sink::MaxCompute, LINGER_20_MS),
+    ];
+    table
+        .into_iter()
+        .map(|(name, label, topic, sink, extra)| Case {
+            name,
+            label: label.to_string(),
+            topic,
+            records: if topic == "events-1" { single } else { records },
+            sink,
+            extra: extra.to_string(),
+        })
+        .collect()
+}
+
+/// The endpoints, started once on their own runtime.
+struct Endpoints {
+    tablestore: Endpoint,
+    tdengine: Endpoint,
+    maxcompute: Endpoint,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Endpoints {
+    /// Starts one endpoint per service on a one-thread runtime.
+    fn start() -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(ENDPOINT_THREADS)
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            tablestore: Endpoint::start(&runtime, Service::Tablestore)?,
+            tdengine: Endpoint::start(&runtime, Service::Tdengine)?,
+            maxcompute: Endpoint::start(&runtime, Service::MaxCompute)?,
+            _runtime: runtime,
+        })
+    }
+
+    fn get(&self, service: Service) -> &Endpoint {
+        match service {
+            Service::Tablestore => &self.tablestore,
+            Service::Tdengine => &self.tdengine,
+            Service::MaxCompute => &self.maxcompute,
+        }
+    }
+}
+
+/// Runs `sluice standalone` on the case's connector until `records` rows have landed.
 fn sluice(
     kafka: &EmbeddedKafka,
     dir: &Path,
     run_name: &str,
-    topic: &str,
-    extra: &str,
+    case: &Case,
     records: usize,
+    endpoints: &Endpoints,
 ) -> anyhow::Result<Run> {
     let out = dir.join(format!("{run_name}.jsonl"));
     let worker = dir.join("worker.properties");
@@ -152,14 +333,25 @@ fn sluice(
             dir.join("plugin-cache").display()
         ),
     )?;
+    let endpoint = case.sink.service().map(|service| endpoints.get(service));
     let connector = dir.join(format!("{run_name}.properties"));
     std::fs::write(
         &connector,
         format!(
-            "name={run_name}\nconnector.class=FileStreamSink\ntopics={topic}\nparser=json\nfile={}\n{extra}",
-            out.display()
+            "name={run_name}\ntopics={}\n{}{}",
+            case.topic,
+            case.sink.connector(endpoint.map(|e| e.address), &out),
+            case.extra
         ),
     )?;
+    let mut landed = match endpoint {
+        Some(endpoint) => {
+            endpoint.reset();
+            Landed::Endpoint(endpoint)
+        }
+        None => Landed::File { path: out, file: None, lines: 0, buffer: vec![0u8; 1 << 20] },
+    };
+    let endpoint_cpu_before = threads_cpu(ENDPOINT_THREADS);
     let started = Instant::now();
     // SLUICE_BENCH_WRAP="perf record -g -o perf.data --" runs the child under a profiler
     // (its CPU and RSS figures are then the wrapper's).
@@ -181,50 +373,79 @@ fn sluice(
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()?;
-    let result = watch(&mut child, &out, records, started);
+    let result = watch(&mut child, &mut landed, records, started);
     let cpu = child_cpu(child.id());
     let peak = peak_rss_kib(child.id());
+    let endpoint_cpu = threads_cpu(ENDPOINT_THREADS).saturating_sub(endpoint_cpu_before);
+    let refused = endpoint.map_or(0, |e| e.refused());
     let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     let _ = child.wait();
     let (took, first) = result?;
-    Ok(Run { took, first, cpu: cpu?, peak_rss_kib: peak? })
+    let rows = landed.count()?;
+    Ok(Run { took, first, cpu: cpu?, peak_rss_kib: peak?, endpoint_cpu, refused, rows })
 }
 
-/// Counts the output file's lines as they arrive.
-fn watch(child: &mut Child, out: &Path, records: usize, started: Instant) -> anyhow::Result<(Duration, Duration)> {
-    let mut lines = 0usize;
-    let mut first = None;
-    let mut file = None;
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        if let Some(status) = child.try_wait()? {
-            anyhow::bail!("sluice exited early ({status}) after {lines} of {records} rows");
-        }
-        if started.elapsed() > Duration::from_secs(600) {
-            anyhow::bail!("sluice wrote only {lines} of {records} rows in {:.0?}", started.elapsed());
-        }
-        if file.is_none() {
-            file = std::fs::File::open(out).ok();
-        }
-        let mut progressed = false;
-        if let Some(file) = file.as_mut() {
-            loop {
-                let read = file.read(&mut buffer)?;
-                if read == 0 {
-                    break;
+/// How a run sees rows land.
+enum Landed<'a> {
+    /// Lines of the output file, read as they arrive.
+    File { path: PathBuf, file: Option<std::fs::File>, lines: usize, buffer: Vec<u8> },
+    /// Rows the endpoint stored.
+    Endpoint(&'a Endpoint),
+}
+
+impl Landed<'_> {
+    /// Rows landed so far.
+    fn count(&mut self) -> anyhow::Result<usize> {
+        match self {
+            Landed::Endpoint(endpoint) => Ok(endpoint.landed() as usize),
+            Landed::File { path, file, lines, buffer } => {
+                if file.is_none() {
+                    *file = std::fs::File::open(path).ok();
                 }
-                progressed = true;
-                lines += buffer[..read].iter().filter(|&&b| b == b'\n').count();
+                if let Some(file) = file.as_mut() {
+                    loop {
+                        let read = file.read(buffer)?;
+                        if read == 0 {
+                            break;
+                        }
+                        *lines += buffer[..read].iter().filter(|&&b| b == b'\n').count();
+                    }
+                }
+                Ok(*lines)
             }
         }
-        if lines > 0 {
+    }
+}
+
+/// Waits until `records` rows have landed; returns the time taken and the time to the first.
+fn watch(
+    child: &mut Child,
+    landed: &mut Landed<'_>,
+    records: usize,
+    started: Instant,
+) -> anyhow::Result<(Duration, Duration)> {
+    let mut rows = 0usize;
+    let mut first = None;
+    let mut progressed_at = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("sluice exited early ({status}) after {rows} of {records} rows");
+        }
+        if started.elapsed() > Duration::from_secs(600) || progressed_at.elapsed() > Duration::from_secs(120) {
+            anyhow::bail!("sluice wrote only {rows} of {records} rows in {:.0?}", started.elapsed());
+        }
+        let now = landed.count()?;
+        if now > 0 {
             first.get_or_insert_with(|| started.elapsed());
         }
-        if lines >= records {
+        if now >= records {
             return Ok((started.elapsed(), first.unwrap_or_default()));
         }
-        if !progressed {
+        if now == rows {
             std::thread::sleep(Duration::from_millis(2));
+        } else {
+            rows = now;
+            progressed_at = Instant::now();
         }
     }
 }
@@ -241,7 +462,21 @@ fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
 
 /// utime + stime of a process from `/proc/<pid>/stat`.
 fn child_cpu(pid: u32) -> anyhow::Result<Duration> {
-    let stat = proc_file(pid, "stat")?;
+    stat_cpu(&proc_file(pid, "stat")?)
+}
+
+/// CPU time of this process's threads named `name`.
+fn threads_cpu(name: &str) -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Duration::ZERO };
+    tasks
+        .filter_map(Result::ok)
+        .filter(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim_end() == name))
+        .filter_map(|task| stat_cpu(&std::fs::read_to_string(task.path().join("stat")).ok()?).ok())
+        .sum()
+}
+
+/// utime + stime from the text of a `stat` file.
+fn stat_cpu(stat: &str) -> anyhow::Result<Duration> {
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let rest = &stat[stat.rfind(')').ok_or_else(|| anyhow::anyhow!("bad stat"))? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -265,18 +500,42 @@ fn per_second(records: usize, took: Duration) -> f64 {
 fn main() -> anyhow::Result<()> {
     let records = env_or("SLUICE_BENCH_RECORDS", 300_000);
     let passes = env_or("SLUICE_BENCH_PASSES", 3).max(1);
-    let kafka = EmbeddedKafka::start()?;
-    let dir = tempfile::tempdir()?;
-    let size = fill(&kafka, "events-12", 12, records)?;
     // librdkafka's mock cluster keeps a bounded log per partition, so the one-partition topic
     // holds a twelfth of the records (its figures are rates, comparable all the same).
     let single = records / 12;
+    let all = cases(records, single);
+    // SLUICE_BENCH_SETTINGS="key=value;key=value" adds connector settings to the selected cases.
+    let settings = std::env::var("SLUICE_BENCH_SETTINGS").ok().filter(|s| !s.trim().is_empty());
+    let names: Vec<String> = match std::env::var("SLUICE_BENCH_CASES") {
+        Ok(list) => list.split(',').map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect(),
+        Err(_) if settings.is_some() => vec!["file".to_string()],
+        Err(_) => all.iter().map(|c| c.name.to_string()).collect(),
+    };
+    if let Some(unknown) = names.iter().find(|n| !all.iter().any(|c| c.name == n.as_str())) {
+        let known: Vec<&str> = all.iter().map(|c| c.name).collect();
+        anyhow::bail!("SLUICE_BENCH_CASES: no case `{unknown}` (cases: {})", known.join(", "));
+    }
+    let mut selected: Vec<Case> = all.into_iter().filter(|c| names.iter().any(|n| n == c.name)).collect();
+    if let Some(settings) = &settings {
+        for case in &mut selected {
+            case.extra.push_str(&(settings.replace(';', "\n") + "\n"));
+            case.label = format!("{} + SLUICE_BENCH_SETTINGS", case.name);
+        }
+    }
+
+    let kafka = EmbeddedKafka::start()?;
+    let dir = tempfile::tempdir()?;
+    let endpoints = Endpoints::start()?;
+    let size = fill(&kafka, "events-12", 12, records)?;
     fill(&kafka, "events-1", 1, single)?;
     println!(
         "end to end: {records} JSON records of ~{size} bytes, librdkafka mock cluster in process, \
          {} cores, median of {passes} passes",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    if let Some(settings) = &settings {
+        println!("  every case below with SLUICE_BENCH_SETTINGS: {settings}");
+    }
 
     let raw_runs: Vec<Run> = (0..passes).map(|p| raw(&kafka, "events-12", records, p)).collect::<Result<_, _>>()?;
     let raw_took = median_by(&raw_runs, |r| r.took);
@@ -291,36 +550,41 @@ fn main() -> anyhow::Result<()> {
         raw_first
     );
 
-    // A first run compiles the built-in parser into the plugin cache; later runs load it.
-    sluice(&kafka, dir.path(), "warm-up", "events-1", "", single.min(1000))?;
-
-    let cases: [(&str, &str, &str, usize); 3] = [
-        ("FileStreamSink, defaults (tasks.max=1), 12 p", "events-12", "", records),
-        ("FileStreamSink, tasks.max=2, 12 partitions", "events-12", "tasks.max=2\n", records),
-        ("FileStreamSink, defaults, 1 partition", "events-1", "", single),
-    ];
-    // SLUICE_BENCH_SETTINGS="key=value;key=value" runs one extra case with those connector settings.
-    let custom = std::env::var("SLUICE_BENCH_SETTINGS").ok().map(|s| s.replace(';', "\n") + "\n");
-    let custom_case =
-        custom.as_deref().map(|extra| ("FileStreamSink, SLUICE_BENCH_SETTINGS, 12 p", "events-12", extra, records));
-    let cases: Vec<(&str, &str, &str, usize)> = match custom_case {
-        Some(case) => vec![case],
-        None => cases.to_vec(),
-    };
-    for (index, &(label, topic, extra, records)) in cases.iter().enumerate() {
+    let mut warm: Vec<Sink> = Vec::new();
+    for (index, case) in selected.iter().enumerate() {
+        // A sink's first run compiles its parser into the plugin cache (and creates its
+        // table or database); the measured runs load and find them.
+        if !warm.contains(&case.sink) {
+            let warm_up = Case { topic: "events-1", ..case.clone() };
+            sluice(&kafka, dir.path(), &format!("warm-up-{index}"), &warm_up, single.min(1000), &endpoints)?;
+            warm.push(case.sink);
+        }
         let runs: Vec<Run> = (0..passes)
-            .map(|p| sluice(&kafka, dir.path(), &format!("run-{index}-{p}"), topic, extra, records))
+            .map(|p| sluice(&kafka, dir.path(), &format!("run-{index}-{p}"), case, case.records, &endpoints))
             .collect::<Result<_, _>>()?;
         let took = median_by(&runs, |r| r.took);
         let first = median_by(&runs, |r| r.first);
         let cpu = median_by(&runs, |r| r.cpu);
         let rss = median_by(&runs, |r| r.peak_rss_kib);
+        let per_million = |cpu: Duration| cpu.as_secs_f64() * 1e6 / case.records as f64;
+        let mut notes = match case.sink {
+            Sink::File => String::new(),
+            _ => format!("  endpoint {:.2} CPU s/M", per_million(median_by(&runs, |r| r.endpoint_cpu))),
+        };
+        let refused: u64 = runs.iter().map(|r| r.refused).sum();
+        if refused > 0 {
+            notes.push_str(&format!("  ({refused} writes refused by the endpoint)"));
+        }
+        if runs.iter().any(|r| r.rows != case.records) {
+            let rows: Vec<String> = runs.iter().map(|r| r.rows.to_string()).collect();
+            notes.push_str(&format!("  (rows landed: {} for {} records)", rows.join(", "), case.records));
+        }
         println!(
-            "  {:<44} {:>10.0} records/s  {:.2}x  {:>5.2} CPU s/M  peak RSS {:>5.1} MB  first row {:.0?} after the join",
-            label,
-            per_second(records, took),
-            per_second(records, took) / raw_rate,
-            cpu.as_secs_f64() * 1e6 / records as f64,
+            "  {:<44} {:>10.0} records/s  {:.2}x  {:>5.2} CPU s/M  peak RSS {:>5.1} MB  first row {:.0?} after the join{notes}",
+            case.label,
+            per_second(case.records, took),
+            per_second(case.records, took) / raw_rate,
+            per_million(cpu),
             rss as f64 / 1024.0,
             first.saturating_sub(raw_first),
         );
