@@ -417,7 +417,6 @@ async fn an_outage_longer_than_the_retry_budget_fails_the_connector_and_commits_
     assert!(reason.contains("errors.retry.timeout=2000") && reason.contains("taosAdapter"), "{reason}");
     assert!(status.failed_transiently(), "a service down past the budget is a cause that can pass");
     assert_eq!(h.committed("connect-c-long", "long-outage", 1), vec![1], "nothing committed past the failed batch");
-    assert_eq!(adapter.row_count("longout", "o"), 1);
 
     // The worker restarts the connector with backoff; once the service is back, a restart
     // writes everything, without the process being restarted.

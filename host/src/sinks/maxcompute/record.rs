@@ -39,20 +39,34 @@ pub enum Cell<'a> {
     },
 }
 
+/// Bytes of finished records gathered before they go to the writer.
+const WRITE_CHUNK: usize = 32 * 1024;
+
 /// Writes records and the footer of one record stream into `W`.
 pub struct RecordWriter<W: Write> {
     out: W,
+    /// Finished records not yet written out, then the current record's fields.
     record: Vec<u8>,
     crc: u32,
     crc_of_crcs: u32,
     count: u64,
     raw_bytes: u64,
+    /// Bytes already handed to `out`.
+    raw_bytes_written: u64,
 }
 
 impl<W: Write> RecordWriter<W> {
     /// A writer for one complete stream (one block).
     pub fn new(out: W) -> Self {
-        Self { out, record: Vec::with_capacity(256), crc: 0, crc_of_crcs: 0, count: 0, raw_bytes: 0 }
+        Self {
+            out,
+            record: Vec::with_capacity(WRITE_CHUNK + 1024),
+            crc: 0,
+            crc_of_crcs: 0,
+            count: 0,
+            raw_bytes: 0,
+            raw_bytes_written: 0,
+        }
     }
 
     /// Records written so far.
@@ -114,14 +128,25 @@ impl<W: Write> RecordWriter<W> {
         self.crc_of_crcs = crc32c::crc32c_append(self.crc_of_crcs, &self.crc.to_le_bytes());
         self.crc = 0;
         self.count += 1;
-        self.raw_bytes += self.record.len() as u64;
+        self.raw_bytes = self.raw_bytes_written + self.record.len() as u64;
+        // Records go to the writer (a compressor) in chunks, not one call each: a call costs
+        // the compressor a pass over its output buffer.
+        if self.record.len() >= WRITE_CHUNK {
+            self.flush_records()?;
+        }
+        Ok(())
+    }
+
+    fn flush_records(&mut self) -> io::Result<()> {
         self.out.write_all(&self.record)?;
+        self.raw_bytes_written += self.record.len() as u64;
         self.record.clear();
         Ok(())
     }
 
     /// Writes the footer and returns the inner writer.
     pub fn finish(mut self) -> io::Result<W> {
+        self.flush_records()?;
         let mut footer = Vec::with_capacity(20);
         tag(&mut footer, META_COUNT, WIRE_VARINT);
         varint(&mut footer, zigzag(self.count as i64));

@@ -327,6 +327,9 @@ fn item_rows<'a>(
 impl Sink for MaxComputeSink {
     async fn write(&mut self, items: &[SinkItem<'_>], driver: &mut Driver) -> Result<WriteReport, SinkError> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default();
+        // Partition values change at minute boundaries at the finest (every zone offset is
+        // whole minutes), so one formatting per minute of record time is enough.
+        let mut last: Option<(i64, String)> = None;
         let entries: Vec<Entry> = items
             .iter()
             .enumerate()
@@ -337,7 +340,15 @@ impl Sink for MaxComputeSink {
                         PartitionTime::Sink => now,
                         PartitionTime::Record => entry.record.timestamp_ms.unwrap_or(now),
                     };
-                    self.config.partition.value_at(at)
+                    let minute = at.div_euclid(60_000);
+                    match &last {
+                        Some((m, value)) if *m == minute => value.clone(),
+                        _ => {
+                            let value = self.config.partition.value_at(at);
+                            last = Some((minute, value.clone()));
+                            value
+                        }
+                    }
                 }),
             })
             .collect();
