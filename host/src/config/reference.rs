@@ -89,7 +89,7 @@ pub const KEYS: &[KeyDoc] = &[
     key(Connector, "name", "(required)", "Connector name; the consumer group is `connect-<name>`."),
     key(Connector, "connector.class", "(required)", "Which sink: `org.apache.kafka.connect.file.FileStreamSinkConnector` (`FileStreamSink`), `stdout`, `com.taosdata.kafka.connect.sink.TDengineSinkConnector` (`TDengineSinkConnector`) `com.aliyun.odps.kafka.connect.MaxComputeSinkConnector` (`MaxComputeSinkConnector`) or `TableStoreSinkConnector` (`com.aliyun.tablestore.kafka.connect.TableStoreSinkConnector`)."),
     key(Connector, "initial_state", "RUNNING", "State the connector starts in: `RUNNING`, `PAUSED` (partitions assigned, nothing read) or `STOPPED` (no consumer; offsets can be changed). Also the top-level `initial_state` of a JSON connector file or `POST /connectors` body."),
-    key(Connector, "tasks.max", "1", "Parser workers (and sink lanes) running in parallel; each partition always goes to the same task, so order per partition is kept."),
+    key(Connector, "tasks.max", "1", "Tasks running in parallel, each a sink lane fed by `sluice.parser.threads` parser threads; each partition always goes to the same task, so order per partition is kept."),
     key(Connector, "topics", "(one of topics, topics.regex)", "Comma-separated topics to read."),
     key(Connector, "topics.regex", "(one of topics, topics.regex)", "Regular expression of topics to read."),
     key(Connector, "parser", "(the sink's)", "Built-in parser to use: `json` (default of the file sinks), `tdengine` (default of the TDengine sink) or `maxcompute` (default of the MaxCompute sink)."),

@@ -59,12 +59,19 @@ pub struct Driver {
     retries: u64,
     on_retry: Option<Box<dyn Fn() + Send + Sync>>,
     on_request: Option<Box<dyn Fn(std::time::Duration) + Send + Sync>>,
+    /// When splitting refused requests was last reported at WARN (at most every
+    /// [`SPLIT_WARNING_EVERY`]: a service that refuses every request of several rows makes
+    /// the connector send one row per request, which must not go unnoticed).
+    split_warned: Option<std::time::Instant>,
 }
+
+/// How often splitting refused requests is reported at WARN.
+const SPLIT_WARNING_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Driver {
     /// A driver retrying by `policy` until `shutdown` turns true.
     pub fn new(policy: RetryPolicy, shutdown: watch::Receiver<bool>) -> Self {
-        Self { policy, shutdown, retries: 0, on_retry: None, on_request: None }
+        Self { policy, shutdown, retries: 0, on_retry: None, on_request: None, split_warned: None }
     }
 
     /// Calls `time` with the duration of every request sent (the sink's request latency).
@@ -117,6 +124,7 @@ impl Driver {
                 }))
                 .await;
                 let mut split: Vec<Vec<usize>> = Vec::new();
+                let mut refused: Option<(usize, String)> = None;
                 let mut again: Vec<usize> = Vec::new();
                 let mut wait: Option<(String, Option<std::time::Duration>)> = None;
                 let mut progress = false;
@@ -144,6 +152,7 @@ impl Driver {
                                 rows = request.len(),
                                 "{name} refused a request for its data ({reason}); splitting it to find the bad rows."
                             );
+                            refused.get_or_insert((request.len(), reason));
                             let (left, right) = request.split_at(request.len() / 2);
                             split.push(left.to_vec());
                             split.push(right.to_vec());
@@ -172,6 +181,19 @@ impl Driver {
                                 one(index, outcome)?;
                             }
                         }
+                    }
+                }
+                if let Some((rows, reason)) = refused {
+                    let due = self.split_warned.is_none_or(|at| at.elapsed() >= SPLIT_WARNING_EVERY);
+                    if due {
+                        self.split_warned = Some(std::time::Instant::now());
+                        tracing::warn!(
+                            service = name,
+                            rows,
+                            "{name} refused a request of {rows} rows for its data ({reason}); splitting requests to \
+                             find the bad rows (if most requests are refused, every row goes alone: check the data \
+                             against the target's schema). Reported at most every 10 s."
+                        );
                     }
                 }
                 if progress {
