@@ -237,3 +237,76 @@ async fn a_second_instance_joining_the_group_splits_partitions_without_losing_re
     first.wait().await;
     second.wait().await;
 }
+
+/// A poison matrix through the built-in JSON parser into the file sink: invalid JSON, invalid
+/// UTF-8, JSON nested 10,000 deep and a 2 MB value whose JSON is cut short are dead-lettered
+/// with their reasons; good records, a top-level array (one `value` column) and a tombstone
+/// (no output) are handled; nothing is lost and the connector never fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record_is_written() {
+    let h = Harness::new();
+    h.topic("poison", 1);
+    h.topic("poison-dlq", 1);
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let huge_cut = format!("{{\"blob\":\"{}", "x".repeat(2 << 20));
+    let values: Vec<(Option<Vec<u8>>, &str)> = vec![
+        (Some(br#"{"n":0}"#.to_vec()), "good"),
+        (Some(br#"{"n":"#.to_vec()), "invalid JSON"),
+        (Some(b"{\"\xff\":1}".to_vec()), "invalid UTF-8"),
+        (Some(br#"{"n":3}"#.to_vec()), "good"),
+        (None, "tombstone"),
+        (Some(b"[1,2,3]".to_vec()), "array"),
+        (Some(deep.into_bytes()), "nested 10,000 deep"),
+        (Some(huge_cut.into_bytes()), "2 MB, cut short"),
+        (Some(br#"{"n":8}"#.to_vec()), "good"),
+    ];
+    let records: Vec<sluice::plugin::KafkaRecord> = values
+        .iter()
+        .enumerate()
+        .map(|(i, (value, _))| sluice::plugin::KafkaRecord {
+            topic: "poison".into(),
+            partition: 0,
+            offset: i as i64,
+            timestamp_ms: None,
+            key: Some(format!("k{i}").into_bytes()),
+            value: value.clone(),
+            headers: Vec::new(),
+        })
+        .collect();
+    h.produce_records(&records).await;
+    let out = h.path("out.jsonl");
+    let connector = h.connector(&format!(
+        "name=poison\nconnector.class=FileStreamSink\ntopics=poison\nfile={}\nerrors.tolerance=all\n\
+         errors.deadletterqueue.topic.name=poison-dlq\nerrors.deadletterqueue.topic.replication.factor=1\n",
+        out.display()
+    ));
+    let running = h.start(h.worker(""), vec![connector]).await.unwrap();
+    let status = running.statuses()[0].clone();
+    assert!(
+        wait_until(Duration::from_secs(30), || h.committed("connect-poison", "poison", 1) == vec![9]).await,
+        "committed {:?}",
+        h.committed("connect-poison", "poison", 1)
+    );
+    let written: Vec<i64> = output_lines(&out).iter().map(|l| l["offset"].as_i64().unwrap()).collect();
+    assert_eq!(written, vec![0, 3, 5, 8], "the good records and the array, once each, in order");
+    let dead = h.read("poison-dlq", 0, 4);
+    let dead_offsets: Vec<String> =
+        dead.iter().map(|m| header(m, "__connect.errors.offset").unwrap_or_default()).collect();
+    assert_eq!(dead_offsets, ["1", "2", "6", "7"], "each bad record dead-lettered once");
+    for message in &dead {
+        let offset: usize = header(message, "__connect.errors.offset").unwrap().parse().unwrap();
+        assert_eq!(message.payload().map(<[u8]>::to_vec), values[offset].0, "{}: original bytes", values[offset].1);
+        let info = header(message, "ErrorInfo").unwrap();
+        assert!(info.contains("invalid-json"), "{}: {info}", values[offset].1);
+    }
+    assert!(
+        header(&dead[2], "ErrorInfo").unwrap().contains("recursion limit"),
+        "the reason names the nesting: {:?}",
+        header(&dead[2], "ErrorInfo")
+    );
+    assert!(!status.is_failed());
+    assert_eq!(Counters::get(&status.counters.records_dead_lettered), 4);
+    assert_eq!(Counters::get(&status.counters.records_without_output), 1, "the tombstone");
+    running.shutdown();
+    running.wait().await;
+}
