@@ -194,6 +194,10 @@ impl std::fmt::Debug for LoadedPlugin {
     }
 }
 
+/// When set, plugin code is announced to `perf` through `/tmp/perf-<pid>.map`, so profiles
+/// name the guest's functions (see docs/performance.md).
+const PERF_MAP_ENV: &str = "SLUICE_WASM_PERF_MAP";
+
 fn shared_engine() -> anyhow::Result<Engine> {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     if let Some(engine) = ENGINE.get() {
@@ -203,6 +207,9 @@ fn shared_engine() -> anyhow::Result<Engine> {
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    if std::env::var_os(PERF_MAP_ENV).is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let engine = Engine::new(&config).map_err(anyhow::Error::from).context("creating the WebAssembly engine")?;
     let engine = ENGINE.get_or_init(|| engine).clone();
     let ticker = engine.weak();

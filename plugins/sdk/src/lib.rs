@@ -28,6 +28,7 @@
 //! expands to nothing and [`log()`] writes to standard error.
 #![warn(missing_docs)]
 
+pub mod alloc;
 #[doc(hidden)]
 pub mod bindings;
 mod builders;

@@ -167,8 +167,9 @@ impl Parser for JsonParser {
 
 export_parser!(JsonParser);
 
-// Talc instead of the default dlmalloc: allocation is a large share of this parser's time
-// inside wasm (see host/benches/parser.rs).
+// Talc instead of the default dlmalloc, behind a free list per small size: allocation is a
+// large share of this parser's time inside wasm (see docs/performance.md).
 #[cfg(all(not(target_feature = "atomics"), target_family = "wasm"))]
 #[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+static ALLOCATOR: sluice_plugin_sdk::alloc::SizeClassCache<talc::wasm::WasmDynamicTalc> =
+    sluice_plugin_sdk::alloc::SizeClassCache::new(talc::wasm::new_wasm_dynamic_allocator());

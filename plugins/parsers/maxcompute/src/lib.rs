@@ -146,3 +146,10 @@ mod tests {
         assert_eq!(error.field.as_deref(), Some("format"));
     }
 }
+
+// A free list per small size in front of the default allocator: the same few sizes are
+// allocated and freed for every record (see sluice_plugin_sdk::alloc).
+#[cfg(all(not(target_feature = "atomics"), target_family = "wasm"))]
+#[global_allocator]
+static ALLOCATOR: sluice_plugin_sdk::alloc::SizeClassCache<std::alloc::System> =
+    sluice_plugin_sdk::alloc::SizeClassCache::new(std::alloc::System);
