@@ -69,7 +69,7 @@ impl ErrorTable {
             bytes += row_change.len();
             request_rows.push(protocol::RowInBatchWriteRowRequest {
                 r#type: protocol::OperationType::Put as i32,
-                row_change,
+                row_change: row_change.into(),
                 condition: protocol::Condition {
                     row_existence: protocol::RowExistenceExpectation::Ignore as i32,
                     column_condition: None,

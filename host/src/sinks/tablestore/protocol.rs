@@ -234,9 +234,10 @@ pub struct RowInBatchWriteRowRequest {
     /// Put, update or delete.
     #[prost(enumeration = "OperationType", required, tag = "1")]
     pub r#type: i32,
-    /// The PlainBuffer row change.
-    #[prost(bytes = "vec", required, tag = "2")]
-    pub row_change: Vec<u8>,
+    /// The PlainBuffer row change (shared with the encoded row, so a retry or a split
+    /// request does not copy it).
+    #[prost(bytes = "bytes", required, tag = "2")]
+    pub row_change: bytes::Bytes,
     /// Condition (always IGNORE here).
     #[prost(message, required, tag = "3")]
     pub condition: Condition,
@@ -303,9 +304,10 @@ pub struct RowInBulkImportRequest {
     /// Put, update or delete.
     #[prost(enumeration = "OperationType", required, tag = "1")]
     pub r#type: i32,
-    /// The PlainBuffer row change.
-    #[prost(bytes = "vec", required, tag = "2")]
-    pub row_change: Vec<u8>,
+    /// The PlainBuffer row change (shared with the encoded row, so a retry or a split
+    /// request does not copy it).
+    #[prost(bytes = "bytes", required, tag = "2")]
+    pub row_change: bytes::Bytes,
 }
 
 /// `BulkImport`: many rows of one table.

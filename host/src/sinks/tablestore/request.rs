@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 
 use super::config::{KeyColumn, WriteApi};
 use super::plainbuffer::{self, Update, Value as Pb};
@@ -28,12 +29,12 @@ pub const MAX_COLUMNS: usize = 1024;
 pub struct EncodedRow {
     /// Index of the batch item it came from.
     pub item: usize,
-    /// Destination table.
-    pub table: String,
+    /// Destination table (shared by the rows of a batch that go to the same table).
+    pub table: Arc<str>,
     /// Put, update or delete.
     pub op: OperationType,
     /// PlainBuffer bytes.
-    pub bytes: Vec<u8>,
+    pub bytes: bytes::Bytes,
     /// Hash of table and primary key (to keep equal keys apart).
     pub key: u64,
     /// The primary key as text, for messages.
@@ -42,7 +43,7 @@ pub struct EncodedRow {
 
 /// Encodes `row` for `table`, checking it against the table's primary key (when known)
 /// and the service limits. Errors name the table and the field.
-pub fn encode(item: usize, table: &str, row: &Row, schema: Option<&[KeyColumn]>) -> Result<EncodedRow, String> {
+pub fn encode(item: usize, table: &Arc<str>, row: &Row, schema: Option<&[KeyColumn]>) -> Result<EncodedRow, String> {
     let label = key_label(table, &row.primary_key);
     let fail = |field: &str, why: String| format!("row {label}: field `{field}`: {why}");
     if let Some(schema) = schema {
@@ -118,7 +119,7 @@ pub fn encode(item: usize, table: &str, row: &Row, schema: Option<&[KeyColumn]>)
     if bytes.len() > MAX_BYTES {
         return Err(format!("row {label}: the row has {} bytes; a row write may have at most 4 MB", bytes.len()));
     }
-    Ok(EncodedRow { item, table: table.to_string(), op, bytes, key, label })
+    Ok(EncodedRow { item, table: table.clone(), op, bytes: bytes.into(), key, label })
 }
 
 fn attributes<'r>(
@@ -196,16 +197,25 @@ fn kind_name(value: &Value) -> &'static str {
     }
 }
 
+/// `table(name=value, ...)`, built in one string (it is made for every row).
 fn key_label(table: &str, pk: &[Column]) -> String {
-    let parts: Vec<String> = pk
-        .iter()
-        .map(|c| match &c.value {
-            Value::Text(s) => format!("{}={s:?}", c.name),
-            Value::Binary(b) => format!("{}=<{} bytes>", c.name, b.len()),
-            other => format!("{}={}", c.name, crate::plugin::render::value(other).1),
-        })
-        .collect();
-    format!("{table}({})", parts.join(", "))
+    use std::fmt::Write as _;
+    let mut label = String::with_capacity(table.len() + 2 + pk.iter().map(|c| c.name.len() + 16).sum::<usize>());
+    label.push_str(table);
+    label.push('(');
+    for (i, c) in pk.iter().enumerate() {
+        if i > 0 {
+            label.push_str(", ");
+        }
+        let _ = match &c.value {
+            Value::Text(s) => write!(label, "{}={s:?}", c.name),
+            Value::Int64(v) => write!(label, "{}={v}", c.name),
+            Value::Binary(b) => write!(label, "{}=<{} bytes>", c.name, b.len()),
+            other => write!(label, "{}={}", c.name, crate::plugin::render::value(other).1),
+        };
+    }
+    label.push(')');
+    label
 }
 
 /// Indices of rows making up one request.
@@ -226,7 +236,7 @@ pub fn plan(
     let mut waves: Vec<Vec<Request>> = Vec::new();
     let mut wave: Vec<Request> = Vec::new();
     // Open request per table (BulkImport) or one open request (BatchWriteRow): index into `wave`.
-    let mut open: Vec<(String, usize)> = Vec::new();
+    let mut open: Vec<(Arc<str>, usize)> = Vec::new();
     let mut wave_keys: HashSet<u64> = HashSet::new();
     let mut request_keys: Vec<HashSet<u64>> = Vec::new();
     for index in indices {
@@ -250,7 +260,7 @@ pub fn plan(
                 wave.push(Request::default());
                 request_keys.push(HashSet::new());
                 let i = wave.len() - 1;
-                let name = if api == WriteApi::BulkImport { row.table.clone() } else { String::new() };
+                let name = if api == WriteApi::BulkImport { row.table.clone() } else { Arc::from("") };
                 open.retain(|(t, _)| *t != name);
                 open.push((name, i));
                 i
@@ -274,10 +284,13 @@ pub fn batch_write_row(rows: &[EncodedRow], indices: &[usize]) -> (protocol::Bat
     let mut order: Vec<Vec<usize>> = Vec::new();
     for &i in indices {
         let row = &rows[i];
-        let slot = match tables.iter().position(|t| t.table_name == row.table) {
+        let slot = match tables.iter().position(|t| *t.table_name == *row.table) {
             Some(slot) => slot,
             None => {
-                tables.push(protocol::TableInBatchWriteRowRequest { table_name: row.table.clone(), rows: Vec::new() });
+                tables.push(protocol::TableInBatchWriteRowRequest {
+                    table_name: row.table.to_string(),
+                    rows: Vec::new(),
+                });
                 order.push(Vec::new());
                 tables.len() - 1
             }
@@ -298,7 +311,7 @@ pub fn batch_write_row(rows: &[EncodedRow], indices: &[usize]) -> (protocol::Bat
 /// The `BulkImport` request of `rows` (all of one table).
 pub fn bulk_import(rows: &[EncodedRow], indices: &[usize]) -> protocol::BulkImportRequest {
     protocol::BulkImportRequest {
-        table_name: indices.first().map(|&i| rows[i].table.clone()).unwrap_or_default(),
+        table_name: indices.first().map(|&i| rows[i].table.to_string()).unwrap_or_default(),
         rows: indices
             .iter()
             .map(|&i| protocol::RowInBulkImportRequest { r#type: rows[i].op as i32, row_change: rows[i].bytes.clone() })
@@ -321,7 +334,8 @@ mod tests {
     }
 
     fn rows(keys: &[i64], table: &str) -> Vec<EncodedRow> {
-        keys.iter().enumerate().map(|(i, k)| encode(i, table, &row(*k, WriteKind::Put), None).unwrap()).collect()
+        let table: Arc<str> = Arc::from(table);
+        keys.iter().enumerate().map(|(i, k)| encode(i, &table, &row(*k, WriteKind::Put), None).unwrap()).collect()
     }
 
     fn shape(waves: &[Vec<Request>]) -> Vec<Vec<Vec<usize>>> {
@@ -363,17 +377,17 @@ mod tests {
     fn values_that_do_not_fit_name_the_field() {
         let mut big = row(1, WriteKind::Put);
         big.primary_key[0].value = Value::Text("k".repeat(1025));
-        let error = encode(0, "t", &big, None).unwrap_err();
+        let error = encode(0, &Arc::from("t"), &big, None).unwrap_err();
         assert!(error.contains("field `id`") && error.contains("1 KB"), "{error}");
         let mut big = row(1, WriteKind::Put);
         big.columns[0].value = Value::Binary(vec![0; MAX_ATTRIBUTE_VALUE + 1]);
-        assert!(encode(0, "t", &big, None).unwrap_err().contains("field `v`"));
+        assert!(encode(0, &Arc::from("t"), &big, None).unwrap_err().contains("field `v`"));
         let schema = [KeyColumn { name: "id".into(), kind: PrimaryKeyType::String, auto_increment: false }];
-        let error = encode(0, "t", &row(1, WriteKind::Put), Some(&schema)).unwrap_err();
+        let error = encode(0, &Arc::from("t"), &row(1, WriteKind::Put), Some(&schema)).unwrap_err();
         assert!(error.contains("field `id`") && error.contains("string"), "{error}");
         let mut unsigned = row(1, WriteKind::Put);
         unsigned.columns[0].value = Value::Uint64(u64::MAX);
-        assert!(encode(0, "t", &unsigned, None).unwrap_err().contains("int64"));
+        assert!(encode(0, &Arc::from("t"), &unsigned, None).unwrap_err().contains("int64"));
     }
 
     #[test]
@@ -381,7 +395,7 @@ mod tests {
         let schema = [KeyColumn { name: "id".into(), kind: PrimaryKeyType::Integer, auto_increment: true }];
         let mut r = row(1, WriteKind::Put);
         r.primary_key[0].value = Value::Null;
-        let encoded = encode(0, "t", &r, Some(&schema)).unwrap();
+        let encoded = encode(0, &Arc::from("t"), &r, Some(&schema)).unwrap();
         assert!(encoded.bytes.windows(2).any(|w| w == [0x01, 0x00] || w == [0x0b, 0x0a]));
     }
 }

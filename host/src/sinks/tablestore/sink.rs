@@ -4,6 +4,7 @@
 //! retryable code, splits requests refused as a whole, and reports rows that fail
 //! permanently to the pipeline's error path, naming the row.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -221,10 +222,16 @@ impl Service for TablestoreSink {
             false => None,
         };
         // A table found missing by an earlier try is checked (or created) again first.
+        let mut checked: Option<&str> = None;
         for &i in indices {
-            if let Err(error) = self.schema(&rows[i].table).await {
+            let table = &*rows[i].table;
+            if checked == Some(table) {
+                continue;
+            }
+            if let Err(error) = self.schema(table).await {
                 return Response::Whole(table_outcome(error));
             }
+            checked = Some(table);
         }
         let api = config.write_api;
         let (call, order) = match api {
@@ -285,6 +292,7 @@ impl Sink for TablestoreSink {
     async fn write(&mut self, items: &[SinkItem<'_>], driver: &mut Driver) -> Result<WriteReport, SinkError> {
         let mut rejected = Rejected::new();
         let mut rows: Vec<EncodedRow> = Vec::with_capacity(items.len());
+        let mut last: Option<(Arc<str>, Arc<Vec<KeyColumn>>)> = None;
         for (index, item) in items.iter().enumerate() {
             for output in item.outputs {
                 let Output::Row(row) = output else {
@@ -295,12 +303,20 @@ impl Sink for TablestoreSink {
                     });
                     continue;
                 };
-                let table = row.table.clone().unwrap_or_else(|| self.shared.config.table_for(&item.record.topic));
-                let schema = self
-                    .schema(&table)
-                    .await
-                    .map_err(|e| SinkError::Fatal(format!("Tablestore table `{table}` cannot be written: {e}")))?;
-                match request::encode(index, &table, row, Some(&schema)) {
+                let name = match &row.table {
+                    Some(table) => Cow::Borrowed(table.as_str()),
+                    None => Cow::Owned(self.shared.config.table_for(&item.record.topic)),
+                };
+                // Rows of a batch mostly go to one table: look its name and key up once.
+                if last.as_ref().is_none_or(|(table, _)| **table != *name) {
+                    let schema = self
+                        .schema(&name)
+                        .await
+                        .map_err(|e| SinkError::Fatal(format!("Tablestore table `{name}` cannot be written: {e}")))?;
+                    last = Some((Arc::from(&*name), schema));
+                }
+                let Some((table, schema)) = &last else { unreachable!("set above") };
+                match request::encode(index, table, row, Some(schema)) {
                     Ok(encoded) => rows.push(encoded),
                     Err(reason) => {
                         rejected.entry(index).or_insert(reason);
