@@ -38,6 +38,10 @@ pub struct Batch {
     pub bytes: usize,
 }
 
+/// Parse outcomes of a written batch, sent back to the parser thread that allocated them:
+/// freeing memory on the thread that allocated it is far cheaper than on another one.
+pub type Spent = Vec<Result<Vec<Output>, RecordFailure>>;
+
 /// A batch and one parse outcome per record.
 pub struct ParsedBatch {
     /// The batch's position in its task's sequence.
@@ -52,6 +56,8 @@ pub struct ParsedBatch {
     pub epochs: Vec<(PartitionKey, Epoch)>,
     /// The records' bytes, released from [`Inflight`] once the batch is finished.
     pub bytes: usize,
+    /// Where the lane sends the outcomes once written (the parser thread frees them).
+    pub spent: std::sync::mpsc::Sender<Spent>,
 }
 
 /// What a parser worker needs.
@@ -79,10 +85,14 @@ impl ParserWorker {
         std::thread::Builder::new().name(format!("sluice-parse-{}-{}", self.status.name, self.slot)).spawn(move || {
             let mut current: Option<Arc<ParserGeneration>> = None;
             let mut instance = None;
+            let (spent, written) = std::sync::mpsc::channel::<Spent>();
             while let Some(batch) = input.blocking_recv() {
                 if self.abandon.load(Ordering::Relaxed) || self.status.is_failed() {
                     break;
                 }
+                // Free the outputs of batches written since the last one here, where they
+                // were allocated.
+                written.try_iter().for_each(drop);
                 let generation = batch.generation.clone();
                 if current.as_ref().is_none_or(|c| c.number != generation.number) {
                     instance = generation.take_ready(self.slot);
@@ -107,6 +117,7 @@ impl ParserWorker {
                             generation,
                             epochs: batch.epochs,
                             bytes: batch.bytes,
+                            spent: spent.clone(),
                         };
                         if output.send(parsed).is_err() {
                             break;
@@ -181,13 +192,27 @@ impl SinkLane {
 
     /// Writes one batch and handles its failures. Returns false when the lane must stop.
     async fn deliver(&mut self, batch: ParsedBatch) -> bool {
-        let ParsedBatch { records, outcomes, generation, epochs, .. } = batch;
+        let ParsedBatch { records, outcomes, generation, epochs, spent, .. } = batch;
         // Records of partitions revoked since they were read belong to their new owner now:
         // neither written nor acknowledged here (the new owner reads them again).
         let (records, outcomes) = self.fence(records, outcomes, &epochs);
         if records.is_empty() {
             return true;
         }
+        let delivered = self.write_and_settle(&records, &outcomes, &generation, &epochs).await;
+        // A parser thread that has stopped no longer takes them; then they are freed here.
+        let _ = spent.send(outcomes);
+        delivered
+    }
+
+    /// Writes the batch's outputs and settles its failures; acknowledges what is done.
+    async fn write_and_settle(
+        &mut self,
+        records: &[KafkaRecord],
+        outcomes: &[Result<Vec<Output>, RecordFailure>],
+        generation: &ParserGeneration,
+        epochs: &[(PartitionKey, Epoch)],
+    ) -> bool {
         let parser_name = &generation.plugin.name;
         let mut failures: Vec<(usize, Failure)> = Vec::new();
         let mut items = Vec::with_capacity(records.len());
