@@ -253,7 +253,7 @@ impl SinkLane {
                         String::new()
                     };
                     let skip: Vec<usize> = failures.iter().map(|(i, _)| *i).collect();
-                    self.acknowledge(&records, &epochs, &skip);
+                    self.acknowledge(records, epochs, &skip);
                     self.status.fail(format!(
                         "{}{more}; errors.tolerance=none, so the connector stops here and nothing past this \
                          record is committed (set errors.tolerance=all with a dead-letter topic to route bad records)",
@@ -278,7 +278,7 @@ impl SinkLane {
             }
         }
         Counters::add(&self.status.counters.records_written, (records.len() - failed_count) as u64);
-        self.acknowledge(&records, &epochs, &[]);
+        self.acknowledge(records, epochs, &[]);
         true
     }
 
