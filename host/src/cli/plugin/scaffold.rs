@@ -30,6 +30,7 @@ const SDK: &[(&str, &str)] = &[
     ("src/value.rs", include_str!("../../../../plugins/sdk/src/value.rs")),
     ("src/builders.rs", include_str!("../../../../plugins/sdk/src/builders.rs")),
     ("src/log.rs", include_str!("../../../../plugins/sdk/src/log.rs")),
+    ("src/alloc.rs", include_str!("../../../../plugins/sdk/src/alloc.rs")),
 ];
 
 const SAMPLE_RECORDS: &str = r#"{"topic":"words","offset":0,"value":"hello"}
@@ -230,4 +231,23 @@ export const parsing = {
             (".gitignore".to_string(), "node_modules/\n*.wasm\n".to_string()),
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SDK;
+
+    #[test]
+    fn every_sdk_source_file_is_vendored_into_a_new_rust_plugin() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk/src");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| format!("src/{}", e.unwrap().file_name().to_string_lossy()))
+            .filter(|name| name.ends_with(".rs"))
+            .collect();
+        on_disk.sort();
+        let mut vendored: Vec<String> = SDK.iter().map(|(name, _)| name.to_string()).collect();
+        vendored.sort();
+        assert_eq!(vendored, on_disk, "add the missing files to SDK in host/src/cli/plugin/scaffold.rs");
+    }
 }
