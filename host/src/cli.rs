@@ -100,7 +100,7 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", crate::logging::redact(&format!("{error:#}")));
             ExitCode::FAILURE
         }
     }

@@ -1,9 +1,11 @@
-//! Logging: the subscriber the binary installs, and log levels changed while running
-//! (Kafka Connect's `/admin/loggers`). A logger is a tracing target (`sluice::sinks`,
-//! `librdkafka`) or `root`, the default level.
+//! Logging: the subscriber the binary installs, log levels changed while running (Kafka
+//! Connect's `/admin/loggers`), and the hiding of credentials in everything written to the
+//! log. A logger is a tracing target (`sluice::sinks`, `librdkafka`) or `root`, the default
+//! level.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock, RwLock};
 
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -60,9 +62,57 @@ pub fn init() {
     let filter = EnvFilter::new(directives(&levels));
     *state() = Some(levels);
     let (filter, handle) = reload::Layer::new(filter);
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(|| HidingWriter);
     if tracing_subscriber::registry().with(filter).with(fmt).try_init().is_ok() {
         let _ = HANDLE.set(handle);
+    }
+}
+
+/// Credential values of the connectors (and worker) configured so far; every log line and
+/// fatal error is written with them replaced by `[hidden]`.
+static HIDDEN: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// What a hidden value is replaced by, in logs as in status traces.
+pub const HIDDEN_MARK: &str = "[hidden]";
+
+/// Adds credential values to hide from the log from now on. Values shorter than 4
+/// characters are not hidden (they would mask ordinary words).
+pub fn hide(values: impl IntoIterator<Item = String>) {
+    let mut hidden = HIDDEN.write().unwrap_or_else(|e| e.into_inner());
+    for value in values {
+        if value.len() >= 4 && !hidden.contains(&value) {
+            hidden.push(value);
+        }
+    }
+    // Longer values first, so a secret containing another is hidden whole.
+    hidden.sort_by_key(|v| std::cmp::Reverse(v.len()));
+}
+
+/// `text` with every value given to [`hide`] replaced by `[hidden]`.
+pub fn redact(text: &str) -> Cow<'_, str> {
+    let hidden = HIDDEN.read().unwrap_or_else(|e| e.into_inner());
+    let mut text = Cow::Borrowed(text);
+    for value in hidden.iter() {
+        if text.contains(value.as_str()) {
+            text = Cow::Owned(text.replace(value.as_str(), HIDDEN_MARK));
+        }
+    }
+    text
+}
+
+/// Standard error with [`redact`] applied to each write (the formatter writes one event per
+/// call).
+struct HidingWriter;
+
+impl std::io::Write for HidingWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(bytes);
+        std::io::stderr().lock().write_all(redact(&text).as_bytes())?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 
@@ -149,4 +199,16 @@ pub fn set_level(logger: &str, level: &str) -> Option<Vec<String>> {
         affected.push(logger.to_string());
     }
     Some(affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_values_are_replaced_whole_and_short_ones_are_kept() {
+        hide(["s3cret-value".to_string(), "s3cret-value-longer".to_string(), "abc".to_string()]);
+        assert_eq!(redact("a s3cret-value-longer and s3cret-value; abc"), "a [hidden] and [hidden]; abc");
+        assert!(matches!(redact("nothing to hide"), Cow::Borrowed(_)));
+    }
 }

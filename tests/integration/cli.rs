@@ -162,11 +162,15 @@ async fn killed_eight_times_at_random_moments_each_restart_resumes_at_the_last_c
 }
 
 fn run_standalone_expecting_failure(dir: &Path, connector_text: &str) -> String {
+    run_standalone_logging_expecting_failure(dir, connector_text, "warn")
+}
+
+fn run_standalone_logging_expecting_failure(dir: &Path, connector_text: &str, log_level: &str) -> String {
     let worker = dir.join("w.properties");
     let connector = dir.join("c.properties");
     write(&worker, "bootstrap.servers=127.0.0.1:1\n");
     write(&connector, connector_text);
-    let output = sluice().arg("standalone").arg(&worker).arg(&connector).output().unwrap();
+    let output = sluice().env("SLUICE_LOG", log_level).arg("standalone").arg(&worker).arg(&connector).output().unwrap();
     assert!(!output.status.success(), "must exit non-zero");
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -228,4 +232,34 @@ fn validate_prints_every_problem_of_every_file_and_exits_non_zero() {
     write(&worker, "bootstrap.servers=k:9092\n");
     let output = sluice().arg("validate").arg(&worker).arg(&b).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// Credentials never reach the log or the fatal error, even where a message quotes the
+/// value that holds them: a password in a JDBC URL is quoted by the start-up log line about
+/// the native port, and by the error about a malformed port.
+#[test]
+fn passwords_in_urls_are_hidden_in_the_log_and_in_fatal_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let td = |url: &str| {
+        format!(
+            "name=td\nconnector.class=com.taosdata.kafka.connect.sink.TDengineSinkConnector\ntopics=t\n\
+             db.schemaless=line\nconnection.database=db\nconnection.attempts=1\nconnection.url={url}\n\
+             connection.password=Plain-S3cret-9\n"
+        )
+    };
+    let stderr = run_standalone_logging_expecting_failure(
+        dir.path(),
+        &td("jdbc:TAOS://127.0.0.1:6030/?user=root&password=N4tive-S3cret"),
+        "info",
+    );
+    assert!(stderr.contains("names taosd's native port") && stderr.contains("password=[hidden]"), "{stderr}");
+    assert!(!stderr.contains("N4tive-S3cret") && !stderr.contains("Plain-S3cret-9"), "{stderr}");
+
+    let stderr = run_standalone_logging_expecting_failure(
+        dir.path(),
+        &td("jdbc:TAOS-RS://db-host:notaport/?password=P0rt-S3cret"),
+        "info",
+    );
+    assert!(stderr.contains("is not a number") && stderr.contains("password=[hidden]"), "{stderr}");
+    assert!(!stderr.contains("P0rt-S3cret"), "{stderr}");
 }

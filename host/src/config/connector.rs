@@ -166,6 +166,8 @@ impl ConnectorConfig {
         let given = map.clone();
         let resolved = worker.providers.resolve(map)?;
         let map = &resolved;
+        // Before anything can fail with a value in its message: the log hides credentials.
+        crate::logging::hide(secret_values(map));
         let name = map.require("name")?.to_string();
         let class = map.require("connector.class")?;
         let sink = SinkKind::from_class(class).with_context(|| format!("`connector.class` in {}", map.origin()))?;
@@ -294,12 +296,7 @@ impl ConnectorConfig {
     /// The values of keys that hold credentials (passwords, secrets, access keys, tokens),
     /// resolved, so what is shown of the connector can hide them.
     pub fn secret_values(&self) -> Vec<String> {
-        self.raw
-            .entries()
-            .iter()
-            .filter(|(key, value)| is_secret_key(key) && value.trim().len() >= 4)
-            .map(|(_, value)| value.trim().to_string())
-            .collect()
+        secret_values(&self.raw)
     }
 
     /// Kafka Connect's consumer group for this connector.
@@ -331,6 +328,54 @@ fn parser_settings(map: &ConfigMap, worker: &WorkerConfig) -> Vec<(String, Strin
         settings.insert(key.clone(), value.clone());
     }
     settings.into_iter().filter(|(key, _)| !is_secret_key(key)).collect()
+}
+
+/// The credentials in `map`: values of credential keys, and passwords written into URLs
+/// (`https://user:password@host`, `jdbc:TAOS://host:6030/?user=root&password=...`).
+/// Values shorter than 4 characters are left out (hiding them would mask ordinary words).
+pub fn secret_values(map: &ConfigMap) -> Vec<String> {
+    let mut values = Vec::new();
+    for (key, value) in map.entries() {
+        let value = value.trim();
+        if is_secret_key(key) {
+            values.push(value.to_string());
+        } else if value.contains("://") {
+            values.extend(url_credentials(value));
+        }
+    }
+    values.retain(|v| v.len() >= 4);
+    values
+}
+
+/// The password of a URL's user info and the values of its credential query parameters, as
+/// written and decoded. Read by hand rather than by a URL parser, so a URL that is invalid
+/// otherwise (and quoted by the error about it) still has its password found.
+fn url_credentials(text: &str) -> Vec<String> {
+    let Some((_, rest)) = text.split_once("://") else { return Vec::new() };
+    let mut found = Vec::new();
+    let mut push = |raw: &str| {
+        found.push(raw.to_string());
+        if let Ok(decoded) = percent_encoding::percent_decode_str(&raw.replace('+', " ")).decode_utf8() {
+            found.push(decoded.into_owned());
+        }
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if let Some((user_info, _)) = authority.rsplit_once('@') {
+        if let Some((_, password)) = user_info.split_once(':') {
+            push(password);
+        }
+    }
+    if let Some((_, query)) = rest.split_once('?') {
+        let query = query.split('#').next().unwrap_or("");
+        for (name, raw) in query.split('&').filter_map(|pair| pair.split_once('=')) {
+            if is_secret_key(name) || name.eq_ignore_ascii_case("pass") || name.eq_ignore_ascii_case("pwd") {
+                push(raw);
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
 }
 
 /// Whether a key holds a credential (never passed to plugins, hidden in status traces).
@@ -474,6 +519,26 @@ mod tests {
         assert!(matches!(c.errors, ErrorPolicy::DeadLetter(ref d) if d.topic == "err" && d.bootstrap_servers == "o:1"));
         let c = connector("name=x\nconnector.class=FileStreamSink\ntopics=a\nerrors.tolerance=all\n").unwrap();
         assert_eq!(c.errors, ErrorPolicy::Ignore);
+    }
+
+    #[test]
+    fn passwords_in_urls_count_as_secrets() {
+        let map = ConfigMap::new(
+            "t",
+            [
+                ("a", "jdbc:TAOS://h:6030/db?user=root&password=p%40ss-word"),
+                ("b", "https://u:s3cr%2Ft@h/x"),
+                ("c", "http://h:1/?q=1"),
+                ("e", "jdbc:TAOS-RS://h:notaport/?pwd=Bad-P0rt"),
+                ("d", "abc"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        );
+        let mut values = secret_values(&map);
+        values.sort();
+        assert_eq!(values, ["Bad-P0rt", "p%40ss-word", "p@ss-word", "s3cr%2Ft", "s3cr/t"]);
     }
 
     #[test]

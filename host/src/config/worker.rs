@@ -193,6 +193,8 @@ impl RestListener {
 impl WorkerConfig {
     /// Validates a worker file.
     pub fn from_map(map: &ConfigMap) -> anyhow::Result<Self> {
+        // Before anything can fail with a value in its message: the log hides credentials.
+        crate::logging::hide(super::connector::secret_values(map));
         let checked = keys::check(map, &[WORKER_KEYS])?;
         let converters = map
             .entries()
