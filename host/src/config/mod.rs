@@ -60,6 +60,11 @@ impl ConfigMap {
         self.entries.insert(key.to_string(), value.into());
     }
 
+    /// Removes `key` (the validator takes a refused value away to look for further errors).
+    pub fn remove(&mut self, key: &str) {
+        self.entries.remove(key);
+    }
+
     /// The value of a required key, or an error naming it.
     pub fn require(&self, key: &str) -> anyhow::Result<&str> {
         self.get(key).ok_or_else(|| anyhow!("missing required key `{key}` in {}", self.origin))

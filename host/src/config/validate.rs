@@ -45,10 +45,14 @@ pub fn problems(map: &ConfigMap, worker: &WorkerConfig) -> BTreeMap<String, Vec<
         add(&problem.key, problem.message);
     }
 
-    // The full check stops at its first error; report it under the key it names.
+    // The full check stops at its first error: report it under the key it names, take that
+    // key's value away and check again, until the check passes, names a key a second time
+    // (say, now as missing) or names one the file does not set.
     let basic_errors = errors.values().any(|e| !e.is_empty());
     if !basic_errors && !refused_keys {
-        if let Err(error) = ConnectorConfig::from_map(map, worker) {
+        let mut trial = map.clone();
+        let mut reported: Vec<String> = Vec::new();
+        while let Err(error) = ConnectorConfig::from_map(&trial, worker) {
             let message = format!("{error:#}");
             let key = named_keys(&message)
                 .into_iter()
@@ -56,7 +60,15 @@ pub fn problems(map: &ConfigMap, worker: &WorkerConfig) -> BTreeMap<String, Vec<
                 .or_else(|| named_keys(&message).into_iter().next())
                 .unwrap_or("connector.class")
                 .to_string();
-            errors.entry(key).or_default().push(message);
+            if reported.contains(&key) {
+                break;
+            }
+            errors.entry(key.clone()).or_default().push(message);
+            if trial.get(&key).is_none() || REQUIRED_KEYS.contains(&key.as_str()) || key == "connector.class" {
+                break;
+            }
+            trial.remove(&key);
+            reported.push(key);
         }
     }
     errors
@@ -91,5 +103,20 @@ mod tests {
         let map = parse_text("c", "name=x\nconnector.class=FileStreamSink\ntopics=t\ntasks.max=zero\n").unwrap();
         let errors = problems(&map, &worker);
         assert!(errors["tasks.max"][0].contains("whole number"), "{errors:?}");
+    }
+
+    #[test]
+    fn every_value_error_is_reported_not_only_the_first() {
+        let worker = WorkerConfig::from_map(&parse_text("w", "").unwrap()).unwrap();
+        let map = parse_text(
+            "c",
+            "name=x\nconnector.class=FileStreamSink\ntopics=t\ntasks.max=zero\nerrors.retry.timeout=soon\n\
+             errors.tolerance=some\n",
+        )
+        .unwrap();
+        let errors = problems(&map, &worker);
+        let refused: Vec<&str> = errors.iter().filter(|(_, e)| !e.is_empty()).map(|(k, _)| k.as_str()).collect();
+        assert_eq!(refused, ["errors.retry.timeout", "errors.tolerance", "tasks.max"], "{errors:?}");
+        assert!(errors.values().all(|e| e.len() <= 1), "each reported once: {errors:?}");
     }
 }
