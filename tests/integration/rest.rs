@@ -289,6 +289,21 @@ async fn pause_stops_writing_while_records_keep_arriving_and_resume_writes_them_
     assert!((1.0..=batches).contains(&requests), "{requests} file writes for {batches} batches");
     assert!(metric(&samples, "sluice_sink_request_time_seconds_total", "witness") > 0.0);
     assert!(metric(&samples, "sluice_parser_time_seconds_total", "witness") > 0.0);
+    // The per-record parser time histogram counts each record once, in increasing buckets.
+    let buckets = samples
+        .iter()
+        .find_map(|s| match &s.value {
+            prometheus_parse::Value::Histogram(b)
+                if s.metric == "sluice_parser_record_seconds" && s.labels.get("connector") == Some("witness") =>
+            {
+                Some(b.clone())
+            }
+            _ => None,
+        })
+        .expect("sluice_parser_record_seconds for witness");
+    assert!(buckets.windows(2).all(|w| w[0].count <= w[1].count), "cumulative buckets");
+    let all = buckets.last().unwrap();
+    assert!(all.less_than.is_infinite() && all.count == 100.0, "every record once: {buckets:?}");
     let put_avg = metric(&samples, "kafka_connect_sink_task_metrics_put_batch_avg_time_ms", "witness");
     assert!(
         put_avg > 0.0

@@ -12,13 +12,15 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 use super::Api;
-use crate::pipeline::status::{ConnectorState, Counters};
+use crate::pipeline::status::{ConnectorState, Counters, Histogram, PER_RECORD_BOUNDS};
 use crate::worker::{ConnectorView, TargetState};
 
 type Labels = Vec<(&'static str, String)>;
@@ -51,10 +53,46 @@ impl Scrape {
         family
     }
 
+    fn histogram(&mut self, name: &str, help: &str) -> Family<Labels, HistogramReading> {
+        let family = Family::<Labels, HistogramReading>::default();
+        self.registry.register(name, help.trim_end_matches('.'), family.clone());
+        family
+    }
+
     fn real_counter(&mut self, name: &str, help: &str) -> Family<Labels, Counter<f64, AtomicU64>> {
         let family = Family::<Labels, Counter<f64, AtomicU64>>::default();
         self.registry.register(name, help.trim_end_matches('.'), family.clone());
         family
+    }
+}
+
+/// A [`Histogram`] as read at the scrape (seconds), encoded as an OpenMetrics histogram.
+#[derive(Debug, Default)]
+struct HistogramReading(std::sync::Mutex<(f64, u64, Vec<(f64, u64)>)>);
+
+impl HistogramReading {
+    fn read(&self, histogram: &Histogram) {
+        let load = |a: &AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        let bounds = PER_RECORD_BOUNDS.iter().copied().chain([f64::INFINITY]);
+        let buckets = bounds.zip(histogram.buckets.iter().map(load)).collect();
+        // Count from the buckets, so the `+Inf` bucket and the count always agree.
+        let count = histogram.buckets.iter().map(load).sum();
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = (load(&histogram.sum_ns) as f64 / 1e9, count, buckets);
+    }
+}
+
+impl TypedMetric for HistogramReading {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for HistogramReading {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let (sum, count, buckets) = &*self.0.lock().unwrap_or_else(|e| e.into_inner());
+        encoder.encode_histogram::<NoLabelSet>(*sum, *count, buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
     }
 }
 
@@ -298,6 +336,14 @@ fn render(api: &Api) -> Result<String, std::fmt::Error> {
         }
     }
     timings(&mut scrape, &views);
+    let per_record = scrape.histogram(
+        "sluice_parser_record_seconds",
+        "The parser's time per record (s; each record of a batch counts the batch's mean).",
+    );
+    for view in &views {
+        let labels = vec![("connector", view.name.clone()), ("task", "all".to_string())];
+        per_record.get_or_create(&labels).read(&view.status.counters.parse_time_per_record);
+    }
     let mut out = String::new();
     encode(&mut out, &scrape.registry)?;
     Ok(out)

@@ -72,12 +72,42 @@ pub struct Counters {
     pub put_batch_time: Spread,
     /// Time the parser took per batch, in microseconds (its `count` is batches).
     pub parse_time: Spread,
+    /// The parser's time per record (each record of a batch counts the batch's mean).
+    pub parse_time_per_record: Histogram,
     /// Time per sink request (one HTTP request, one file write), in microseconds.
     pub sink_request_time: Spread,
     /// Records read but not yet written or dead-lettered (a gauge).
     pub inflight_records: AtomicU64,
     /// Their key, value and header bytes (a gauge).
     pub inflight_bytes: AtomicU64,
+}
+
+/// Upper bounds (seconds) of [`Histogram`]'s buckets; the last bucket is unbounded.
+pub const PER_RECORD_BOUNDS: [f64; 12] = [1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 5e-4, 1e-3, 1e-2, 1e-1, 1.0];
+
+/// A histogram with fixed buckets ([`PER_RECORD_BOUNDS`] and one unbounded), kept in atomics.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Observations per bucket (not cumulative).
+    pub buckets: [AtomicU64; PER_RECORD_BOUNDS.len() + 1],
+    /// Number of observations.
+    pub count: AtomicU64,
+    /// Sum of the observations in nanoseconds.
+    pub sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    /// Records `records` observations of `elapsed / records` (a batch's mean per record).
+    pub fn record_per_record(&self, elapsed: std::time::Duration, records: usize) {
+        if records == 0 {
+            return;
+        }
+        let mean = elapsed.as_secs_f64() / records as f64;
+        let bucket = PER_RECORD_BOUNDS.iter().position(|bound| mean <= *bound).unwrap_or(PER_RECORD_BOUNDS.len());
+        self.buckets[bucket].fetch_add(records as u64, Ordering::Relaxed);
+        self.count.fetch_add(records as u64, Ordering::Relaxed);
+        self.sum_ns.fetch_add(elapsed.as_nanos().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
+    }
 }
 
 /// Count, sum and maximum of a quantity (a time in microseconds, a size), from which the

@@ -107,7 +107,9 @@ impl ParserWorker {
                 let mut make = || generation.instantiate();
                 let started = std::time::Instant::now();
                 let parsed = parse_isolating(&mut instance, &mut make, &batch.records);
-                self.status.counters.parse_time.record_time(started.elapsed());
+                let elapsed = started.elapsed();
+                self.status.counters.parse_time.record_time(elapsed);
+                self.status.counters.parse_time_per_record.record_per_record(elapsed, batch.records.len());
                 match parsed {
                     Ok(outcomes) => {
                         let parsed = ParsedBatch {
