@@ -68,7 +68,15 @@ impl Scrape {
 
 /// A [`Histogram`] as read at the scrape (seconds), encoded as an OpenMetrics histogram.
 #[derive(Debug, Default)]
-struct HistogramReading(std::sync::Mutex<(f64, u64, Vec<(f64, u64)>)>);
+struct HistogramReading(std::sync::Mutex<Reading>);
+
+/// Sum (s), count and per-bucket counts by upper bound.
+#[derive(Debug, Default)]
+struct Reading {
+    sum: f64,
+    count: u64,
+    buckets: Vec<(f64, u64)>,
+}
 
 impl HistogramReading {
     fn read(&self, histogram: &Histogram) {
@@ -77,7 +85,8 @@ impl HistogramReading {
         let buckets = bounds.zip(histogram.buckets.iter().map(load)).collect();
         // Count from the buckets, so the `+Inf` bucket and the count always agree.
         let count = histogram.buckets.iter().map(load).sum();
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = (load(&histogram.sum_ns) as f64 / 1e9, count, buckets);
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) =
+            Reading { sum: load(&histogram.sum_ns) as f64 / 1e9, count, buckets };
     }
 }
 
@@ -87,8 +96,8 @@ impl TypedMetric for HistogramReading {
 
 impl EncodeMetric for HistogramReading {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        let (sum, count, buckets) = &*self.0.lock().unwrap_or_else(|e| e.into_inner());
-        encoder.encode_histogram::<NoLabelSet>(*sum, *count, buckets, None)
+        let reading = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        encoder.encode_histogram::<NoLabelSet>(reading.sum, reading.count, &reading.buckets, None)
     }
 
     fn metric_type(&self) -> MetricType {
