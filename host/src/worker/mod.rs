@@ -92,7 +92,9 @@ pub struct ConnectorView {
 impl ConnectorView {
     /// `text` with every credential value of the connector replaced by `[hidden]`.
     pub fn redact(&self, text: &str) -> String {
-        self.secrets.iter().fold(text.to_string(), |text, secret| text.replace(secret.as_str(), "[hidden]"))
+        self.secrets
+            .iter()
+            .fold(text.to_string(), |text, secret| text.replace(secret.as_str(), crate::logging::HIDDEN_MARK))
     }
 }
 
