@@ -15,6 +15,8 @@
 //! tombstones, which carry no value at all) show how much of the difference is the boundary
 //! rather than the parsing. Before timing, the two paths' results are compared record by
 //! record; each figure is the median of several passes over the whole set after a warm-up.
+//! A last line puts the native parser beside serde_json's own parse of the same plain values
+//! (to a `Value`, and skipping with `IgnoredAny`).
 //!
 //! The native build uses the host's release profile (no LTO), the guest its own (LTO, one
 //! codegen unit), so the comparison slightly favours wasm. Run with:
@@ -71,7 +73,33 @@ fn main() -> anyhow::Result<()> {
     ];
     print_table("JSON parsing", &rows);
     print_table("probes: boundary cost without JSON parsing", &probes);
+    print_serde_baseline(&plain, rows[0].native);
     Ok(())
+}
+
+/// The native parser against serde_json's own parse of the same values: to a `Value`, and
+/// skipping everything (`IgnoredAny`, the floor of any serde_json-based parser).
+fn print_serde_baseline(set: &RecordSet, native: Duration) {
+    let values: Vec<&[u8]> = set.native.iter().filter_map(|r| r.value.as_deref()).collect();
+    let time = |parse: &dyn Fn(&[u8]) -> bool| {
+        let mut pass = || {
+            let ok = values.iter().filter(|v| parse(v)).count();
+            Counts { ok, ..Counts::default() }
+        };
+        median_time(&mut pass).0
+    };
+    let to_value = time(&|v| serde_json::from_slice::<serde_json::Value>(v).is_ok());
+    let skipping = time(&|v| serde_json::from_slice::<serde::de::IgnoredAny>(v).is_ok());
+    let per_record = |d: Duration| d.as_nanos() as f64 / set.native.len() as f64;
+    println!("\nthe native parser against serde_json alone ({}, ns per record)", set.name);
+    println!(
+        "  native parser {:.0}; serde_json to Value {:.0} (parser {:.2}x of it); serde_json skipping {:.0} ({:.2}x)",
+        per_record(native),
+        per_record(to_value),
+        native.as_secs_f64() / to_value.as_secs_f64(),
+        per_record(skipping),
+        native.as_secs_f64() / skipping.as_secs_f64()
+    );
 }
 
 // ---------------------------------------------------------------------------------------
