@@ -105,10 +105,11 @@ fn repair_torn_line(file: &mut File) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The lines of one item.
+/// The lines of one item: a range of the batch's rendered text, which all items share.
 pub struct Lines {
     item: usize,
-    text: Vec<u8>,
+    batch: Arc<Vec<u8>>,
+    range: std::ops::Range<usize>,
 }
 
 impl Service for FileSink {
@@ -127,12 +128,24 @@ impl Service for FileSink {
     }
 
     async fn send(&self, rows: &[Lines], request: &[usize]) -> Response {
-        let mut text = Vec::with_capacity(request.iter().map(|&i| rows[i].text.len()).sum());
-        for &i in request {
-            text.extend_from_slice(&rows[i].text);
-        }
+        // The whole batch in order (the usual request) is one slice of the rendered text;
+        // a part of it (after a split) is gathered.
+        let adjacent = request.windows(2).all(|pair| {
+            let (a, b) = (&rows[pair[0]], &rows[pair[1]]);
+            Arc::ptr_eq(&a.batch, &b.batch) && a.range.end == b.range.start
+        });
+        let gathered: Vec<u8>;
+        let text: &[u8] = match (request.first(), request.last()) {
+            (Some(&first), Some(&last)) if adjacent => {
+                &rows[first].batch[rows[first].range.start..rows[last].range.end]
+            }
+            _ => {
+                gathered = request.iter().flat_map(|&i| rows[i].batch[rows[i].range.clone()].iter().copied()).collect();
+                &gathered
+            }
+        };
         // File writes are short; do them inline rather than copying the batch to a thread.
-        match tokio::task::block_in_place(|| self.append(&text)) {
+        match tokio::task::block_in_place(|| self.append(text)) {
             Ok(()) => Response::Whole(Outcome::Written),
             Err(e) => Response::Whole(Outcome::retry(format!("writing the output file failed: {e}"))),
         }
@@ -141,9 +154,10 @@ impl Service for FileSink {
 
 impl Sink for FileSink {
     async fn write(&mut self, items: &[SinkItem<'_>], driver: &mut Driver) -> Result<WriteReport, SinkError> {
-        let mut rows = Vec::with_capacity(items.len());
+        let mut text = Vec::with_capacity(items.len() * 256);
+        let mut ranges = Vec::with_capacity(items.len());
         for (item, entry) in items.iter().enumerate() {
-            let mut text = Vec::with_capacity(256);
+            let start = text.len();
             for output in entry.outputs {
                 let line = Line {
                     topic: &entry.record.topic,
@@ -154,8 +168,11 @@ impl Sink for FileSink {
                 serde_json::to_writer(&mut text, &line).map_err(|e| SinkError::Fatal(e.to_string()))?;
                 text.push(b'\n');
             }
-            rows.push(Lines { item, text });
+            ranges.push((item, start..text.len()));
         }
+        let batch = Arc::new(text);
+        let rows: Vec<Lines> =
+            ranges.into_iter().map(|(item, range)| Lines { item, batch: batch.clone(), range }).collect();
         let mut rejected = Rejected::new();
         driver.run(&*self, &rows, &mut rejected).await?;
         Ok(WriteReport { rejected: rejected.into_iter().collect() })
