@@ -482,111 +482,36 @@ async fn wrong_credentials_fail_at_start_with_a_clear_message() {
 }
 
 /// SIGKILLs `sluice` eight times at seeded random moments while it streams into the
-/// taosAdapter stand-in, restarting it each time. At every kill the stand-in holds at least
-/// what was committed; after a restart only rows written but not committed at the kill arrive
-/// again (consumption resumed at the committed offsets, never from the start), all of them
-/// in the last run;
-/// at the end every record is stored and committed = end. The stand-in keeps one row per
-/// timestamp, as TDengine does, and counts every line it accepted, which tells re-sent rows
-/// apart from new ones.
+/// taosAdapter stand-in (see [`kill_loop`] for what is checked). The stand-in keeps one row
+/// per timestamp, as TDengine does, and counts every line it accepted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_eight_times_at_random_moments_each_restart_resumes_at_the_last_commit() {
-    use std::process::{Command, Stdio};
-    const PARTITIONS: i32 = 2;
-    const KILLS: usize = 8;
-    const PER_RUN: usize = 2000;
     let adapter = Adapter::start(&[]);
     let h = Harness::new();
-    h.topic("tdkills", PARTITIONS);
+    h.topic("tdkills", KILL_PARTITIONS);
     let worker = h.path("worker.properties");
     let connector_file = h.path("connector.properties");
-    std::fs::write(
-        &worker,
-        format!(
-            "bootstrap.servers={}\nlisteners=http://127.0.0.1:0\noffset.flush.interval.ms=50\n\
-             consumer.fetch.wait.max.ms=20\nconsumer.session.timeout.ms=3000\nconsumer.heartbeat.interval.ms=300\n",
-            h.bootstrap
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        &connector_file,
-        connector(
-            "tdkills",
-            "tdkills",
-            &adapter,
-            "db.schemaless=line\nconnection.database=kills\nbatch.size=50\nconsumer.override.max.poll.records=20\n",
-        ),
-    )
-    .unwrap();
-    let start = || {
-        Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .env("SLUICE_CACHE_DIR", cache_dir())
-            .env("SLUICE_LOG", "warn")
-            .arg("standalone")
-            .arg(&worker)
-            .arg(&connector_file)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
+    std::fs::write(&worker, kill_worker(&h)).unwrap();
+    let extra = "db.schemaless=line\nconnection.database=kills\nbatch.size=50\nconsumer.override.max.poll.records=20\n";
+    std::fs::write(&connector_file, connector("tdkills", "tdkills", &adapter, extra)).unwrap();
     // Every request waits 30 ms, so a run is still streaming when it is killed.
     adapter.faults(json!({"slow_ms": 30}));
-    let stored = || adapter.row_count("kills", "k");
-    let accepted = || adapter.stats()["lines_accepted"].as_u64().unwrap() as usize;
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut random = move |below: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % below
+    // One row per record: its timestamp is its number, unique across the test.
+    let records = |first: usize, count: usize| -> Vec<String> {
+        (first..first + count).map(|i| format!("k{i}\tk,src=t v={i}i64 {}", 1_000_000 + i)).collect()
     };
-    let mut produced = 0;
-    let mut resent_total = 0;
-    // Rows written but not committed at the last kill: exactly these must arrive again.
-    let mut uncommitted_at_kill = 0;
-    for run in 0..=KILLS {
-        // One row per record: its timestamp is its number, unique across the test.
-        let records: Vec<String> =
-            (produced..produced + PER_RUN).map(|i| format!("k{i}\tk,src=t v={i}i64 {}", 1_000_000 + i)).collect();
-        h.produce("tdkills", None, &records).await;
-        produced += PER_RUN;
-        let (stored_before, accepted_before) = (stored(), accepted());
-        let mut child = start();
-        if run < KILLS {
-            let progressed = wait_until(Duration::from_secs(60), || stored() > stored_before + 20).await;
-            assert!(progressed, "run {run} made no progress");
-            tokio::time::sleep(Duration::from_millis(random(300))).await;
-            child.kill().unwrap(); // SIGKILL: nothing more is written or committed
-            child.wait().unwrap();
-        } else {
-            let end = h.end_offsets("tdkills", PARTITIONS);
-            let done =
-                wait_until(Duration::from_secs(90), || h.committed("connect-tdkills", "tdkills", PARTITIONS) == end)
-                    .await;
-            assert!(done, "the last run must commit the end offsets {end:?}");
-            assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-            assert!(child.wait().unwrap().success());
-        }
-        let (stored_after, accepted_after) = (stored(), accepted());
-        let resent = (accepted_after - accepted_before) - (stored_after - stored_before);
-        // A run killed early may not have re-sent all of them yet; the last run runs to the end.
-        let expected = if run < KILLS { resent <= uncommitted_at_kill } else { resent == uncommitted_at_kill };
-        assert!(
-            expected,
-            "run {run}: {resent} rows arrived again, but {uncommitted_at_kill} were written and not committed at \
-             the last kill (a restart must resume at the committed offsets)"
-        );
-        resent_total += resent;
-        let committed: i64 = h.committed("connect-tdkills", "tdkills", PARTITIONS).iter().map(|c| c.max(&0)).sum();
-        assert!(
-            stored_after as i64 >= committed,
-            "run {run}: {committed} records committed but only {stored_after} rows stored"
-        );
-        uncommitted_at_kill = stored_after - committed as usize;
-    }
+    let (produced, _) = kill_loop(&h, "tdkills", &worker, &connector_file, 2000, records, &adapter).await;
     let mut values: Vec<i64> = adapter.rows("kills", "k").iter().map(|r| r["values"]["v"].as_i64().unwrap()).collect();
     values.sort_unstable();
     assert_eq!(values, (0..produced as i64).collect::<Vec<_>>(), "every record stored");
-    println!("{KILLS} kills: {produced} records, {resent_total} rows sent again (written after the last commit)");
+}
+
+impl Landed for Adapter {
+    async fn stored(&self) -> usize {
+        self.row_count("kills", "k")
+    }
+
+    async fn accepted(&self) -> usize {
+        self.stats()["lines_accepted"].as_u64().unwrap() as usize
+    }
 }

@@ -219,3 +219,112 @@ pub fn orders(n: usize, keys: usize) -> Vec<String> {
         })
         .collect()
 }
+
+/// Partitions of the topic [`kill_loop`] reads.
+pub const KILL_PARTITIONS: i32 = 2;
+
+/// What a service stand-in holds, for [`kill_loop`]: rows stored (one per record, a re-sent
+/// record overwriting its row) and rows accepted (every row of every write request, re-sent
+/// ones included).
+pub trait Landed {
+    /// Distinct rows stored.
+    async fn stored(&self) -> usize;
+    /// Rows accepted over all requests.
+    async fn accepted(&self) -> usize;
+}
+
+/// SIGKILLs `sluice standalone worker connector` (reading `topic`, of [`KILL_PARTITIONS`]
+/// partitions) eight times at seeded random moments while it streams `per_run` new records (`records(first, count)`, keyed lines for
+/// [`Harness::produce`]) each run into a stand-in, restarting it each time; a last run goes
+/// to the end and exits on SIGTERM. Asserts that at every kill the stand-in holds at least
+/// what was committed, that after a restart only rows written but not committed at the kill
+/// arrive again (all of them in the last run: consumption resumed exactly at the committed
+/// offsets, never from the start), and that the last run commits the end offsets. Returns the
+/// records produced and the rows sent again.
+pub async fn kill_loop(
+    h: &Harness,
+    topic: &str,
+    worker: &Path,
+    connector: &Path,
+    per_run: usize,
+    records: impl Fn(usize, usize) -> Vec<String>,
+    landed: &impl Landed,
+) -> (usize, usize) {
+    use std::process::{Command, Stdio};
+    const KILLS: usize = 8;
+    let partitions = KILL_PARTITIONS;
+    let group = format!("connect-{}", connector_name(connector));
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .env("SLUICE_CACHE_DIR", cache_dir())
+            .env("SLUICE_LOG", "warn")
+            .arg("standalone")
+            .arg(worker)
+            .arg(connector)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut random = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    let (mut produced, mut resent_total, mut uncommitted_at_kill) = (0, 0, 0);
+    for run in 0..=KILLS {
+        h.produce(topic, None, &records(produced, per_run)).await;
+        produced += per_run;
+        let (stored_before, accepted_before) = (landed.stored().await, landed.accepted().await);
+        let mut child = start();
+        if run < KILLS {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while landed.stored().await <= stored_before + 20 {
+                assert!(Instant::now() < deadline, "run {run} made no progress");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(random(300))).await;
+            child.kill().unwrap(); // SIGKILL: nothing more is written or committed
+            child.wait().unwrap();
+        } else {
+            let end = h.end_offsets(topic, partitions);
+            let done = wait_until(Duration::from_secs(90), || h.committed(&group, topic, partitions) == end).await;
+            assert!(done, "the last run must commit the end offsets {end:?}");
+            assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+            assert!(child.wait().unwrap().success());
+        }
+        let (stored_after, accepted_after) = (landed.stored().await, landed.accepted().await);
+        let resent = (accepted_after - accepted_before) - (stored_after - stored_before);
+        // A run killed early may not have re-sent all of them yet; the last run runs to the end.
+        let expected = if run < KILLS { resent <= uncommitted_at_kill } else { resent == uncommitted_at_kill };
+        assert!(
+            expected,
+            "run {run}: {resent} rows arrived again, but {uncommitted_at_kill} were written and not committed at \
+             the last kill (a restart must resume at the committed offsets)"
+        );
+        resent_total += resent;
+        let committed: i64 = h.committed(&group, topic, partitions).iter().map(|c| c.max(&0)).sum();
+        assert!(stored_after as i64 >= committed, "run {run}: {committed} records committed but {stored_after} stored");
+        uncommitted_at_kill = stored_after - committed as usize;
+    }
+    println!("{KILLS} kills: {produced} records, {resent_total} rows sent again (written after the last commit)");
+    (produced, resent_total)
+}
+
+/// The `name` of a connector file.
+fn connector_name(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    parse_text("connector", &text).unwrap().get("name").expect("a connector name").to_string()
+}
+
+/// A worker file for [`kill_loop`]: offsets committed every 50 ms, short fetch waits and a
+/// short session so a restarted process gets its partitions back quickly.
+pub fn kill_worker(h: &Harness) -> String {
+    format!(
+        "bootstrap.servers={}\nlisteners=http://127.0.0.1:0\noffset.flush.interval.ms=50\n\
+         value.converter.schemas.enable=false\nkey.converter.schemas.enable=false\nconsumer.fetch.wait.max.ms=20\n\
+         consumer.session.timeout.ms=3000\nconsumer.heartbeat.interval.ms=300\n",
+        h.bootstrap
+    )
+}
