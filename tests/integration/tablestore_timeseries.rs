@@ -309,3 +309,58 @@ async fn an_outage_longer_than_the_retry_budget_fails_the_connector_and_commits_
     assert_eq!(h.committed("connect-tsout", "tsout", 1), vec![2], "nothing committed past the failed batch");
     assert_eq!(wait_points(&s, "tsout", 2).await.len(), 2);
 }
+
+/// What the stand-in holds of one time-series table, for [`kill_loop`].
+struct SeriesTable<'a>(&'a Standin, &'a str);
+
+impl Landed for SeriesTable<'_> {
+    async fn stored(&self) -> usize {
+        ts_table(self.0, self.1).await.map_or(0, |t| t["rows"].as_array().unwrap().len())
+    }
+
+    async fn accepted(&self) -> usize {
+        let requests = self.0.requests().await;
+        let tables = requests
+            .iter()
+            .filter(|r| r["action"] == "PutTimeseriesData")
+            .flat_map(|r| r["tables"].as_array().cloned().unwrap_or_default());
+        tables.filter(|t| t["table"] == self.1).map(|t| t["rows"].as_u64().unwrap() as usize).sum()
+    }
+}
+
+/// SIGKILLs `sluice` eight times at seeded random moments while it streams points into the
+/// stand-in (see [`kill_loop`] for what is checked). A point is keyed by measurement, data
+/// source, tags and time, so a re-sent record overwrites its point.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_eight_times_at_random_moments_each_restart_resumes_at_the_last_commit() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("pkills", KILL_PARTITIONS);
+    let worker = h.path("worker.properties");
+    let connector_file = h.path("connector.properties");
+    std::fs::write(&worker, kill_worker(&h)).unwrap();
+    let text = connector(&h, &s, "pkills", "pkills", "consumer.override.max.poll.records=20\n")
+        .entries()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect::<String>();
+    std::fs::write(&connector_file, text).unwrap();
+    // Every write waits 30 ms, so a run is still streaming when it is killed.
+    s.fault(json!([{"action": "PutTimeseriesData", "kind": "slow", "delay_ms": 30, "duration_ms": 600_000}])).await;
+    let records = |first: usize, count: usize| -> Vec<String> {
+        (first..first + count)
+            .map(|i| {
+                format!(
+                    "k{i}\t{{\"m\":\"cpu\",\"d\":\"h\",\"timestamp\":{},\"v\":{i}}}",
+                    1_700_000_000_000u64 + i as u64
+                )
+            })
+            .collect()
+    };
+    let series = SeriesTable(&s, "pkills");
+    let (produced, _) = kill_loop(&h, "pkills", &worker, &connector_file, 2000, records, &series).await;
+    let points = ts_table(&s, "pkills").await.unwrap()["rows"].as_array().unwrap().clone();
+    let mut values: Vec<i64> = points.iter().map(|p| p["fields"]["v"]["value"].as_f64().unwrap() as i64).collect();
+    values.sort_unstable();
+    assert_eq!(values, (0..produced as i64).collect::<Vec<_>>(), "every record stored once as a point");
+}
