@@ -101,13 +101,7 @@ async fn killed_eight_times_at_random_moments_each_restart_resumes_at_the_last_c
         out.display()
     ),
     );
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut random = move |below: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % below
-    };
+    let mut random = seeded_random(0x9e37_79b9_7f4a_7c15);
     let mut produced = 0;
     let mut duplicates = 0;
     let mut committed_at_kill = vec![0i64; PARTITIONS as usize];

@@ -9,18 +9,6 @@ use sluice::plugin::KafkaRecord;
 
 use crate::util::*;
 
-fn record(topic: &str, partition: i32, key: &str, value: Vec<u8>) -> KafkaRecord {
-    KafkaRecord {
-        topic: topic.into(),
-        partition,
-        offset: 0,
-        timestamp_ms: None,
-        key: Some(key.as_bytes().to_vec()),
-        value: Some(value),
-        headers: Vec::new(),
-    }
-}
-
 /// A value the JSON parser rejects, `size` bytes long.
 fn poison(size: usize) -> Vec<u8> {
     let mut value = b"{\"blob\":\"".to_vec();

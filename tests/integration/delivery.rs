@@ -260,19 +260,8 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
         (Some(huge_cut.into_bytes()), "2 MB, cut short"),
         (Some(br#"{"n":8}"#.to_vec()), "good"),
     ];
-    let records: Vec<sluice::plugin::KafkaRecord> = values
-        .iter()
-        .enumerate()
-        .map(|(i, (value, _))| sluice::plugin::KafkaRecord {
-            topic: "poison".into(),
-            partition: 0,
-            offset: i as i64,
-            timestamp_ms: None,
-            key: Some(format!("k{i}").into_bytes()),
-            value: value.clone(),
-            headers: Vec::new(),
-        })
-        .collect();
+    let records: Vec<_> =
+        values.iter().enumerate().map(|(i, (value, _))| record("poison", 0, &format!("k{i}"), value.clone())).collect();
     h.produce_records(&records).await;
     let out = h.path("out.jsonl");
     let connector = h.connector(&format!(

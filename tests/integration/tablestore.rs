@@ -67,6 +67,16 @@ impl Standin {
         self.get("/_standin/requests").await.unwrap().as_array().unwrap().clone()
     }
 
+    /// Rows sent to `table` by all `action` requests seen so far (re-sent rows included).
+    pub async fn rows_sent(&self, action: &str, table: &str) -> usize {
+        let requests = self.requests().await;
+        let tables = requests
+            .iter()
+            .filter(|r| r["action"] == action)
+            .flat_map(|r| r["tables"].as_array().cloned().unwrap_or_default());
+        tables.filter(|t| t["table"] == table).map(|t| t["rows"].as_u64().unwrap() as usize).sum()
+    }
+
     /// Queues faults (see the stand-in's `Faults`).
     pub async fn fault(&self, faults: Json) {
         let response = reqwest::Client::new()
@@ -662,11 +672,6 @@ impl Landed for Standin {
     }
 
     async fn accepted(&self) -> usize {
-        let requests = self.requests().await;
-        let tables = requests
-            .iter()
-            .filter(|r| r["action"] == "BatchWriteRow")
-            .flat_map(|r| r["tables"].as_array().cloned().unwrap_or_default());
-        tables.filter(|t| t["table"] == "tskills").map(|t| t["rows"].as_u64().unwrap() as usize).sum()
+        self.rows_sent("BatchWriteRow", "tskills").await
     }
 }

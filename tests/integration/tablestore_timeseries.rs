@@ -319,12 +319,7 @@ impl Landed for SeriesTable<'_> {
     }
 
     async fn accepted(&self) -> usize {
-        let requests = self.0.requests().await;
-        let tables = requests
-            .iter()
-            .filter(|r| r["action"] == "PutTimeseriesData")
-            .flat_map(|r| r["tables"].as_array().cloned().unwrap_or_default());
-        tables.filter(|t| t["table"] == self.1).map(|t| t["rows"].as_u64().unwrap() as usize).sum()
+        self.0.rows_sent("PutTimeseriesData", self.1).await
     }
 }
 

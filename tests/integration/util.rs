@@ -265,13 +265,7 @@ pub async fn kill_loop(
             .spawn()
             .unwrap()
     };
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut random = move |below: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % below
-    };
+    let mut random = seeded_random(0x2545_f491_4f6c_dd1d);
     let (mut produced, mut resent_total, mut uncommitted_at_kill) = (0, 0, 0);
     for run in 0..=KILLS {
         h.produce(topic, None, &records(produced, per_run)).await;
@@ -327,4 +321,33 @@ pub fn kill_worker(h: &Harness) -> String {
          consumer.session.timeout.ms=3000\nconsumer.heartbeat.interval.ms=300\n",
         h.bootstrap
     )
+}
+
+/// A record to produce with [`Harness::produce_records`]: `value` as given (`None` for a
+/// tombstone), the offset left to the broker.
+pub fn record(
+    topic: &str,
+    partition: i32,
+    key: &str,
+    value: impl Into<Option<Vec<u8>>>,
+) -> sluice::plugin::KafkaRecord {
+    sluice::plugin::KafkaRecord {
+        topic: topic.into(),
+        partition,
+        offset: 0,
+        timestamp_ms: None,
+        key: Some(key.as_bytes().to_vec()),
+        value: value.into(),
+        headers: Vec::new(),
+    }
+}
+
+/// A seeded xorshift generator: `random(n)` is below `n`, the same sequence every run.
+pub fn seeded_random(mut seed: u64) -> impl FnMut(u64) -> u64 {
+    move |below| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    }
 }

@@ -83,7 +83,6 @@ impl HistogramReading {
         let load = |a: &AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
         let bounds = PER_RECORD_BOUNDS.iter().copied().chain([f64::INFINITY]);
         let buckets = bounds.zip(histogram.buckets.iter().map(load)).collect();
-        // Count from the buckets, so the `+Inf` bucket and the count always agree.
         let count = histogram.buckets.iter().map(load).sum();
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) =
             Reading { sum: load(&histogram.sum_ns) as f64 / 1e9, count, buckets };

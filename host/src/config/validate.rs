@@ -64,7 +64,7 @@ pub fn problems(map: &ConfigMap, worker: &WorkerConfig) -> BTreeMap<String, Vec<
                 break;
             }
             errors.entry(key.clone()).or_default().push(message);
-            if trial.get(&key).is_none() || REQUIRED_KEYS.contains(&key.as_str()) || key == "connector.class" {
+            if trial.get(&key).is_none() || REQUIRED_KEYS.contains(&key.as_str()) {
                 break;
             }
             trial.remove(&key);

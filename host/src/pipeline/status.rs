@@ -88,10 +88,8 @@ pub const PER_RECORD_BOUNDS: [f64; 12] = [1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e
 /// A histogram with fixed buckets ([`PER_RECORD_BOUNDS`] and one unbounded), kept in atomics.
 #[derive(Debug, Default)]
 pub struct Histogram {
-    /// Observations per bucket (not cumulative).
+    /// Observations per bucket (not cumulative); their sum is the number of observations.
     pub buckets: [AtomicU64; PER_RECORD_BOUNDS.len() + 1],
-    /// Number of observations.
-    pub count: AtomicU64,
     /// Sum of the observations in nanoseconds.
     pub sum_ns: AtomicU64,
 }
@@ -105,7 +103,6 @@ impl Histogram {
         let mean = elapsed.as_secs_f64() / records as f64;
         let bucket = PER_RECORD_BOUNDS.iter().position(|bound| mean <= *bound).unwrap_or(PER_RECORD_BOUNDS.len());
         self.buckets[bucket].fetch_add(records as u64, Ordering::Relaxed);
-        self.count.fetch_add(records as u64, Ordering::Relaxed);
         self.sum_ns.fetch_add(elapsed.as_nanos().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
     }
 }

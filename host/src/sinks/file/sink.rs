@@ -134,13 +134,15 @@ impl Service for FileSink {
             let (a, b) = (&rows[pair[0]], &rows[pair[1]]);
             Arc::ptr_eq(&a.batch, &b.batch) && a.range.end == b.range.start
         });
-        let gathered: Vec<u8>;
+        let mut gathered = Vec::new();
         let text: &[u8] = match (request.first(), request.last()) {
             (Some(&first), Some(&last)) if adjacent => {
                 &rows[first].batch[rows[first].range.start..rows[last].range.end]
             }
             _ => {
-                gathered = request.iter().flat_map(|&i| rows[i].batch[rows[i].range.clone()].iter().copied()).collect();
+                for &i in request {
+                    gathered.extend_from_slice(&rows[i].batch[rows[i].range.clone()]);
+                }
                 &gathered
             }
         };

@@ -4,7 +4,6 @@
 //! retryable code, splits requests refused as a whole, and reports rows that fail
 //! permanently to the pipeline's error path, naming the row.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -288,11 +287,17 @@ impl Service for TablestoreSink {
     }
 }
 
+/// The table of the previous row in [`TablestoreSink::write`]: the topic its name was derived
+/// from (none when the row named it), the name and its primary key.
+type LastTable<'a> = (Option<&'a str>, Arc<str>, Arc<Vec<KeyColumn>>);
+
 impl Sink for TablestoreSink {
     async fn write(&mut self, items: &[SinkItem<'_>], driver: &mut Driver) -> Result<WriteReport, SinkError> {
         let mut rejected = Rejected::new();
         let mut rows: Vec<EncodedRow> = Vec::with_capacity(items.len());
-        let mut last: Option<(Arc<str>, Arc<Vec<KeyColumn>>)> = None;
+        // Rows of a batch mostly go to one table: its name (and the topic it was derived
+        // from, when the row names none) and key, looked up once per run of rows.
+        let mut last: Option<LastTable<'_>> = None;
         for (index, item) in items.iter().enumerate() {
             for output in item.outputs {
                 let Output::Row(row) = output else {
@@ -303,19 +308,20 @@ impl Sink for TablestoreSink {
                     });
                     continue;
                 };
-                let name = match &row.table {
-                    Some(table) => Cow::Borrowed(table.as_str()),
-                    None => Cow::Owned(self.shared.config.table_for(&item.record.topic)),
-                };
-                // Rows of a batch mostly go to one table: look its name and key up once.
-                if last.as_ref().is_none_or(|(table, _)| **table != *name) {
+                let topic = item.record.topic.as_str();
+                let same = last.as_ref().is_some_and(|(from, table, _)| match &row.table {
+                    Some(named) => **table == **named,
+                    None => *from == Some(topic),
+                });
+                if !same {
+                    let name = row.table.clone().unwrap_or_else(|| self.shared.config.table_for(topic));
                     let schema = self
                         .schema(&name)
                         .await
                         .map_err(|e| SinkError::Fatal(format!("Tablestore table `{name}` cannot be written: {e}")))?;
-                    last = Some((Arc::from(&*name), schema));
+                    last = Some((row.table.is_none().then_some(topic), Arc::from(name), schema));
                 }
-                let Some((table, schema)) = &last else { unreachable!("set above") };
+                let Some((_, table, schema)) = &last else { unreachable!("set above") };
                 match request::encode(index, table, row, Some(schema)) {
                     Ok(encoded) => rows.push(encoded),
                     Err(reason) => {
