@@ -117,6 +117,7 @@ pub async fn start_connector(
                     .counting(move || Counters::add(&status.counters.retries, 1))
                     .timing(move |elapsed| timing.counters.sink_request_time.record_time(elapsed))
             },
+            write_max_records: config.batch_max_records.saturating_mul(config.sink.batches_per_write()),
         };
         lanes.push(tokio::spawn(lane.run(parsed_rx)));
         batch_senders.push(task_senders);

@@ -167,22 +167,53 @@ pub struct SinkLane {
     pub inflight: Arc<Inflight>,
     /// Sends the sink's requests with bounded retries (`errors.retry.timeout`).
     pub driver: Driver,
+    /// The most records one sink write takes when several batches are ready at once
+    /// (`max.poll.records` times [`crate::sinks::SinkKind::batches_per_write`]); a single
+    /// batch is never split.
+    pub write_max_records: usize,
+}
+
+/// One batch's share of a sink write: its records left after fencing, their parse
+/// outcomes, and what acknowledging them needs.
+struct Part {
+    records: Vec<KafkaRecord>,
+    outcomes: Vec<Result<Vec<Output>, RecordFailure>>,
+    generation: Arc<ParserGeneration>,
+    epochs: Vec<(PartitionKey, Epoch)>,
 }
 
 impl SinkLane {
     /// Writes parsed batches in sequence order until the input closes, the connector fails
-    /// or shutdown. Batches parsed ahead of their turn wait in a reorder buffer.
+    /// or shutdown. Batches parsed ahead of their turn wait in a reorder buffer; consecutive
+    /// batches that are ready together go to the sink in one write, up to
+    /// [`SinkLane::write_max_records`].
     pub async fn run(mut self, mut input: UnboundedReceiver<ParsedBatch>) {
         let mut next = 0u64;
         let mut waiting: BTreeMap<u64, ParsedBatch> = BTreeMap::new();
         while let Some(batch) = input.recv().await {
             waiting.insert(batch.sequence, batch);
-            while let Some(batch) = waiting.remove(&next) {
-                next += 1;
-                let bytes = batch.bytes;
+            while let Ok(batch) = input.try_recv() {
+                waiting.insert(batch.sequence, batch);
+            }
+            loop {
+                let mut run: Vec<ParsedBatch> = Vec::new();
+                let mut records = 0;
+                while let Some(entry) = waiting.first_entry().filter(|e| *e.key() == next) {
+                    let size = entry.get().records.len();
+                    if !run.is_empty() && records + size > self.write_max_records {
+                        break;
+                    }
+                    records += size;
+                    run.push(entry.remove());
+                    next += 1;
+                }
+                if run.is_empty() {
+                    break;
+                }
+                let bytes: usize = run.iter().map(|b| b.bytes).sum();
                 let started = std::time::Instant::now();
-                self.status.counters.batch_size.record(batch.records.len() as u64);
-                let go_on = !self.status.is_failed() && self.deliver(batch).await;
+                self.status.counters.batch_size.record(records as u64);
+                let go_on = !self.status.is_failed() && self.deliver(run).await;
                 self.status.counters.put_batch_time.record_time(started.elapsed());
                 self.inflight.release(bytes);
                 if !go_on {
@@ -192,41 +223,45 @@ impl SinkLane {
         }
     }
 
-    /// Writes one batch and handles its failures. Returns false when the lane must stop.
-    async fn deliver(&mut self, batch: ParsedBatch) -> bool {
-        let ParsedBatch { records, outcomes, generation, epochs, spent, .. } = batch;
-        // Records of partitions revoked since they were read belong to their new owner now:
-        // neither written nor acknowledged here (the new owner reads them again).
-        let (records, outcomes) = self.fence(records, outcomes, &epochs);
-        if records.is_empty() {
-            return true;
+    /// Writes consecutive batches in one sink write and handles their failures. Returns
+    /// false when the lane must stop.
+    async fn deliver(&mut self, batches: Vec<ParsedBatch>) -> bool {
+        let mut parts = Vec::with_capacity(batches.len());
+        let mut returns = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let ParsedBatch { records, outcomes, generation, epochs, spent, .. } = batch;
+            // Records of partitions revoked since they were read belong to their new owner
+            // now: neither written nor acknowledged here (the new owner reads them again).
+            let (records, outcomes) = self.fence(records, outcomes, &epochs);
+            parts.push(Part { records, outcomes, generation, epochs });
+            returns.push(spent);
         }
-        let delivered = self.write_and_settle(&records, &outcomes, &generation, &epochs).await;
+        let delivered = self.write_and_settle(&parts).await;
         // A parser thread that has stopped no longer takes them; then they are freed here.
-        let _ = spent.send(outcomes);
+        for (part, spent) in parts.into_iter().zip(returns) {
+            let _ = spent.send(part.outcomes);
+        }
         delivered
     }
 
-    /// Writes the batch's outputs and settles its failures; acknowledges what is done.
-    async fn write_and_settle(
-        &mut self,
-        records: &[KafkaRecord],
-        outcomes: &[Result<Vec<Output>, RecordFailure>],
-        generation: &ParserGeneration,
-        epochs: &[(PartitionKey, Epoch)],
-    ) -> bool {
-        let parser_name = &generation.plugin.name;
-        let mut failures: Vec<(usize, Failure)> = Vec::new();
-        let mut items = Vec::with_capacity(records.len());
-        let mut item_records = Vec::with_capacity(records.len());
-        for (index, outcome) in outcomes.iter().enumerate() {
-            match outcome {
-                Ok(outputs) if !outputs.is_empty() => {
-                    items.push(SinkItem { record: &records[index], outputs });
-                    item_records.push(index);
+    /// Writes the parts' outputs and settles their failures; acknowledges what is done.
+    async fn write_and_settle(&mut self, parts: &[Part]) -> bool {
+        // Failures as (part, record index in the part, why), in batch order.
+        let mut failures: Vec<(usize, usize, Failure)> = Vec::new();
+        let total: usize = parts.iter().map(|p| p.records.len()).sum();
+        let mut items = Vec::with_capacity(total);
+        let mut item_records = Vec::with_capacity(total);
+        for (part_index, part) in parts.iter().enumerate() {
+            let parser_name = &part.generation.plugin.name;
+            for (index, outcome) in part.outcomes.iter().enumerate() {
+                match outcome {
+                    Ok(outputs) if !outputs.is_empty() => {
+                        items.push(SinkItem { record: &part.records[index], outputs });
+                        item_records.push((part_index, index));
+                    }
+                    Ok(_) => Counters::add(&self.status.counters.records_without_output, 1),
+                    Err(failure) => failures.push((part_index, index, Failure::from_parser(parser_name, failure))),
                 }
-                Ok(_) => Counters::add(&self.status.counters.records_without_output, 1),
-                Err(failure) => failures.push((index, Failure::from_parser(parser_name, failure))),
             }
         }
 
@@ -238,40 +273,45 @@ impl SinkLane {
             let outputs: usize = items.iter().map(|i| i.outputs.len()).sum();
             Counters::add(&self.status.counters.outputs_written, outputs as u64);
             for (item, reason) in report.rejected {
-                failures.push((item_records[item], Failure::from_sink(&self.sink_name, reason)));
+                let (part, index) = item_records[item];
+                failures.push((part, index, Failure::from_sink(&self.sink_name, reason)));
             }
         }
 
         let failed_count = failures.len();
         if failed_count > 0 {
             Counters::add(&self.status.counters.records_failed, failed_count as u64);
-            failures.sort_by_key(|(index, _)| *index);
+            failures.sort_by_key(|(part, index, _)| (*part, *index));
             match self.errors.clone() {
                 ErrorPath::Fail => {
-                    let (first, failure) = &failures[0];
+                    let (part, index, failure) = &failures[0];
                     let more = if failed_count > 1 {
-                        format!(" (and {} more in the same batch)", failed_count - 1)
+                        format!(" (and {} more in the same write)", failed_count - 1)
                     } else {
                         String::new()
                     };
-                    let skip: Vec<usize> = failures.iter().map(|(i, _)| *i).collect();
-                    self.acknowledge(records, epochs, &skip);
+                    for (part_index, part) in parts.iter().enumerate() {
+                        let skip: Vec<usize> =
+                            failures.iter().filter(|(p, _, _)| *p == part_index).map(|(_, i, _)| *i).collect();
+                        self.acknowledge(&part.records, &part.epochs, &skip);
+                    }
                     self.status.fail(format!(
                         "{}{more}; errors.tolerance=none, so the connector stops here and nothing past this \
                          record is committed (set errors.tolerance=all with a dead-letter topic to route bad records)",
-                        failure.describe(&records[*first])
+                        failure.describe(&parts[*part].records[*index])
                     ));
                     return false;
                 }
                 ErrorPath::Ignore => {
-                    for (index, failure) in &failures {
-                        tracing::warn!(connector = %self.status.name, "Skipping record: {}", failure.describe(&records[*index]));
+                    for (part, index, failure) in &failures {
+                        tracing::warn!(connector = %self.status.name, "Skipping record: {}",
+                            failure.describe(&parts[*part].records[*index]));
                     }
                     Counters::add(&self.status.counters.records_skipped, failed_count as u64);
                 }
                 ErrorPath::DeadLetter(queue) => {
                     let pairs: Vec<(&KafkaRecord, &Failure)> =
-                        failures.iter().map(|(i, f)| (&records[*i], f)).collect();
+                        failures.iter().map(|(p, i, f)| (&parts[*p].records[*i], f)).collect();
                     if !self.dead_letter(queue.as_ref(), &pairs).await {
                         return false;
                     }
@@ -279,8 +319,10 @@ impl SinkLane {
                 }
             }
         }
-        Counters::add(&self.status.counters.records_written, (records.len() - failed_count) as u64);
-        self.acknowledge(records, epochs, &[]);
+        Counters::add(&self.status.counters.records_written, (total - failed_count) as u64);
+        for part in parts {
+            self.acknowledge(&part.records, &part.epochs, &[]);
+        }
         true
     }
 

@@ -129,6 +129,17 @@ impl SinkKind {
         }
     }
 
+    /// How many consecutive batches (of `max.poll.records`) one write may take when they are
+    /// parsed and waiting together. The file sink syncs once per write, so under load it
+    /// syncs once for several batches; service sinks keep one batch per write, as Kafka
+    /// Connect's `put` does (partial batches ready together still merge up to it).
+    pub fn batches_per_write(self) -> usize {
+        match self {
+            SinkKind::File | SinkKind::Stdout => 16,
+            SinkKind::Tdengine | SinkKind::MaxCompute | SinkKind::Tablestore => 1,
+        }
+    }
+
     /// Settings this kind of sink always adds to the parser's `configure` (the sink mode).
     pub fn parser_settings(self) -> Vec<(String, String)> {
         match self {

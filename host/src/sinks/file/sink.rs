@@ -24,9 +24,17 @@ struct Line<'a> {
 }
 
 /// A JSON Lines writer shared by a connector's lanes.
-#[derive(Clone)]
 pub struct FileSink {
     target: Arc<Mutex<Target>>,
+    /// The last write's text buffer, kept for the next one: a write renders a few megabytes
+    /// at most, and allocating that afresh each time fragments the heap.
+    scratch: Vec<u8>,
+}
+
+impl Clone for FileSink {
+    fn clone(&self) -> Self {
+        Self { target: self.target.clone(), scratch: Vec::new() }
+    }
 }
 
 enum Target {
@@ -48,12 +56,12 @@ impl FileSink {
             .open(path)
             .with_context(|| format!("opening `file` {} for appending", path.display()))?;
         repair_torn_line(&mut file).with_context(|| format!("repairing the end of {}", path.display()))?;
-        Ok(Self { target: Arc::new(Mutex::new(Target::File { file, fsync })) })
+        Ok(Self { target: Arc::new(Mutex::new(Target::File { file, fsync })), scratch: Vec::new() })
     }
 
     /// Writes to standard output.
     pub fn stdout() -> Self {
-        Self { target: Arc::new(Mutex::new(Target::Stdout)) }
+        Self { target: Arc::new(Mutex::new(Target::Stdout)), scratch: Vec::new() }
     }
 
     /// Writes (and with fsync, syncs) the lines under the lock.
@@ -156,7 +164,8 @@ impl Service for FileSink {
 
 impl Sink for FileSink {
     async fn write(&mut self, items: &[SinkItem<'_>], driver: &mut Driver) -> Result<WriteReport, SinkError> {
-        let mut text = Vec::with_capacity(items.len() * 256);
+        let mut text = std::mem::take(&mut self.scratch);
+        text.clear();
         let mut ranges = Vec::with_capacity(items.len());
         for (item, entry) in items.iter().enumerate() {
             let start = text.len();
@@ -176,7 +185,12 @@ impl Sink for FileSink {
         let rows: Vec<Lines> =
             ranges.into_iter().map(|(item, range)| Lines { item, batch: batch.clone(), range }).collect();
         let mut rejected = Rejected::new();
-        driver.run(&*self, &rows, &mut rejected).await?;
+        let result = driver.run(&*self, &rows, &mut rejected).await;
+        drop(rows);
+        if let Ok(text) = Arc::try_unwrap(batch) {
+            self.scratch = text;
+        }
+        result?;
         Ok(WriteReport { rejected: rejected.into_iter().collect() })
     }
 }
