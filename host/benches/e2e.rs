@@ -3,7 +3,9 @@
 //!
 //! The bench starts librdkafka's mock cluster in process and fills it with JSON records of
 //! ~150 bytes. The baseline is a plain librdkafka consumer (`BaseConsumer`, its own group)
-//! reading every record and touching its payload. Each sluice figure runs the real binary
+//! reading every record and touching its payload, on the 12-partition topic and (for the
+//! one-partition line) on the one-partition topic; each line's ratio is to the baseline on its
+//! own topic. Each sluice figure runs the real binary
 //! (`sluice standalone`, release build) as a child process against that broker with default
 //! settings except the ones named in the line (see `cases` for the connector files):
 //!
@@ -537,18 +539,27 @@ fn main() -> anyhow::Result<()> {
         println!("  every case below with SLUICE_BENCH_SETTINGS: {settings}");
     }
 
-    let raw_runs: Vec<Run> = (0..passes).map(|p| raw(&kafka, "events-12", records, p)).collect::<Result<_, _>>()?;
-    let raw_took = median_by(&raw_runs, |r| r.took);
-    let raw_first = median_by(&raw_runs, |r| r.first);
-    let raw_cpu = median_by(&raw_runs, |r| r.cpu);
-    let raw_rate = per_second(records, raw_took);
-    println!(
-        "  {:<44} {:>10.0} records/s  1.00x  {:>5.2} CPU s/M  (first record after {:.0?}: the group join)",
-        "raw librdkafka BaseConsumer, 12 partitions",
-        per_second(records, raw_took),
-        raw_cpu.as_secs_f64() * 1e6 / records as f64,
-        raw_first
-    );
+    // The baselines: every case's topic read by raw librdkafka (the 12-partition one always).
+    let mut topics = vec![("events-12", records, "raw librdkafka BaseConsumer, 12 partitions")];
+    if selected.iter().any(|c| c.topic == "events-1") {
+        topics.push(("events-1", single, "raw librdkafka BaseConsumer, 1 partition"));
+    }
+    let mut baselines: Vec<(&str, f64, Duration)> = Vec::new();
+    for (topic, count, label) in topics {
+        let runs: Vec<Run> = (0..passes).map(|p| raw(&kafka, topic, count, p)).collect::<Result<_, _>>()?;
+        let took = median_by(&runs, |r| r.took);
+        let first = median_by(&runs, |r| r.first);
+        let cpu = median_by(&runs, |r| r.cpu);
+        println!(
+            "  {:<44} {:>10.0} records/s  1.00x  {:>5.2} CPU s/M  (first record after {:.0?}: the group join)",
+            label,
+            per_second(count, took),
+            cpu.as_secs_f64() * 1e6 / count as f64,
+            first
+        );
+        baselines.push((topic, per_second(count, took), first));
+    }
+    let raw_first = baselines[0].2;
 
     let mut warm: Vec<Sink> = Vec::new();
     for (index, case) in selected.iter().enumerate() {
@@ -567,6 +578,8 @@ fn main() -> anyhow::Result<()> {
         let cpu = median_by(&runs, |r| r.cpu);
         let rss = median_by(&runs, |r| r.peak_rss_kib);
         let per_million = |cpu: Duration| cpu.as_secs_f64() * 1e6 / case.records as f64;
+        // Each line's ratio is to raw librdkafka reading the same topic.
+        let raw_rate = baselines.iter().find(|(topic, _, _)| *topic == case.topic).map_or(baselines[0].1, |b| b.1);
         let mut notes = match case.sink {
             Sink::File => String::new(),
             _ => format!("  endpoint {:.2} CPU s/M", per_million(median_by(&runs, |r| r.endpoint_cpu))),
