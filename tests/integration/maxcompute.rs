@@ -652,3 +652,69 @@ async fn an_outage_longer_than_the_retry_budget_fails_the_connector_and_commits_
     assert_eq!(h.committed("connect-down", "down", 1), vec![3], "nothing committed past the failed batch");
     assert_eq!(s.count("down").await, 3);
 }
+
+/// SIGKILLs `sluice` eight times at seeded random moments while it streams into the
+/// MaxCompute stand-in (see [`kill_loop`] for what is checked). Rows become visible when
+/// their upload session commits; a row committed to the table but not yet to Kafka is
+/// written again after the restart, so the stand-in's rows are counted per record
+/// (partition and offset) and in all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_eight_times_at_random_moments_each_restart_resumes_at_the_last_commit() {
+    let s = StandIn::start(&[("mckills", KAFKA_COLUMNS)], None);
+    let h = Harness::new();
+    h.topic("mckills", KILL_PARTITIONS);
+    let worker = h.path("worker.properties");
+    let connector_file = h.path("connector.properties");
+    std::fs::write(&worker, kill_worker(&h)).unwrap();
+    std::fs::write(
+        &connector_file,
+        format!(
+            "name=mckills\nconnector.class=MaxComputeSinkConnector\ntopics=mckills\nendpoint={}\n\
+             project=connector_test\ntable=mckills\naccess_id=LTAI-test\naccess_key=secret-test\n\
+             record_batch_size=100\n",
+            s.endpoint()
+        ),
+    )
+    .unwrap();
+    // Every block upload waits 30 ms, so a run is still streaming when it is killed.
+    s.faults(json!({"slow_upload_ms": 30})).await;
+    let records =
+        |first: usize, count: usize| -> Vec<String> { (first..first + count).map(|i| format!("k{i}\tv{i}")).collect() };
+    let (produced, _) = kill_loop(&h, "mckills", &worker, &connector_file, 2000, records, &s).await;
+    let mut values: Vec<usize> = s.records().await.into_iter().map(|(_, _, value)| value).collect();
+    values.sort_unstable();
+    values.dedup();
+    assert_eq!(values, (0..produced).collect::<Vec<_>>(), "every record stored");
+}
+
+impl StandIn {
+    /// Every committed row of the kill test's table as (Kafka partition, offset, the
+    /// number in its value), duplicates included.
+    async fn records(&self) -> Vec<(i64, i64, usize)> {
+        let rows = self.rows("mckills").await;
+        rows.as_object()
+            .map(|o| {
+                o.values()
+                    .flat_map(|r| r.as_array().cloned().unwrap_or_default())
+                    .map(|r| {
+                        let value = r[4].as_str().and_then(|v| v.strip_prefix('v')).and_then(|v| v.parse().ok());
+                        (r[1].as_i64().unwrap(), r[2].as_i64().unwrap(), value.expect("a value v<number>"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Landed for StandIn {
+    async fn stored(&self) -> usize {
+        let mut records: Vec<(i64, i64)> = self.records().await.into_iter().map(|(p, o, _)| (p, o)).collect();
+        records.sort_unstable();
+        records.dedup();
+        records.len()
+    }
+
+    async fn accepted(&self) -> usize {
+        self.records().await.len()
+    }
+}
