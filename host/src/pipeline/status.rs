@@ -66,9 +66,10 @@ pub struct Counters {
     pub commit_failures: AtomicU64,
     /// Offset commits (successful or not), timed.
     pub commit_time: Spread,
-    /// Records per batch handed to the sink.
+    /// Records per sink write (one batch, or several ready together; see
+    /// [`crate::sinks::SinkKind::batches_per_write`]).
     pub batch_size: Spread,
-    /// Time the sink took per batch (Kafka Connect's put-batch time), in microseconds.
+    /// Time the sink took per write (Kafka Connect's put-batch time), in microseconds.
     pub put_batch_time: Spread,
     /// Time the parser took per batch, in microseconds (its `count` is batches).
     pub parse_time: Spread,
