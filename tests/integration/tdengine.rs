@@ -7,6 +7,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
+use rdkafka::Message;
 use serde_json::{json, Value as Json};
 use sluice::pipeline::status::{ConnectorState, Counters};
 use sluice_standins::{Service, Standin, Stderr};
@@ -514,4 +515,85 @@ impl Landed for Adapter {
     async fn accepted(&self) -> usize {
         self.stats()["lines_accepted"].as_u64().unwrap() as usize
     }
+}
+
+/// A poison matrix through the `tdengine` parser's JSON mapping into taosAdapter: invalid
+/// JSON, invalid UTF-8, an array instead of an object, JSON nested 10,000 deep, a 2 MB value
+/// cut short, a text where the mapping wants an i32, and a value taosAdapter refuses are
+/// dead-lettered with their reasons; good records are written and a tombstone produces
+/// nothing; none is lost and the connector never fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record_is_written() {
+    let adapter = Adapter::start(&[]);
+    adapter.faults(json!({"reject_marker": "POISON"}));
+    let h = Harness::new();
+    h.topic("tdpoison", 1);
+    h.topic("tdpoison-dlq", 1);
+    let good = |i: usize| format!(r#"{{"device":"d{i}","voltage":{i},"ts":{}}}"#, 1_648_432_611_249u64 + i as u64);
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let huge_cut = format!("{{\"device\":\"{}", "x".repeat(2 << 20));
+    let values: Vec<(Option<Vec<u8>>, &str)> = vec![
+        (Some(good(0).into_bytes()), "good"),
+        (Some(br#"{"device":"#.to_vec()), "invalid JSON"),
+        (Some(b"{\"device\":\"\xff\",\"voltage\":1,\"ts\":1}".to_vec()), "invalid UTF-8"),
+        (Some(good(3).into_bytes()), "good"),
+        (None, "tombstone"),
+        (Some(b"[1,2,3]".to_vec()), "array"),
+        (Some(deep.into_bytes()), "nested 10,000 deep"),
+        (Some(huge_cut.into_bytes()), "2 MB, cut short"),
+        (Some(br#"{"device":"d8","voltage":"high","ts":1648432611257}"#.to_vec()), "text for an i32"),
+        (Some(br#"{"device":"POISON","voltage":9,"ts":1648432611258}"#.to_vec()), "refused by the service"),
+        (Some(good(10).into_bytes()), "good"),
+    ];
+    let records: Vec<_> = values
+        .iter()
+        .enumerate()
+        .map(|(i, (value, _))| record("tdpoison", 0, &format!("k{i}"), value.clone()))
+        .collect();
+    h.produce_records(&records).await;
+    let c = connector(
+        "c-poison",
+        "tdpoison",
+        &adapter,
+        "db.schemaless=line\nconnection.database=poison\ndata.precision=ms\ntdengine.mapping.measurement=volts\n\
+         tdengine.mapping.tags=device\ntdengine.mapping.fields=voltage:i32\ntdengine.mapping.timestamp.field=ts\n\
+         errors.tolerance=all\nerrors.deadletterqueue.topic.name=tdpoison-dlq\n\
+         errors.deadletterqueue.topic.replication.factor=1\n",
+    );
+    let running = h.start(h.worker(""), vec![h.connector(&c)]).await.unwrap();
+    let status = running.statuses()[0].clone();
+    assert!(
+        wait_until(Duration::from_secs(30), || h.committed("connect-c-poison", "tdpoison", 1) == vec![11]).await,
+        "committed {:?}",
+        h.committed("connect-c-poison", "tdpoison", 1)
+    );
+    let mut stored: Vec<i64> =
+        adapter.rows("poison", "volts").iter().map(|r| r["values"]["voltage"].as_i64().unwrap()).collect();
+    stored.sort_unstable();
+    assert_eq!(stored, vec![0, 3, 10], "every good record written once");
+    let dead = h.read("tdpoison-dlq", 0, 7);
+    let offsets: Vec<String> = dead.iter().map(|m| header(m, "__connect.errors.offset").unwrap()).collect();
+    assert_eq!(offsets, ["1", "2", "5", "6", "7", "8", "9"], "each bad record dead-lettered once");
+    // What each reason must name, in offset order.
+    let reasons: [&[&str]; 7] = [
+        &["builtin:tdengine", "invalid-json"],
+        &["invalid-utf8"],
+        &["invalid-json", "needs a JSON object"],
+        &["invalid-json", "recursion limit"],
+        &["invalid-json", "EOF while parsing a string"],
+        &["invalid-field", "`voltage`", "\"high\""],
+        &["tdengine failed with rejected", "[0x3002]", "injected rejection"],
+    ];
+    for (message, expected) in dead.iter().zip(reasons) {
+        let offset: usize = header(message, "__connect.errors.offset").unwrap().parse().unwrap();
+        let what = values[offset].1;
+        assert_eq!(message.payload().map(<[u8]>::to_vec), values[offset].0, "{what}: original bytes");
+        let info = header(message, "ErrorInfo").unwrap();
+        assert!(expected.iter().all(|part| info.contains(part)), "{what}: {info}");
+    }
+    assert!(!status.is_failed());
+    assert_eq!(Counters::get(&status.counters.records_dead_lettered), 7);
+    assert_eq!(Counters::get(&status.counters.records_without_output), 1, "the tombstone");
+    running.shutdown();
+    running.wait().await;
 }
