@@ -662,25 +662,16 @@ async fn an_outage_longer_than_the_retry_budget_fails_the_connector_and_commits_
 async fn killed_eight_times_at_random_moments_each_restart_resumes_at_the_last_commit() {
     let s = StandIn::start(&[("mckills", KAFKA_COLUMNS)], None);
     let h = Harness::new();
-    h.topic("mckills", KILL_PARTITIONS);
-    let worker = h.path("worker.properties");
-    let connector_file = h.path("connector.properties");
-    std::fs::write(&worker, kill_worker(&h)).unwrap();
-    std::fs::write(
-        &connector_file,
-        format!(
-            "name=mckills\nconnector.class=MaxComputeSinkConnector\ntopics=mckills\nendpoint={}\n\
-             project=connector_test\ntable=mckills\naccess_id=LTAI-test\naccess_key=secret-test\n\
-             record_batch_size=100\n",
-            s.endpoint()
-        ),
-    )
-    .unwrap();
+    let connector_text = format!(
+        "name=mckills\nconnector.class=MaxComputeSinkConnector\ntopics=mckills\nendpoint={}\n\
+         project=connector_test\ntable=mckills\naccess_id=LTAI-test\naccess_key=secret-test\nrecord_batch_size=100\n",
+        s.endpoint()
+    );
     // Every block upload waits 30 ms, so a run is still streaming when it is killed.
     s.faults(json!({"slow_upload_ms": 30})).await;
     let records =
         |first: usize, count: usize| -> Vec<String> { (first..first + count).map(|i| format!("k{i}\tv{i}")).collect() };
-    let (produced, _) = kill_loop(&h, "mckills", &worker, &connector_file, 2000, records, &s).await;
+    let (produced, _) = kill_loop(&h, "mckills", &connector_text, 2000, records, &s).await;
     let mut values: Vec<usize> = s.records().await.into_iter().map(|(_, _, value)| value).collect();
     values.sort_unstable();
     values.dedup();

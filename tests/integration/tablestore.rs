@@ -642,25 +642,17 @@ async fn an_outage_longer_than_the_retry_budget_fails_the_connector_and_commits_
 async fn killed_eight_times_at_random_moments_each_restart_resumes_at_the_last_commit() {
     let s = Standin::start();
     let h = Harness::new();
-    h.topic("tskills", KILL_PARTITIONS);
-    let worker = h.path("worker.properties");
-    let connector_file = h.path("connector.properties");
-    std::fs::write(&worker, kill_worker(&h)).unwrap();
-    std::fs::write(
-        &connector_file,
-        format!(
-            "name=tskills\nconnector.class=TableStoreSinkConnector\ntopics=tskills\n{}auto.create=true\n\
-             consumer.override.max.poll.records=20\n",
-            s.keys()
-        ),
-    )
-    .unwrap();
+    let connector_text = format!(
+        "name=tskills\nconnector.class=TableStoreSinkConnector\ntopics=tskills\n{}auto.create=true\n\
+         consumer.override.max.poll.records=20\n",
+        s.keys()
+    );
     // Every write waits 30 ms, so a run is still streaming when it is killed.
     s.fault(json!([{"action": "BatchWriteRow", "kind": "slow", "delay_ms": 30, "duration_ms": 600_000}])).await;
     let records = |first: usize, count: usize| -> Vec<String> {
         (first..first + count).map(|i| format!("k{i}\t{{\"n\":{i}}}")).collect()
     };
-    let (produced, _) = kill_loop(&h, "tskills", &worker, &connector_file, 2000, records, &s).await;
+    let (produced, _) = kill_loop(&h, "tskills", &connector_text, 2000, records, &s).await;
     let mut numbers: Vec<i64> = s.rows("tskills").await.iter().map(|r| r["columns"]["n"].as_i64().unwrap()).collect();
     numbers.sort_unstable();
     assert_eq!(numbers, (0..produced as i64).collect::<Vec<_>>(), "every record stored once as a row");

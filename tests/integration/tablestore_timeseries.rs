@@ -330,16 +330,11 @@ impl Landed for SeriesTable<'_> {
 async fn killed_eight_times_at_random_moments_each_restart_resumes_at_the_last_commit() {
     let s = Standin::start();
     let h = Harness::new();
-    h.topic("pkills", KILL_PARTITIONS);
-    let worker = h.path("worker.properties");
-    let connector_file = h.path("connector.properties");
-    std::fs::write(&worker, kill_worker(&h)).unwrap();
-    let text = connector(&h, &s, "pkills", "pkills", "consumer.override.max.poll.records=20\n")
+    let connector_text = connector(&h, &s, "pkills", "pkills", "consumer.override.max.poll.records=20\n")
         .entries()
         .iter()
         .map(|(k, v)| format!("{k}={v}\n"))
         .collect::<String>();
-    std::fs::write(&connector_file, text).unwrap();
     // Every write waits 30 ms, so a run is still streaming when it is killed.
     s.fault(json!([{"action": "PutTimeseriesData", "kind": "slow", "delay_ms": 30, "duration_ms": 600_000}])).await;
     let records = |first: usize, count: usize| -> Vec<String> {
@@ -353,7 +348,7 @@ async fn killed_eight_times_at_random_moments_each_restart_resumes_at_the_last_c
             .collect()
     };
     let series = SeriesTable(&s, "pkills");
-    let (produced, _) = kill_loop(&h, "pkills", &worker, &connector_file, 2000, records, &series).await;
+    let (produced, _) = kill_loop(&h, "pkills", &connector_text, 2000, records, &series).await;
     let points = ts_table(&s, "pkills").await.unwrap()["rows"].as_array().unwrap().clone();
     let mut values: Vec<i64> = points.iter().map(|p| p["fields"]["v"]["value"].as_f64().unwrap() as i64).collect();
     values.sort_unstable();

@@ -489,19 +489,15 @@ async fn wrong_credentials_fail_at_start_with_a_clear_message() {
 async fn killed_eight_times_at_random_moments_each_restart_resumes_at_the_last_commit() {
     let adapter = Adapter::start(&[]);
     let h = Harness::new();
-    h.topic("tdkills", KILL_PARTITIONS);
-    let worker = h.path("worker.properties");
-    let connector_file = h.path("connector.properties");
-    std::fs::write(&worker, kill_worker(&h)).unwrap();
     let extra = "db.schemaless=line\nconnection.database=kills\nbatch.size=50\nconsumer.override.max.poll.records=20\n";
-    std::fs::write(&connector_file, connector("tdkills", "tdkills", &adapter, extra)).unwrap();
+    let connector_text = connector("tdkills", "tdkills", &adapter, extra);
     // Every request waits 30 ms, so a run is still streaming when it is killed.
     adapter.faults(json!({"slow_ms": 30}));
     // One row per record: its timestamp is its number, unique across the test.
     let records = |first: usize, count: usize| -> Vec<String> {
         (first..first + count).map(|i| format!("k{i}\tk,src=t v={i}i64 {}", 1_000_000 + i)).collect()
     };
-    let (produced, _) = kill_loop(&h, "tdkills", &worker, &connector_file, 2000, records, &adapter).await;
+    let (produced, _) = kill_loop(&h, "tdkills", &connector_text, 2000, records, &adapter).await;
     let mut values: Vec<i64> = adapter.rows("kills", "k").iter().map(|r| r["values"]["v"].as_i64().unwrap()).collect();
     values.sort_unstable();
     assert_eq!(values, (0..produced as i64).collect::<Vec<_>>(), "every record stored");

@@ -233,8 +233,9 @@ pub trait Landed {
     async fn accepted(&self) -> usize;
 }
 
-/// SIGKILLs `sluice standalone worker connector` (reading `topic`, of [`KILL_PARTITIONS`]
-/// partitions) eight times at seeded random moments while it streams `per_run` new records (`records(first, count)`, keyed lines for
+/// Creates `topic` with [`KILL_PARTITIONS`] partitions, writes the connector file
+/// `connector` (its text) and a [`kill_worker`] file, then SIGKILLs `sluice standalone` on them
+/// eight times at seeded random moments while it streams `per_run` new records (`records(first, count)`, keyed lines for
 /// [`Harness::produce`]) each run into a stand-in, restarting it each time; a last run goes
 /// to the end and exits on SIGTERM. Asserts that at every kill the stand-in holds at least
 /// what was committed, that after a restart only rows written but not committed at the kill
@@ -244,8 +245,7 @@ pub trait Landed {
 pub async fn kill_loop(
     h: &Harness,
     topic: &str,
-    worker: &Path,
-    connector: &Path,
+    connector: &str,
     per_run: usize,
     records: impl Fn(usize, usize) -> Vec<String>,
     landed: &impl Landed,
@@ -253,14 +253,19 @@ pub async fn kill_loop(
     use std::process::{Command, Stdio};
     const KILLS: usize = 8;
     let partitions = KILL_PARTITIONS;
-    let group = format!("connect-{}", connector_name(connector));
+    h.topic(topic, partitions);
+    let (worker, connector_file) = (h.path("kill-worker.properties"), h.path("kill-connector.properties"));
+    std::fs::write(&worker, kill_worker(h)).unwrap();
+    std::fs::write(&connector_file, connector).unwrap();
+    let name = parse_text("connector", connector).unwrap().get("name").expect("a connector name").to_string();
+    let group = format!("connect-{name}");
     let start = || {
         Command::new(env!("CARGO_BIN_EXE_sluice"))
             .env("SLUICE_CACHE_DIR", cache_dir())
             .env("SLUICE_LOG", "warn")
             .arg("standalone")
-            .arg(worker)
-            .arg(connector)
+            .arg(&worker)
+            .arg(&connector_file)
             .stdout(Stdio::null())
             .spawn()
             .unwrap()
@@ -306,15 +311,9 @@ pub async fn kill_loop(
     (produced, resent_total)
 }
 
-/// The `name` of a connector file.
-fn connector_name(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap();
-    parse_text("connector", &text).unwrap().get("name").expect("a connector name").to_string()
-}
-
 /// A worker file for [`kill_loop`]: offsets committed every 50 ms, short fetch waits and a
 /// short session so a restarted process gets its partitions back quickly.
-pub fn kill_worker(h: &Harness) -> String {
+fn kill_worker(h: &Harness) -> String {
     format!(
         "bootstrap.servers={}\nlisteners=http://127.0.0.1:0\noffset.flush.interval.ms=50\n\
          value.converter.schemas.enable=false\nkey.converter.schemas.enable=false\nconsumer.fetch.wait.max.ms=20\n\
