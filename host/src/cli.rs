@@ -97,13 +97,16 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {}", crate::logging::redact(&format!("{error:#}")));
             ExitCode::FAILURE
         }
-    }
+    };
+    // Blocking work still running (a plugin compile, a metadata lookup) does not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 fn init_logging() {
@@ -183,13 +186,27 @@ async fn standalone(
     let _ = watcher.await;
     tracing::info!("Shutting down.");
     running.shutdown();
+    let limit = running.worker().config().shutdown_timeout + SHUTDOWN_MARGIN;
     match Arc::try_unwrap(running) {
-        Ok(running) => running.wait().await,
+        Ok(running) => {
+            if tokio::time::timeout(limit, running.wait()).await.is_err() {
+                tracing::error!(
+                    "Connectors did not stop within task.shutdown.graceful.timeout.ms plus {} s; exiting \
+                     without them (records not committed are read again on the next start).",
+                    SHUTDOWN_MARGIN.as_secs()
+                );
+                code = ExitCode::FAILURE;
+            }
+        }
         Err(_) => tracing::warn!("Connectors still referenced at shutdown."),
     }
     drop(embedded);
     Ok(code)
 }
+
+/// How much longer than `task.shutdown.graceful.timeout.ms` a shutdown may take (the
+/// last commit and leaving the consumer groups) before the process exits anyway.
+const SHUTDOWN_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Resolves once every connector (at least one) has FAILED.
 async fn all_failed(worker: Arc<crate::worker::Worker>) {

@@ -66,7 +66,7 @@ async fn killed_mid_stream_and_restarted_nothing_is_missing_and_sigterm_exits_cl
 
     let pid = second.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = second.wait().unwrap();
+    let status = wait_exit(&mut second, Duration::from_secs(30), "SIGTERM");
     assert!(status.success(), "SIGTERM must shut down gracefully with exit 0, got {status}");
     assert_eq!(h.committed("connect-crashy", "stream", 2), end);
     assert!(before_restart >= 100);
@@ -122,7 +122,7 @@ async fn killed_eight_times_at_random_moments_each_restart_resumes_at_the_last_c
                 wait_until(Duration::from_secs(90), || h.committed("connect-kills", "kills", PARTITIONS) == end).await;
             assert!(done, "the last run must commit the end offsets {end:?}");
             assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-            assert!(child.wait().unwrap().success());
+            assert!(wait_exit(&mut child, Duration::from_secs(30), "SIGTERM after the last run").success());
         }
         // What this run wrote: the complete lines after those of earlier runs (a line torn by
         // the previous kill was cut off when this run opened the file).

@@ -16,6 +16,42 @@ use sluice::source::embedded::EmbeddedKafka;
 use sluice::source::produce::{produce_lines, LineFormat};
 use tempfile::TempDir;
 
+/// Aborts the whole test run when the test that started it is still running after its
+/// limit: a hung test then fails the run with its name instead of stalling it. Dropping the
+/// watchdog (with the test's harness) disarms it.
+struct Watchdog(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
+
+impl Watchdog {
+    fn start(limit: Duration) -> Self {
+        let test = std::thread::current().name().unwrap_or("a test").to_string();
+        let (disarm, disarmed) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if disarmed.recv_timeout(limit) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                eprintln!("{test} is still running after {limit:?}: aborting the test run (a hang)");
+                std::process::abort();
+            }
+        });
+        Self(disarm)
+    }
+}
+
+/// Waits for a child process to exit, at most `within`; a child still running then is
+/// killed and the test fails saying what it was waiting for.
+pub fn wait_exit(child: &mut std::process::Child, within: Duration, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: the process did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Path of a guest component built by `host/build.rs`.
 pub fn guest(name: &str) -> PathBuf {
     Path::new(env!("SLUICE_GUEST_DIR")).join(format!("{name}.wasm"))
@@ -26,18 +62,23 @@ pub fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache")
 }
 
+/// The longest a test may hold its [`Harness`] (the slowest take about two minutes on two
+/// busy cores).
+const TEST_LIMIT: Duration = Duration::from_secs(600);
+
 /// One embedded broker and a scratch directory.
 pub struct Harness {
     pub kafka: EmbeddedKafka,
     pub bootstrap: String,
     pub dir: TempDir,
+    _watchdog: Watchdog,
 }
 
 impl Harness {
     pub fn new() -> Self {
         let kafka = EmbeddedKafka::start().expect("embedded kafka");
         let bootstrap = kafka.bootstrap_servers();
-        Self { kafka, bootstrap, dir: tempfile::tempdir().unwrap() }
+        Self { kafka, bootstrap, dir: tempfile::tempdir().unwrap(), _watchdog: Watchdog::start(TEST_LIMIT) }
     }
 
     pub fn topic(&self, name: &str, partitions: i32) {
@@ -291,7 +332,7 @@ pub async fn kill_loop(
             let done = wait_until(Duration::from_secs(90), || h.committed(&group, topic, partitions) == end).await;
             assert!(done, "the last run must commit the end offsets {end:?}");
             assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-            assert!(child.wait().unwrap().success());
+            assert!(wait_exit(&mut child, Duration::from_secs(30), "SIGTERM after the last run").success());
         }
         let (stored_after, accepted_after) = (landed.stored().await, landed.accepted().await);
         let resent = (accepted_after - accepted_before) - (stored_after - stored_before);
