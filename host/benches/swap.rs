@@ -65,7 +65,7 @@ async fn main() {
             }
         })
     };
-    while Counters::get(&status.counters.records_written) < 1000 {
+    while Counters::get(&status.counters.all_tasks.records_written) < 1000 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
@@ -89,7 +89,7 @@ async fn main() {
     }
     stop.store(true, Ordering::Relaxed);
     let _ = feeder.await;
-    let read = Counters::get(&status.counters.records_read);
+    let read = Counters::get(&status.counters.all_tasks.records_read);
     running.shutdown();
     running.wait().await;
 

@@ -137,7 +137,7 @@ async fn end_to_end(kafka: &EmbeddedKafka, topic: &str, connector: &str) -> anyh
     let started = Instant::now();
     let running = Standalone::start(app::from_maps(worker, vec![parse_text("connector", connector)?], None)?).await?;
     let status = running.statuses()[0].clone();
-    while sluice::pipeline::status::Counters::get(&status.counters.records_written) < E2E_RECORDS as u64 {
+    while sluice::pipeline::status::Counters::get(&status.counters.all_tasks.records_written) < E2E_RECORDS as u64 {
         if status.is_failed() || started.elapsed() > Duration::from_secs(600) {
             anyhow::bail!("{topic}: connector state {:?}", status.state());
         }

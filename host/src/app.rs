@@ -12,6 +12,10 @@ use crate::plugin::{ComponentCache, PluginRuntime, PluginSource};
 use crate::worker::Worker;
 use anyhow::bail;
 
+/// How much longer than `task.shutdown.graceful.timeout.ms` stopping may take (the last
+/// commit and leaving the consumer groups) before [`Standalone::wait`] gives up on it.
+pub const SHUTDOWN_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn parser_spec(config: &ConnectorConfig) -> ParserSpec {
     ParserSpec { source: config.parser.clone(), settings: config.parser_settings.clone(), limits: config.limits }
 }
@@ -224,9 +228,21 @@ impl Standalone {
         self.worker.signal_shutdown();
     }
 
-    /// Waits until every connector has stopped.
-    pub async fn wait(self) {
+    /// Stops every connector and waits until they have stopped, at most
+    /// `task.shutdown.graceful.timeout.ms` plus [`SHUTDOWN_MARGIN`] (the last commit and
+    /// leaving the consumer groups). Returns false, after logging it, when some had not
+    /// stopped by then: what they had not committed is read again on the next start.
+    pub async fn wait(self) -> bool {
         self.worker.signal_shutdown();
-        self.worker.shutdown().await;
+        let limit = self.worker.config().shutdown_timeout + SHUTDOWN_MARGIN;
+        if tokio::time::timeout(limit, self.worker.shutdown()).await.is_ok() {
+            return true;
+        }
+        tracing::error!(
+            "Connectors did not stop within task.shutdown.graceful.timeout.ms plus {} s; leaving them \
+             (records not committed are read again on the next start).",
+            SHUTDOWN_MARGIN.as_secs()
+        );
+        false
     }
 }

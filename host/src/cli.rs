@@ -186,15 +186,9 @@ async fn standalone(
     let _ = watcher.await;
     tracing::info!("Shutting down.");
     running.shutdown();
-    let limit = running.worker().config().shutdown_timeout + SHUTDOWN_MARGIN;
     match Arc::try_unwrap(running) {
         Ok(running) => {
-            if tokio::time::timeout(limit, running.wait()).await.is_err() {
-                tracing::error!(
-                    "Connectors did not stop within task.shutdown.graceful.timeout.ms plus {} s; exiting \
-                     without them (records not committed are read again on the next start).",
-                    SHUTDOWN_MARGIN.as_secs()
-                );
+            if !running.wait().await {
                 code = ExitCode::FAILURE;
             }
         }
@@ -203,10 +197,6 @@ async fn standalone(
     drop(embedded);
     Ok(code)
 }
-
-/// How much longer than `task.shutdown.graceful.timeout.ms` a shutdown may take (the
-/// last commit and leaving the consumer groups) before the process exits anyway.
-const SHUTDOWN_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Resolves once every connector (at least one) has FAILED.
 async fn all_failed(worker: Arc<crate::worker::Worker>) {

@@ -33,8 +33,8 @@ async fn every_record_arrives_once_in_partition_order_and_end_offsets_are_commit
     }
     let first = &lines[0]["output"]["row"];
     assert_eq!(first["primary_key"][0]["name"], "topic_partition");
-    assert_eq!(Counters::get(&status.counters.records_read), 600);
-    assert_eq!(Counters::get(&status.counters.records_written), 600);
+    assert_eq!(Counters::get(&status.counters.all_tasks.records_read), 600);
+    assert_eq!(Counters::get(&status.counters.all_tasks.records_written), 600);
     running.shutdown();
     running.wait().await;
     assert_eq!(status.state(), ConnectorState::Stopped);
@@ -159,15 +159,17 @@ async fn a_sink_that_keeps_failing_pauses_consumption_at_the_inflight_cap_and_co
     );
     let running = h.start(h.worker(""), vec![connector]).await.unwrap();
     let status = running.statuses()[0].clone();
-    assert!(wait_until(Duration::from_secs(20), || Counters::get(&status.counters.retries) >= 3).await);
-    let read = Counters::get(&status.counters.records_read);
+    assert!(wait_until(Duration::from_secs(20), || Counters::get(&status.counters.all_tasks.retries) >= 3).await);
+    let read = Counters::get(&status.counters.all_tasks.records_read);
     // Three more failed attempts later (at least 1.4 s of backoff), still nothing more read.
-    let retries = Counters::get(&status.counters.retries);
-    assert!(wait_until(Duration::from_secs(30), || Counters::get(&status.counters.retries) >= retries + 3).await);
-    let read_later = Counters::get(&status.counters.records_read);
+    let retries = Counters::get(&status.counters.all_tasks.retries);
+    assert!(
+        wait_until(Duration::from_secs(30), || Counters::get(&status.counters.all_tasks.retries) >= retries + 3).await
+    );
+    let read_later = Counters::get(&status.counters.all_tasks.records_read);
     assert!(read_later <= 100, "read {read_later} records with a cap of 50: consumption must pause");
     assert_eq!(read, read_later, "nothing more is read while the pipeline is full");
-    assert_eq!(Counters::get(&status.counters.records_written), 0);
+    assert_eq!(Counters::get(&status.counters.all_tasks.records_written), 0);
     assert!(!status.is_failed(), "a retryable sink error does not fail the connector");
     // Nothing was written: every record of both partitions counts as lag.
     let lag_total = || status.lag().iter().map(|(_, _, records)| records).sum::<i64>();
@@ -231,7 +233,7 @@ async fn a_second_instance_joining_the_group_splits_partitions_without_losing_re
         assert_eq!(offsets, (0..end[partition as usize]).collect::<Vec<_>>(), "partition {partition}");
     }
     println!("rebalance: {} records written, {duplicates} of them twice (the handover window)", lines.len());
-    assert!(Counters::get(&second_status.counters.records_read) > 0, "the second member got partitions");
+    assert!(Counters::get(&second_status.counters.all_tasks.records_read) > 0, "the second member got partitions");
     first.shutdown();
     second.shutdown();
     first.wait().await;
@@ -294,8 +296,8 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
         header(&dead[2], "ErrorInfo")
     );
     assert!(!status.is_failed());
-    assert_eq!(Counters::get(&status.counters.records_dead_lettered), 4);
-    assert_eq!(Counters::get(&status.counters.records_without_output), 1, "the tombstone");
+    assert_eq!(Counters::get(&status.counters.all_tasks.records_dead_lettered), 4);
+    assert_eq!(Counters::get(&status.counters.all_tasks.records_without_output), 1, "the tombstone");
     running.shutdown();
     running.wait().await;
 }

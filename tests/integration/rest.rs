@@ -82,16 +82,32 @@ fn file_connector(name: &str, topic: &str, out: &Path) -> Json {
 }
 
 fn metric(samples: &[prometheus_parse::Sample], name: &str, connector: &str) -> f64 {
-    samples
+    let values = task_metrics(samples, name, connector);
+    assert_eq!(values.len(), 1, "one {name} sample for {connector}: {values:?}");
+    values.into_values().next().unwrap()
+}
+
+/// The samples of metric `name` for `connector`, by their `task` label ("" without one).
+fn task_metrics(
+    samples: &[prometheus_parse::Sample],
+    name: &str,
+    connector: &str,
+) -> std::collections::BTreeMap<String, f64> {
+    let values: std::collections::BTreeMap<String, f64> = samples
         .iter()
-        .find(|s| s.metric == name && s.labels.get("connector") == Some(connector))
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => v,
-            _ => f64::NAN,
+        .filter(|s| s.metric == name && s.labels.get("connector") == Some(connector))
+        .map(|s| {
+            let value = match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            };
+            (s.labels.get("task").unwrap_or("").to_string(), value)
         })
-        .unwrap_or_else(|| panic!("no metric {name} for {connector}"))
+        .collect();
+    assert!(!values.is_empty(), "no metric {name} for {connector}");
+    values
 }
 
 /// Property names of a schema of Kafka's OpenAPI file.
@@ -258,10 +274,13 @@ async fn pause_stops_writing_while_records_keep_arriving_and_resume_writes_them_
     h.topic("p", 2);
     h.produce("p", None, &orders(40, 7)).await;
     let (paused_out, witness_out) = (h.path("paused"), h.path("witness"));
-    let connector = |name: &str, out: &Path| {
-        h.connector(&format!("name={name}\nconnector.class=FileStreamSink\ntopics=p\nfile={}\n", out.display()))
+    let connector = |name: &str, out: &Path, tasks: usize| {
+        h.connector(&format!(
+            "name={name}\nconnector.class=FileStreamSink\ntopics=p\nfile={}\ntasks.max={tasks}\n",
+            out.display()
+        ))
     };
-    let rest = Rest::start(&h, vec![connector("paused", &paused_out), connector("witness", &witness_out)]).await;
+    let rest = Rest::start(&h, vec![connector("paused", &paused_out, 1), connector("witness", &witness_out, 2)]).await;
     assert!(wait_until(Duration::from_secs(30), || output_lines(&paused_out).len() == 40).await);
 
     assert_eq!(rest.call("PUT", "/connectors/paused/pause", None).await.0, 202);
@@ -273,42 +292,61 @@ async fn pause_stops_writing_while_records_keep_arriving_and_resume_writes_them_
     assert!(wait_until(Duration::from_secs(30), || output_lines(&witness_out).len() == 100).await);
     assert_eq!(output_lines(&paused_out).len(), 40, "nothing written while paused");
     let samples = rest.metrics().await;
-    assert_eq!(metric(&samples, "kafka_connect_sink_task_metrics_sink_record_read_total", "witness"), 100.0);
-    assert_eq!(metric(&samples, "kafka_connect_sink_task_metrics_sink_record_send_total", "witness"), 100.0);
     assert_eq!(metric(&samples, "kafka_connect_sink_task_metrics_sink_record_read_total", "paused"), 40.0);
-    assert_eq!(metric(&samples, "kafka_connect_task_error_metrics_total_record_failures", "witness"), 0.0);
-    // Batches, timings and in-flight gauges, consistent with the 100 records written.
-    let batches = metric(&samples, "sluice_parser_batches_total", "witness");
-    let (size_avg, size_max) = (
-        metric(&samples, "kafka_connect_connector_task_metrics_batch_size_avg", "witness"),
-        metric(&samples, "kafka_connect_connector_task_metrics_batch_size_max", "witness"),
+    // The witness runs two tasks: each counts the records of the partitions it holds (a
+    // partition always goes to the same task), and every task is exported, idle or not.
+    let mut per_task = [0.0; 2];
+    for (partition, offsets) in offsets_by_partition(&output_lines(&witness_out)) {
+        per_task[sluice::pipeline::task_of("p", partition as i32, 2)] += offsets.len() as f64;
+    }
+    let by_task = |values: std::collections::BTreeMap<String, f64>| -> [f64; 2] { [values["0"], values["1"]] };
+    for name in [
+        "kafka_connect_sink_task_metrics_sink_record_read_total",
+        "kafka_connect_sink_task_metrics_sink_record_send_total",
+    ] {
+        assert_eq!(by_task(task_metrics(&samples, name, "witness")), per_task, "{name} per task");
+    }
+    assert_eq!(
+        by_task(task_metrics(&samples, "kafka_connect_task_error_metrics_total_record_failures", "witness")),
+        [0.0; 2]
     );
-    assert!(batches >= 1.0 && (size_avg * batches - 100.0).abs() < 1e-6, "{batches} batches averaging {size_avg}");
-    assert!(size_max >= size_avg && size_max <= 100.0, "max batch {size_max}");
-    let requests = metric(&samples, "sluice_sink_requests_total", "witness");
-    assert!((1.0..=batches).contains(&requests), "{requests} file writes for {batches} batches");
-    assert!(metric(&samples, "sluice_sink_request_time_seconds_total", "witness") > 0.0);
-    assert!(metric(&samples, "sluice_parser_time_seconds_total", "witness") > 0.0);
-    // The per-record parser time histogram counts each record once, in increasing buckets.
-    let buckets = samples
+    let per_record: Vec<_> = samples
         .iter()
-        .find_map(|s| match &s.value {
+        .filter_map(|s| match &s.value {
             prometheus_parse::Value::Histogram(b)
                 if s.metric == "sluice_parser_record_seconds" && s.labels.get("connector") == Some("witness") =>
             {
-                Some(b.clone())
+                Some((s.labels.get("task").unwrap().to_string(), b.clone()))
             }
             _ => None,
         })
-        .expect("sluice_parser_record_seconds for witness");
-    assert!(buckets.windows(2).all(|w| w[0].count <= w[1].count), "cumulative buckets");
-    let all = buckets.last().unwrap();
-    assert!(all.less_than.is_infinite() && all.count == 100.0, "every record once: {buckets:?}");
-    let put_avg = metric(&samples, "kafka_connect_sink_task_metrics_put_batch_avg_time_ms", "witness");
-    assert!(
-        put_avg > 0.0
-            && put_avg <= metric(&samples, "kafka_connect_sink_task_metrics_put_batch_max_time_ms", "witness")
-    );
+        .collect();
+    assert_eq!(per_record.len(), 2, "one parser time histogram per task");
+    // Batches, timings and in-flight gauges of each task, consistent with the records it wrote.
+    for (task, records) in per_task.iter().enumerate() {
+        let value = |name: &str| task_metrics(&samples, name, "witness")[&task.to_string()];
+        let batches = value("sluice_parser_batches_total");
+        let (size_avg, size_max) = (
+            value("kafka_connect_connector_task_metrics_batch_size_avg"),
+            value("kafka_connect_connector_task_metrics_batch_size_max"),
+        );
+        assert!((size_avg * batches - records).abs() < 1e-6, "task {task}: {batches} batches averaging {size_avg}");
+        assert!(size_max >= size_avg && size_max <= *records, "task {task}: max batch {size_max}");
+        let requests = value("sluice_sink_requests_total");
+        assert!(requests <= batches, "task {task}: {requests} file writes for {batches} batches");
+        // The per-record parser time histogram counts each record once, in increasing buckets.
+        let buckets = &per_record.iter().find(|(t, _)| *t == task.to_string()).unwrap().1;
+        assert!(buckets.windows(2).all(|w| w[0].count <= w[1].count), "cumulative buckets");
+        let all = buckets.last().unwrap();
+        assert!(all.less_than.is_infinite() && all.count == *records, "every record once: {buckets:?}");
+        if *records > 0.0 {
+            assert!(batches >= 1.0 && requests >= 1.0);
+            assert!(value("sluice_sink_request_time_seconds_total") > 0.0);
+            assert!(value("sluice_parser_time_seconds_total") > 0.0);
+            let put_avg = value("kafka_connect_sink_task_metrics_put_batch_avg_time_ms");
+            assert!(put_avg > 0.0 && put_avg <= value("kafka_connect_sink_task_metrics_put_batch_max_time_ms"));
+        }
+    }
     assert_eq!(
         metric(&samples, "kafka_connect_connector_task_metrics_offset_commit_failure_percentage", "witness"),
         0.0
@@ -322,11 +360,23 @@ async fn pause_stops_writing_while_records_keep_arriving_and_resume_writes_them_
     loop {
         let samples = rest.metrics().await;
         if metric(&samples, "sluice_connector_inflight_records", "witness") == 0.0
-            && metric(&samples, "kafka_connect_sink_task_metrics_sink_record_lag_max", "witness") == 0.0
+            && task_metrics(&samples, "kafka_connect_sink_task_metrics_sink_record_lag_max", "witness")
+                .values()
+                .all(|lag| *lag == 0.0)
+            && task_metrics(&samples, "kafka_connect_sink_task_metrics_partition_count", "witness")
+                == (0..2)
+                    .map(|task| {
+                        let held = (0..2).filter(|p| sluice::pipeline::task_of("p", *p, 2) == task).count();
+                        (task.to_string(), held as f64)
+                    })
+                    .collect()
         {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "records stay in flight or behind after all were written");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "records stay in flight or behind after all were written, or the tasks' partitions are not counted"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let paused_status = samples

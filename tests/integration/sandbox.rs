@@ -53,7 +53,7 @@ async fn loops_traps_and_memory_hogs_are_isolated_to_their_records() {
         ]
     );
     assert!(header(&dead[1], "ErrorInfo").unwrap().contains("hostile plugin asked to trap"));
-    assert_eq!(Counters::get(&status.counters.records_dead_lettered), 4);
+    assert_eq!(Counters::get(&status.counters.all_tasks.records_dead_lettered), 4);
     running.shutdown();
     running.wait().await;
 }

@@ -398,7 +398,7 @@ async fn failed_rows_retry_alone_and_permanent_ones_go_to_the_error_table() {
         requests.iter().filter(|r| r["tables"][0]["table"] == "partial" && r["tables"][0]["rows"] == 1).count();
     assert!(single >= 2, "{requests:?}");
     let status = running.statuses()[0].clone();
-    assert_eq!(Counters::get(&status.counters.records_dead_lettered), 1);
+    assert_eq!(Counters::get(&status.counters.all_tasks.records_dead_lettered), 1);
     running.shutdown();
     running.wait().await;
 }

@@ -238,7 +238,7 @@ async fn failed_rows_are_retried_and_bad_records_go_to_the_error_path() {
     let single = requests.iter().filter(|r| r["tables"][0]["rows"] == 1).count();
     assert!(single >= 2, "{requests:?}");
     let status = running.statuses()[0].clone();
-    assert_eq!(Counters::get(&status.counters.records_dead_lettered), 4);
+    assert_eq!(Counters::get(&status.counters.all_tasks.records_dead_lettered), 4);
     running.shutdown();
     running.wait().await;
 }

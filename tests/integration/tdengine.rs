@@ -225,7 +225,7 @@ async fn microsecond_precision_is_sent_as_u_and_databases_are_created_with_it() 
     let running = h.start(h.worker(""), vec![h.connector(&c)]).await.unwrap();
     let status = running.statuses()[0].clone();
     assert!(wait_until(Duration::from_secs(30), || h.committed("connect-c-us", "us", 1) == vec![3]).await);
-    assert_eq!(Counters::get(&status.counters.records_without_output), 1, "the tombstone");
+    assert_eq!(Counters::get(&status.counters.all_tasks.records_without_output), 1, "the tombstone");
     let db = &adapter.dump()["micro"];
     assert_eq!(db["precision"], "us");
     let ts: Vec<i64> =
@@ -385,7 +385,7 @@ async fn an_adapter_outage_loses_nothing_and_the_sink_resumes_by_itself() {
     let records: Vec<String> = (1..200).map(|i| format!("o v={i}i64 {}", 1000 + i)).collect();
     h.produce("outage", Some(0), &records).await;
     assert!(
-        wait_until(Duration::from_secs(30), || Counters::get(&status.counters.retries) > 0).await,
+        wait_until(Duration::from_secs(30), || Counters::get(&status.counters.all_tasks.retries) > 0).await,
         "the pipeline is retrying"
     );
     assert!(h.committed("connect-c-outage", "outage", 1)[0] <= 1, "nothing committed while the adapter is down");
@@ -588,8 +588,8 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
         assert!(expected.iter().all(|part| info.contains(part)), "{what}: {info}");
     }
     assert!(!status.is_failed());
-    assert_eq!(Counters::get(&status.counters.records_dead_lettered), 7);
-    assert_eq!(Counters::get(&status.counters.records_without_output), 1, "the tombstone");
+    assert_eq!(Counters::get(&status.counters.all_tasks.records_dead_lettered), 7);
+    assert_eq!(Counters::get(&status.counters.all_tasks.records_without_output), 1, "the tombstone");
     running.shutdown();
     running.wait().await;
 }

@@ -58,7 +58,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let deadline = started + Duration::from_secs(args.timeout_secs);
     loop {
         let counters = &status.counters;
-        let done = Counters::get(&counters.records_written) + Counters::get(&counters.records_dead_lettered);
+        let done = Counters::get(&counters.all_tasks.records_written)
+            + Counters::get(&counters.all_tasks.records_dead_lettered);
         if done >= produced && Counters::get(&counters.commits) > 0 {
             break;
         }
@@ -82,7 +83,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         elapsed.as_secs_f64(),
         lines,
         args.output.display(),
-        Counters::get(&status.counters.records_dead_lettered),
+        Counters::get(&status.counters.all_tasks.records_dead_lettered),
     );
     for (offset, info) in dead_letters(&bootstrap)? {
         println!("   dead letter #{offset}: {info}");

@@ -58,7 +58,7 @@ pub async fn start_connector(
     for key in &config.ignored_keys {
         tracing::info!(connector = %name, key = %key, "Key is not used by sluice; it is only passed to the parser.");
     }
-    let status = Arc::new(ConnectorStatus::new(&name));
+    let status = Arc::new(ConnectorStatus::with_tasks(&name, config.tasks_max));
     let sink = config.sink.open(&config).await?;
     let spec =
         ParserSpec { source: config.parser.clone(), settings: config.parser_settings.clone(), limits: config.limits };
@@ -114,8 +114,8 @@ pub async fn start_connector(
                 let status = status.clone();
                 let timing = status.clone();
                 Driver::new(config.retry, shutdown.clone())
-                    .counting(move || Counters::add(&status.counters.retries, 1))
-                    .timing(move |elapsed| timing.counters.sink_request_time.record_time(elapsed))
+                    .counting(move || status.count(task, |c| Counters::add(&c.retries, 1)))
+                    .timing(move |elapsed| timing.count(task, |c| c.sink_request_time.record_time(elapsed)))
             },
             write_max_records: config.batch_max_records.saturating_mul(config.sink.batches_per_write()),
         };
@@ -148,6 +148,17 @@ pub async fn start_connector(
     };
     let join = tokio::spawn(consume.run(shutdown, lanes, abandon));
     Ok(ConnectorHandle { status, swapper: Arc::new(swapper), join })
+}
+
+/// The task (of `tasks`) that a partition's records go to: always the same one, so order
+/// per partition is kept.
+pub fn task_of(topic: &str, partition: i32, tasks: usize) -> usize {
+    if tasks <= 1 {
+        return 0;
+    }
+    let mut hasher = DefaultHasher::new();
+    (topic, partition).hash(&mut hasher);
+    (hasher.finish() % tasks as u64) as usize
 }
 
 /// Splits records into per-task batches: a partition always goes to the same task. A task's
@@ -190,15 +201,11 @@ impl Dispatcher {
     }
 
     fn task_of(&self, record: &KafkaRecord) -> usize {
-        if self.senders.len() == 1 {
-            return 0;
-        }
-        let mut hasher = DefaultHasher::new();
-        (&record.topic, record.partition).hash(&mut hasher);
-        (hasher.finish() % self.senders.len() as u64) as usize
+        task_of(&record.topic, record.partition, self.senders.len())
     }
 
-    fn push(&mut self, record: KafkaRecord, tracker: &Mutex<OffsetTracker>) {
+    /// Adds a record to its task's batch; returns the task.
+    fn push(&mut self, record: KafkaRecord, tracker: &Mutex<OffsetTracker>) -> usize {
         let task = self.task_of(&record);
         if self.buffers[task].is_empty() {
             self.deadlines[task] = Some(Instant::now() + self.linger);
@@ -209,6 +216,7 @@ impl Dispatcher {
         if self.buffers[task].len() >= self.batch_max {
             self.flush(task, tracker);
         }
+        task
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -399,12 +407,12 @@ impl ConsumeLoop {
 
     /// Hands one consumed record to the dispatcher.
     fn take(&mut self, record: KafkaRecord) {
-        Counters::add(&self.status.counters.records_read, 1);
         if self.paused {
             // A partition assigned since we paused; pause it too.
             self.pause();
         }
-        self.dispatcher.push(record, &self.context.tracker);
+        let task = self.dispatcher.push(record, &self.context.tracker);
+        self.status.count(task, |c| Counters::add(&c.records_read, 1));
     }
 
     /// Takes the records librdkafka already holds, up to a batch or the in-flight cap,

@@ -34,9 +34,35 @@ impl ConnectorState {
     }
 }
 
-/// Live counters of one connector.
+/// Live counters of one connector: its tasks' counters summed, and what only the connector
+/// as a whole has (one consumer commits for every task; swaps and the in-flight cap are
+/// shared).
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// The counters of every task, summed.
+    pub all_tasks: TaskCounters,
+    /// Offset commits that succeeded.
+    pub commits: AtomicU64,
+    /// Parser swaps published.
+    pub swaps: AtomicU64,
+    /// Parser replacements refused (compile, instantiate or configure failed).
+    pub swaps_refused: AtomicU64,
+    /// Batches parsed by a parser generation newer than the one before them.
+    pub swaps_applied: AtomicU64,
+    /// Offset commits that failed.
+    pub commit_failures: AtomicU64,
+    /// Offset commits (successful or not), timed.
+    pub commit_time: Spread,
+    /// Records read but not yet written or dead-lettered (a gauge).
+    pub inflight_records: AtomicU64,
+    /// Their key, value and header bytes (a gauge).
+    pub inflight_bytes: AtomicU64,
+}
+
+/// Counters of one task (a sink lane and its parser threads, holding its share of the
+/// partitions); exported per task, like Kafka Connect's task metrics.
+#[derive(Debug, Default)]
+pub struct TaskCounters {
     /// Records read from Kafka.
     pub records_read: AtomicU64,
     /// Records whose outputs were written (including records with no outputs).
@@ -54,18 +80,6 @@ pub struct Counters {
     pub records_skipped: AtomicU64,
     /// Sink writes retried.
     pub retries: AtomicU64,
-    /// Offset commits that succeeded.
-    pub commits: AtomicU64,
-    /// Parser swaps published.
-    pub swaps: AtomicU64,
-    /// Parser replacements refused (compile, instantiate or configure failed).
-    pub swaps_refused: AtomicU64,
-    /// Batches parsed by a parser generation newer than the one before them.
-    pub swaps_applied: AtomicU64,
-    /// Offset commits that failed.
-    pub commit_failures: AtomicU64,
-    /// Offset commits (successful or not), timed.
-    pub commit_time: Spread,
     /// Records per sink write (one batch, or several ready together; see
     /// [`crate::sinks::SinkKind::batches_per_write`]).
     pub batch_size: Spread,
@@ -77,10 +91,6 @@ pub struct Counters {
     pub parse_time_per_record: Histogram,
     /// Time per sink request (one HTTP request, one file write), in microseconds.
     pub sink_request_time: Spread,
-    /// Records read but not yet written or dead-lettered (a gauge).
-    pub inflight_records: AtomicU64,
-    /// Their key, value and header bytes (a gauge).
-    pub inflight_bytes: AtomicU64,
 }
 
 /// Upper bounds (seconds) of [`Histogram`]'s buckets; the last bucket is unbounded.
@@ -168,8 +178,10 @@ pub struct ConnectorStatus {
     pub name: String,
     state: Mutex<ConnectorState>,
     changed: watch::Sender<ConnectorState>,
-    /// Counters.
+    /// The connector's counters, its tasks' summed.
     pub counters: Counters,
+    /// Each task's counters, by task number (none before the pipeline starts).
+    pub tasks: Vec<TaskCounters>,
     /// Partitions currently assigned to the connector's consumer.
     pub assigned_partitions: Arc<AtomicU64>,
     /// Records not yet written per assigned partition (refreshed every second).
@@ -180,17 +192,32 @@ pub struct ConnectorStatus {
 }
 
 impl ConnectorStatus {
-    /// A new status in `UNASSIGNED`.
+    /// A new status in `UNASSIGNED`, without tasks.
     pub fn new(name: impl Into<String>) -> Self {
+        Self::with_tasks(name, 0)
+    }
+
+    /// A new status in `UNASSIGNED` with counters for `tasks` tasks.
+    pub fn with_tasks(name: impl Into<String>, tasks: usize) -> Self {
         let (changed, _) = watch::channel(ConnectorState::Unassigned);
         Self {
             name: name.into(),
             state: Mutex::new(ConnectorState::Unassigned),
             changed,
             counters: Counters::default(),
+            tasks: (0..tasks).map(|_| TaskCounters::default()).collect(),
             assigned_partitions: Arc::default(),
             lag: Mutex::default(),
             transient: Default::default(),
+        }
+    }
+
+    /// Counts for task `task`: `count` is applied to the task's counters and to the
+    /// connector's sum of them.
+    pub fn count(&self, task: usize, count: impl Fn(&TaskCounters)) {
+        count(&self.counters.all_tasks);
+        if let Some(counters) = self.tasks.get(task) {
+            count(counters);
         }
     }
 

@@ -108,8 +108,9 @@ impl ParserWorker {
                 let started = std::time::Instant::now();
                 let parsed = parse_isolating(&mut instance, &mut make, &batch.records);
                 let elapsed = started.elapsed();
-                self.status.counters.parse_time.record_time(elapsed);
-                self.status.counters.parse_time_per_record.record_per_record(elapsed, batch.records.len());
+                self.status.count(self.task, |c| c.parse_time.record_time(elapsed));
+                self.status
+                    .count(self.task, |c| c.parse_time_per_record.record_per_record(elapsed, batch.records.len()));
                 match parsed {
                     Ok(outcomes) => {
                         let parsed = ParsedBatch {
@@ -212,9 +213,10 @@ impl SinkLane {
                 }
                 let bytes: usize = run.iter().map(|b| b.bytes).sum();
                 let started = std::time::Instant::now();
-                self.status.counters.batch_size.record(records as u64);
+                self.status.count(self.task, |c| c.batch_size.record(records as u64));
                 let go_on = !self.status.is_failed() && self.deliver(run).await;
-                self.status.counters.put_batch_time.record_time(started.elapsed());
+                let elapsed = started.elapsed();
+                self.status.count(self.task, |c| c.put_batch_time.record_time(elapsed));
                 self.inflight.release(bytes);
                 if !go_on {
                     return;
@@ -259,7 +261,7 @@ impl SinkLane {
                         items.push(SinkItem { record: &part.records[index], outputs });
                         item_records.push((part_index, index));
                     }
-                    Ok(_) => Counters::add(&self.status.counters.records_without_output, 1),
+                    Ok(_) => self.status.count(self.task, |c| Counters::add(&c.records_without_output, 1)),
                     Err(failure) => failures.push((part_index, index, Failure::from_parser(parser_name, failure))),
                 }
             }
@@ -271,7 +273,7 @@ impl SinkLane {
                 None => return false,
             };
             let outputs: usize = items.iter().map(|i| i.outputs.len()).sum();
-            Counters::add(&self.status.counters.outputs_written, outputs as u64);
+            self.status.count(self.task, |c| Counters::add(&c.outputs_written, outputs as u64));
             for (item, reason) in report.rejected {
                 let (part, index) = item_records[item];
                 failures.push((part, index, Failure::from_sink(&self.sink_name, reason)));
@@ -280,7 +282,7 @@ impl SinkLane {
 
         let failed_count = failures.len();
         if failed_count > 0 {
-            Counters::add(&self.status.counters.records_failed, failed_count as u64);
+            self.status.count(self.task, |c| Counters::add(&c.records_failed, failed_count as u64));
             failures.sort_by_key(|(part, index, _)| (*part, *index));
             match self.errors.clone() {
                 ErrorPath::Fail => {
@@ -307,7 +309,7 @@ impl SinkLane {
                         tracing::warn!(connector = %self.status.name, "Skipping record: {}",
                             failure.describe(&parts[*part].records[*index]));
                     }
-                    Counters::add(&self.status.counters.records_skipped, failed_count as u64);
+                    self.status.count(self.task, |c| Counters::add(&c.records_skipped, failed_count as u64));
                 }
                 ErrorPath::DeadLetter(queue) => {
                     let pairs: Vec<(&KafkaRecord, &Failure)> =
@@ -315,11 +317,11 @@ impl SinkLane {
                     if !self.dead_letter(queue.as_ref(), &pairs).await {
                         return false;
                     }
-                    Counters::add(&self.status.counters.records_dead_lettered, failed_count as u64);
+                    self.status.count(self.task, |c| Counters::add(&c.records_dead_lettered, failed_count as u64));
                 }
             }
         }
-        Counters::add(&self.status.counters.records_written, (total - failed_count) as u64);
+        self.status.count(self.task, |c| Counters::add(&c.records_written, (total - failed_count) as u64));
         for part in parts {
             self.acknowledge(&part.records, &part.epochs, &[]);
         }
@@ -361,7 +363,7 @@ impl SinkLane {
                 }
                 Err(error) => error,
             };
-            Counters::add(&self.status.counters.retries, 1);
+            self.status.count(self.task, |c| Counters::add(&c.retries, 1));
             let delay = match budget.failed(error.permanent) {
                 Verdict::RetryAfter(delay) => delay,
                 Verdict::GiveUp => {
