@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::client;
@@ -88,10 +89,13 @@ impl GroupClient {
         Ok(if latest { high } else { low })
     }
 
-    /// Commits `offsets` for the group, synchronously. The commit is made by a member: a
-    /// consumer joins the (empty: its connector is stopped) group, is assigned the
-    /// partitions, commits and leaves, so brokers that refuse commits from outside a group
-    /// they know accept it too.
+    /// Commits `offsets` for the group (empty: its connector is stopped), synchronously.
+    /// Like Kafka Connect's admin client, it first commits from outside the group, which
+    /// Kafka brokers accept for an empty group at once. A broker that refuses commits from
+    /// outside a group it knows (librdkafka's mock cluster) gets them from a member instead:
+    /// a consumer joins the group, is assigned the partitions, commits and leaves (the mock
+    /// completes that join only once the group's last rebalance has timed out, up to a
+    /// session after the connector stopped).
     pub fn commit(&self, offsets: &[GroupOffset]) -> anyhow::Result<()> {
         if offsets.is_empty() {
             return Ok(());
@@ -100,6 +104,13 @@ impl GroupClient {
         for o in offsets {
             list.add_partition_offset(&o.topic, o.partition, Offset::Offset(o.offset))
                 .with_context(|| format!("offset {} of {}-{}", o.offset, o.topic, o.partition))?;
+        }
+        match self.consumer.commit(&list, CommitMode::Sync) {
+            Ok(()) => return Ok(()),
+            Err(KafkaError::ConsumerCommit(
+                RDKafkaErrorCode::UnknownMemberId | RDKafkaErrorCode::IllegalGeneration,
+            )) => {}
+            Err(error) => return Err(error).context("committing offsets"),
         }
         let mut topics: Vec<&str> = offsets.iter().map(|o| o.topic.as_str()).collect();
         topics.sort_unstable();
