@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use rdkafka::message::Message;
 use serde_json::{json, Value as Json};
 use sluice::pipeline::status::{ConnectorState, Counters};
 use sluice_standins::{Service, Stderr};
@@ -666,4 +667,87 @@ impl Landed for Standin {
     async fn accepted(&self) -> usize {
         self.rows_sent("BatchWriteRow", "tskills").await
     }
+}
+
+/// A poison matrix through the JSON parser into Tablestore rows (primary key
+/// `topic_partition` + `offset`): invalid JSON, invalid UTF-8, JSON nested 10,000 deep, a 2 MB
+/// value cut short and a row the service refuses are dead-lettered with their reasons and
+/// original bytes; every good record is written once, a top-level array as one `value`
+/// column and a tombstone as a row of its primary key alone (as with the file sink); none is
+/// lost and the connector never fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record_is_written() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("otspoison", 1);
+    h.topic("otspoison-dlq", 1);
+    // The stand-in refuses the row of offset 8 whatever it is sent as.
+    s.fault(json!([{"action": "BatchWriteRow", "kind": "row_error", "code": "OTSParameterInvalid",
+        "message": "injected rejection", "match": "8", "count": 100}]))
+        .await;
+    let good = |i: usize| format!(r#"{{"device":"d{i}","voltage":{i}}}"#);
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let huge_cut = format!("{{\"device\":\"{}", "x".repeat(2 << 20));
+    let values: Vec<(Option<Vec<u8>>, &str)> = vec![
+        (Some(good(0).into_bytes()), "good"),
+        (Some(br#"{"device":"#.to_vec()), "invalid JSON"),
+        (Some(b"{\"device\":\"\xff\",\"voltage\":1}".to_vec()), "invalid UTF-8"),
+        (Some(good(3).into_bytes()), "good"),
+        (None, "tombstone"),
+        (Some(b"[1,2,3]".to_vec()), "array"),
+        (Some(deep.into_bytes()), "nested 10,000 deep"),
+        (Some(huge_cut.into_bytes()), "2 MB, cut short"),
+        (Some(good(8).into_bytes()), "refused by the service"),
+        (Some(good(9).into_bytes()), "good"),
+    ];
+    let records: Vec<_> = values
+        .iter()
+        .enumerate()
+        .map(|(i, (value, _))| record("otspoison", 0, &format!("k{i}"), value.clone()))
+        .collect();
+    h.produce_records(&records).await;
+    let c = connector(
+        &h,
+        &s,
+        "c-otspoison",
+        "otspoison",
+        "auto.create=true\nprimarykey.mode=kafka\nerrors.tolerance=all\n\
+         errors.deadletterqueue.topic.name=otspoison-dlq\nerrors.deadletterqueue.topic.replication.factor=1\n",
+    );
+    let running = h.start(plain_worker(&h), vec![c]).await.unwrap();
+    let status = running.statuses()[0].clone();
+    assert!(
+        wait_until(Duration::from_secs(30), || h.committed("connect-c-otspoison", "otspoison", 1) == vec![10]).await,
+        "{:?}, committed {:?}",
+        status.state(),
+        h.committed("connect-c-otspoison", "otspoison", 1)
+    );
+    let rows = s.rows("otspoison").await;
+    let offsets: Vec<Json> = rows.iter().map(|r| pk_of(r, "offset")).collect();
+    assert_eq!(offsets, [0, 3, 4, 5, 9].map(|o| json!(o)), "every good record written once: {rows:?}");
+    assert_eq!(rows[1]["columns"], json!({"device": "d3", "voltage": 3}));
+    assert_eq!(rows[2]["columns"], json!({}), "the tombstone: its primary key alone");
+    assert_eq!(rows[3]["columns"], json!({"value": "[1,2,3]"}), "the array: one value column");
+    let dead = h.read("otspoison-dlq", 0, 5);
+    let dead_offsets: Vec<String> = dead.iter().map(|m| header(m, "__connect.errors.offset").unwrap()).collect();
+    assert_eq!(dead_offsets, ["1", "2", "6", "7", "8"], "each bad record dead-lettered once");
+    // What each reason must name, in offset order.
+    let reasons: [&[&str]; 5] = [
+        &["builtin:json", "invalid-json"],
+        &["invalid-json", "invalid unicode code point"],
+        &["invalid-json", "recursion limit"],
+        &["invalid-json", "EOF while parsing a string"],
+        &["tablestore", "OTSParameterInvalid", "injected rejection"],
+    ];
+    for (message, expected) in dead.iter().zip(reasons) {
+        let offset: usize = header(message, "__connect.errors.offset").unwrap().parse().unwrap();
+        let what = values[offset].1;
+        assert_eq!(message.payload().map(<[u8]>::to_vec), values[offset].0, "{what}: original bytes");
+        let info = header(message, "ErrorInfo").unwrap();
+        assert!(expected.iter().all(|part| info.contains(part)), "{what}: {info}");
+    }
+    assert!(!status.is_failed());
+    assert_eq!(Counters::get(&status.counters.all_tasks.records_dead_lettered), 5);
+    running.shutdown();
+    running.wait().await;
 }

@@ -79,6 +79,7 @@ pub async fn start_connector(
     let context = SourceContext {
         tracker: tracker.clone(),
         revoked: Arc::default(),
+        revocation_pending: Arc::default(),
         drain_timeout: worker.shutdown_timeout,
         connector: Arc::from(name.as_str()),
         assigned: status.assigned_partitions.clone(),
@@ -407,6 +408,13 @@ impl ConsumeLoop {
 
     /// Hands one consumed record to the dispatcher.
     fn take(&mut self, record: KafkaRecord) {
+        // A revocation ran inside the read that returned this record: records of the
+        // revoked partitions still buffered must not be dispatched after it.
+        if self.context.revocation_pending.load(std::sync::atomic::Ordering::Relaxed)
+            && self.context.revocation_pending.swap(false, std::sync::atomic::Ordering::Acquire)
+        {
+            self.forget_revoked();
+        }
         if self.paused {
             // A partition assigned since we paused; pause it too.
             self.pause();

@@ -1,7 +1,7 @@
 //! The connector's Kafka consumer: Kafka Connect's group and defaults, manual commits of
 //! tracked positions, and a rebalance hook that drains and commits revoked partitions.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,11 @@ pub struct SourceContext {
     pub tracker: Arc<Mutex<OffsetTracker>>,
     /// Partitions revoked since the consume loop last looked; it drops their buffered records.
     pub revoked: Arc<Mutex<Vec<PartitionKey>>>,
+    /// Set with each revocation: the consume loop checks it before taking the next record,
+    /// so records of a revoked partition still waiting for their batch are dropped before a
+    /// record read after the rebalance (which may be the same partition again, from its
+    /// committed offset) joins them.
+    pub revocation_pending: Arc<AtomicBool>,
     /// How long a revocation waits for in-flight records before committing what is done.
     pub drain_timeout: Duration,
     /// Connector name for logs.
@@ -77,6 +82,7 @@ impl ConsumerContext for SourceContext {
         }
         lock(&self.tracker).forget(&keys);
         lock(&self.revoked).extend(keys);
+        self.revocation_pending.store(true, Ordering::Release);
     }
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
