@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use rdkafka::message::Message;
 use serde_json::{json, Value as Json};
 use sluice::pipeline::status::{ConnectorState, Counters};
 
@@ -353,4 +354,86 @@ async fn killed_eight_times_at_random_moments_each_restart_resumes_at_the_last_c
     let mut values: Vec<i64> = points.iter().map(|p| p["fields"]["v"]["value"].as_f64().unwrap() as i64).collect();
     values.sort_unstable();
     assert_eq!(values, (0..produced as i64).collect::<Vec<_>>(), "every record stored once as a point");
+}
+
+/// A poison matrix through the JSON parser into time-series points: invalid JSON, invalid
+/// UTF-8, a tombstone (a point needs an object), an array instead of an object, JSON nested
+/// 10,000 deep, a 2 MB value cut short, a text where the time must be a number, and a point
+/// the service refuses are dead-lettered with their reasons and original bytes; every good
+/// record is written once; none is lost and the connector never fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record_is_written() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("tspoison", 1);
+    h.topic("tspoison-dlq", 1);
+    let refuse = json!({"action": "PutTimeseriesData", "kind": "row_error", "code": "OTSParameterInvalid",
+        "match": "/refused/", "count": 100});
+    s.fault(json!([refuse])).await;
+    let good = |i: usize| format!(r#"{{"m":"x","d":"h{i}","timestamp":{},"v":{i}}}"#, 1_700_000_000_000u64 + i as u64);
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let huge_cut = format!("{{\"m\":\"{}", "x".repeat(2 << 20));
+    let values: Vec<(Option<Vec<u8>>, &str)> = vec![
+        (Some(good(0).into_bytes()), "good"),
+        (Some(br#"{"m":"#.to_vec()), "invalid JSON"),
+        (Some(b"{\"m\":\"\xff\",\"d\":\"h2\",\"timestamp\":1,\"v\":2}".to_vec()), "invalid UTF-8"),
+        (Some(good(3).into_bytes()), "good"),
+        (None, "tombstone"),
+        (Some(b"[1,2,3]".to_vec()), "array"),
+        (Some(deep.into_bytes()), "nested 10,000 deep"),
+        (Some(huge_cut.into_bytes()), "2 MB, cut short"),
+        (Some(br#"{"m":"x","d":"h8","timestamp":"soon","v":8}"#.to_vec()), "text for the time"),
+        (Some(br#"{"m":"x","d":"refused","timestamp":1700000000009,"v":9}"#.to_vec()), "refused by the service"),
+        (Some(good(10).into_bytes()), "good"),
+    ];
+    let records: Vec<_> = values
+        .iter()
+        .enumerate()
+        .map(|(i, (value, _))| record("tspoison", 0, &format!("k{i}"), value.clone()))
+        .collect();
+    h.produce_records(&records).await;
+    let c = connector(
+        &h,
+        &s,
+        "c-tspoison",
+        "tspoison",
+        "errors.tolerance=all\nerrors.deadletterqueue.topic.name=tspoison-dlq\n\
+         errors.deadletterqueue.topic.replication.factor=1\n",
+    );
+    let running = h.start(h.worker(""), vec![c]).await.unwrap();
+    let status = running.statuses()[0].clone();
+    assert!(
+        wait_until(Duration::from_secs(30), || h.committed("connect-c-tspoison", "tspoison", 1) == vec![11]).await,
+        "{:?}, committed {:?}",
+        status.state(),
+        h.committed("connect-c-tspoison", "tspoison", 1)
+    );
+    let points = wait_points(&s, "tspoison", 3).await;
+    let sources: Vec<Json> = points.iter().map(|p| p["data_source"].clone()).collect();
+    assert_eq!(sources, vec![json!("h0"), json!("h10"), json!("h3")], "every good record written once: {points:?}");
+    let dead = h.read("tspoison-dlq", 0, 8);
+    let offsets: Vec<String> = dead.iter().map(|m| header(m, "__connect.errors.offset").unwrap()).collect();
+    assert_eq!(offsets, ["1", "2", "4", "5", "6", "7", "8", "9"], "each bad record dead-lettered once");
+    // What each reason must name, in offset order.
+    let reasons: [&[&str]; 8] = [
+        &["builtin:json", "invalid-json"],
+        &["invalid-json", "invalid unicode code point"],
+        &["dirty-data", "value is null", "needs a JSON object"],
+        &["dirty-data", "field m (the measurement) is missing"],
+        &["invalid-json", "recursion limit"],
+        &["invalid-json", "EOF while parsing a string"],
+        &["dirty-data", "field timestamp (the time)", "not the text \"soon\""],
+        &["tablestore failed with rejected", "x/refused/", "OTSParameterInvalid"],
+    ];
+    for (message, expected) in dead.iter().zip(reasons) {
+        let offset: usize = header(message, "__connect.errors.offset").unwrap().parse().unwrap();
+        let what = values[offset].1;
+        assert_eq!(message.payload().map(<[u8]>::to_vec), values[offset].0, "{what}: original bytes");
+        let info = header(message, "ErrorInfo").unwrap();
+        assert!(expected.iter().all(|part| info.contains(part)), "{what}: {info}");
+    }
+    assert!(!status.is_failed());
+    assert_eq!(Counters::get(&status.counters.all_tasks.records_dead_lettered), 8);
+    running.shutdown();
+    running.wait().await;
 }

@@ -295,7 +295,8 @@ pub(crate) fn convert(value: Value, kind: Kind, field: &str) -> Result<Value, Pl
     })
 }
 
-fn describe(value: &Value) -> &'static str {
+/// What kind of value `value` is, for error messages ("a boolean", "text", ...).
+pub(crate) fn describe(value: &Value) -> &'static str {
     match value {
         Value::Boolean(_) => "a boolean",
         Value::Float32(_) | Value::Float64(_) => "a floating-point number",

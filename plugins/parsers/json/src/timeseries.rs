@@ -279,7 +279,14 @@ impl TimeseriesMapping {
                     Value::Null => dirty(field, format!("field {field} (the time) is missing or null")),
                     other => dirty(
                         field,
-                        format!("field {field} (the time) must be an integer or a numeric string, not {other:?}"),
+                        format!(
+                            "field {field} (the time) must be an integer or a numeric string, not {}",
+                            match &other {
+                                Value::Text(text) =>
+                                    format!("the text {:?}", text.chars().take(64).collect::<String>()),
+                                value => tablestore::describe(value).to_string(),
+                            }
+                        ),
                     ),
                 })?;
                 mapping
