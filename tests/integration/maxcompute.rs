@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value as Json};
 use sluice::config::{read_connector_file, ConfigMap};
@@ -708,4 +709,87 @@ impl Landed for StandIn {
     async fn accepted(&self) -> usize {
         self.records().await.len()
     }
+}
+
+/// A poison matrix into a MaxCompute table of `topic, partition, offset, key, value` (TEXT):
+/// a value that is not UTF-8, a row the tunnel refuses (its block is split until the row is
+/// found) and a key that is not UTF-8 are dead-lettered with their reasons and original bytes;
+/// a tombstone lands as a NULL value, a 2 MB value, JSON nested 10,000 deep and text with
+/// delimiters, quotes, newlines and NUL land verbatim; none is lost and the connector never
+/// fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record_is_written() {
+    let columns: &[(&str, &str)] =
+        &[("topic", "string"), ("partition", "bigint"), ("offset", "bigint"), ("key", "string"), ("value", "string")];
+    let s = StandIn::start(&[("mcpoison", columns)], None);
+    let h = Harness::new();
+    h.topic("mcpoison", 1);
+    h.topic("mcpoison-dlq", 1);
+    s.faults(json!({"reject_marker": "POISON"})).await;
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let big = "x".repeat(2 << 20);
+    let tricky = "a,b\t\"c\"\r\nd\0e";
+    let values: Vec<(Option<Vec<u8>>, &str)> = vec![
+        (Some(b"v0".to_vec()), "good"),
+        (Some(b"caf\xe9".to_vec()), "a value that is not UTF-8"),
+        (None, "tombstone"),
+        (Some(big.clone().into_bytes()), "2 MB"),
+        (Some(deep.clone().into_bytes()), "nested 10,000 deep"),
+        (Some(b"POISON".to_vec()), "refused by the tunnel"),
+        (Some(tricky.as_bytes().to_vec()), "delimiters, quotes, newlines, NUL"),
+        (Some(b"v7".to_vec()), "a key that is not UTF-8"),
+    ];
+    let mut records: Vec<_> = values
+        .iter()
+        .enumerate()
+        .map(|(i, (value, _))| record("mcpoison", 0, &format!("k{i}"), value.clone()))
+        .collect();
+    records[7].key = Some(b"\xff\xfe".to_vec());
+    h.produce_records(&records).await;
+    let c = connector(
+        &h,
+        &s,
+        "mcpoison",
+        "mcpoison",
+        "mcpoison",
+        "errors.tolerance=all\nerrors.deadletterqueue.topic.name=mcpoison-dlq\n\
+         errors.deadletterqueue.topic.replication.factor=1\n",
+    );
+    let running = h.start(h.worker(""), vec![c]).await.unwrap();
+    let status = running.statuses()[0].clone();
+    assert!(
+        wait_until(Duration::from_secs(60), || h.committed("connect-mcpoison", "mcpoison", 1) == vec![8]).await,
+        "{:?}, committed {:?}",
+        status.state(),
+        h.committed("connect-mcpoison", "mcpoison", 1)
+    );
+    let rows = s.rows("mcpoison").await;
+    let mut rows: Vec<Json> = rows.as_object().unwrap().values().flat_map(|r| r.as_array().unwrap().clone()).collect();
+    rows.sort_by_key(|r| r[2].as_i64().unwrap());
+    let expected = json!([
+        ["mcpoison", 0, 0, "k0", "v0"],
+        ["mcpoison", 0, 2, "k2", null],
+        ["mcpoison", 0, 3, "k3", big],
+        ["mcpoison", 0, 4, "k4", deep],
+        ["mcpoison", 0, 6, "k6", tricky],
+    ]);
+    assert!(Json::Array(rows.clone()) == expected, "every good record written once, verbatim");
+    let dead = h.read("mcpoison-dlq", 0, 3);
+    let offsets: Vec<String> = dead.iter().map(|m| header(m, "__connect.errors.offset").unwrap()).collect();
+    assert_eq!(offsets, ["1", "5", "7"], "each bad record dead-lettered once");
+    let reasons: [&[&str]; 3] = [
+        &["builtin:maxcompute", "invalid-utf8", "value is not UTF-8", "format=BINARY"],
+        &["maxcompute failed with rejected", "MalformedDataStream", "'POISON'"],
+        &["invalid-utf8", "key is not UTF-8", "(field `key`)"],
+    ];
+    for (message, expected) in dead.iter().zip(reasons) {
+        let offset: usize = header(message, "__connect.errors.offset").unwrap().parse().unwrap();
+        let what = values[offset].1;
+        assert_eq!(message.payload().map(<[u8]>::to_vec), values[offset].0, "{what}: original bytes");
+        let info = header(message, "ErrorInfo").unwrap();
+        assert!(expected.iter().all(|part| info.contains(part)), "{what}: {info}");
+    }
+    assert!(!status.is_failed());
+    running.shutdown();
+    running.wait().await;
 }
