@@ -301,3 +301,64 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
     running.shutdown();
     running.wait().await;
 }
+
+/// The broker goes down mid-stream for five seconds (connections closed and refused, as in a
+/// broker restart) and comes back: reading, writing and committing resume by themselves,
+/// every record is written, committed offsets equal the end offsets, and no commit sampled
+/// during the whole run (outage included) is ever past what the file holds. Records written
+/// twice (after the last commit before the outage) are counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_broker_outage_mid_stream_loses_nothing_and_never_commits_past_written_records() {
+    let h = Harness::new();
+    h.topic("restart", 2);
+    h.produce("restart", None, &orders(6000, 17)).await;
+    let out = h.path("out.jsonl");
+    // A record at a time keeps the backlog from being written before the outage begins.
+    let c = h.connector(&format!(
+        "name=restart\nconnector.class=FileStreamSink\ntopics=restart\nfile={}\nsluice.max.inflight.records=1\n",
+        out.display()
+    ));
+    let running = h.start(h.worker(""), vec![c]).await.unwrap();
+    let status = running.statuses()[0].clone();
+    // Samples the group's committed offsets, then what the file holds: a commit is never
+    // ahead of the records written before it.
+    let check = |label: &str| {
+        let committed = h.committed("connect-restart", "restart", 2);
+        let written = offsets_by_partition(&output_lines_lenient(&out).0);
+        for (partition, committed) in committed.iter().enumerate() {
+            if *committed > 0 {
+                let held = written.get(&(partition as i64)).map(|o| o.contains(&(committed - 1)));
+                assert_eq!(held, Some(true), "{label}: partition {partition} committed {committed} before writing it");
+            }
+        }
+    };
+    assert!(wait_until(Duration::from_secs(30), || line_count(&out) >= 300).await, "no progress before the outage");
+    check("before the outage");
+    h.kafka.set_broker_up(false).unwrap();
+    let lines_at_outage = line_count(&out);
+    assert!(lines_at_outage < 6000, "the outage began after the backlog was written: {lines_at_outage}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    h.kafka.set_broker_up(true).unwrap();
+    check("after the outage");
+    h.produce("restart", None, &orders(1000, 5)).await;
+    let end = h.end_offsets("restart", 2);
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while h.committed("connect-restart", "restart", 2) != end {
+        assert!(std::time::Instant::now() < deadline, "never caught up: {:?} of {end:?}", status.state());
+        check("catching up");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!status.is_failed(), "{:?}", status.state());
+    let lines = output_lines(&out);
+    let mut duplicates = 0;
+    for (partition, mut offsets) in offsets_by_partition(&lines) {
+        offsets.sort_unstable();
+        let before = offsets.len();
+        offsets.dedup();
+        duplicates += before - offsets.len();
+        assert_eq!(offsets, (0..end[partition as usize]).collect::<Vec<_>>(), "partition {partition}: every record");
+    }
+    println!("broker outage: {} lines ({lines_at_outage} before it), {duplicates} written twice", lines.len());
+    running.shutdown();
+    running.wait().await;
+}

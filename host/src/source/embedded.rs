@@ -56,6 +56,24 @@ impl EmbeddedKafka {
         }
     }
 
+    /// Takes the broker down (its connections are closed and new ones refused) or brings it
+    /// back, as a broker restart looks to its clients; for tests of broker outages.
+    pub fn set_broker_up(&self, up: bool) -> anyhow::Result<()> {
+        let cluster = self.cluster()?;
+        // SAFETY: valid cluster pointer; broker 1 is the cluster's only broker.
+        let code = unsafe {
+            if up {
+                rdsys::rd_kafka_mock_broker_set_up(cluster, 1)
+            } else {
+                rdsys::rd_kafka_mock_broker_set_down(cluster, 1)
+            }
+        };
+        if code != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            bail!("changing the embedded broker's state failed: {}", rdkafka::error::RDKafkaErrorCode::from(code));
+        }
+        Ok(())
+    }
+
     /// Creates a topic (replication factor 1).
     pub fn create_topic(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
         let name = CString::new(topic).context("topic names cannot contain NUL")?;
