@@ -239,15 +239,7 @@ async fn two_processes_in_one_group_share_and_hand_over_partitions_without_loss(
             replays += offsets.windows(2).filter(|w| w[1] <= w[0]).count();
         }
     }
-    let mut duplicates = 0;
-    for (partition, offsets) in written() {
-        let mut offsets = offsets;
-        offsets.sort_unstable();
-        let before = offsets.len();
-        offsets.dedup();
-        duplicates += before - offsets.len();
-        assert_eq!(offsets, (0..end[partition as usize]).collect::<Vec<_>>(), "partition {partition}: every record");
-    }
+    let duplicates = every_offset_at_least_once(written(), &end);
     println!(
         "two processes: {} and {} lines, {duplicates} written twice, {replays} partitions taken back and re-read from their last commit",
         line_count(&files[0]),

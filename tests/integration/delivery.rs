@@ -237,14 +237,7 @@ async fn a_second_instance_joining_the_group_splits_partitions_without_losing_re
     // its last commit, then read again by the new one) is counted.
     let mut lines = a;
     lines.extend(b);
-    let mut duplicates = 0;
-    for (partition, mut offsets) in offsets_by_partition(&lines) {
-        offsets.sort_unstable();
-        let before = offsets.len();
-        offsets.dedup();
-        duplicates += before - offsets.len();
-        assert_eq!(offsets, (0..end[partition as usize]).collect::<Vec<_>>(), "partition {partition}");
-    }
+    let duplicates = every_offset_at_least_once(offsets_by_partition(&lines), &end);
     println!(
         "rebalance: {} records written, {duplicates} of them twice (the handover window), {replays} partitions re-read by the same member",
         lines.len()
@@ -366,14 +359,7 @@ async fn a_broker_outage_mid_stream_loses_nothing_and_never_commits_past_written
     }
     assert!(!status.is_failed(), "{:?}", status.state());
     let lines = output_lines(&out);
-    let mut duplicates = 0;
-    for (partition, mut offsets) in offsets_by_partition(&lines) {
-        offsets.sort_unstable();
-        let before = offsets.len();
-        offsets.dedup();
-        duplicates += before - offsets.len();
-        assert_eq!(offsets, (0..end[partition as usize]).collect::<Vec<_>>(), "partition {partition}: every record");
-    }
+    let duplicates = every_offset_at_least_once(offsets_by_partition(&lines), &end);
     println!("broker outage: {} lines ({lines_at_outage} before it), {duplicates} written twice", lines.len());
     running.shutdown();
     running.wait().await;

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value as Json};
 use sluice::config::{read_connector_file, ConfigMap};
@@ -729,7 +728,7 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let big = "x".repeat(2 << 20);
     let tricky = "a,b\t\"c\"\r\nd\0e";
-    let values: Vec<(Option<Vec<u8>>, &str)> = vec![
+    let values: Vec<Poison<'_>> = vec![
         (Some(b"v0".to_vec()), "good"),
         (Some(b"caf\xe9".to_vec()), "a value that is not UTF-8"),
         (None, "tombstone"),
@@ -739,11 +738,7 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
         (Some(tricky.as_bytes().to_vec()), "delimiters, quotes, newlines, NUL"),
         (Some(b"v7".to_vec()), "a key that is not UTF-8"),
     ];
-    let mut records: Vec<_> = values
-        .iter()
-        .enumerate()
-        .map(|(i, (value, _))| record("mcpoison", 0, &format!("k{i}"), value.clone()))
-        .collect();
+    let mut records = poison_records("mcpoison", &values);
     records[7].key = Some(b"\xff\xfe".to_vec());
     h.produce_records(&records).await;
     let c = connector(
@@ -782,13 +777,7 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
         &["maxcompute failed with rejected", "MalformedDataStream", "'POISON'"],
         &["invalid-utf8", "key is not UTF-8", "(field `key`)"],
     ];
-    for (message, expected) in dead.iter().zip(reasons) {
-        let offset: usize = header(message, "__connect.errors.offset").unwrap().parse().unwrap();
-        let what = values[offset].1;
-        assert_eq!(message.payload().map(<[u8]>::to_vec), values[offset].0, "{what}: original bytes");
-        let info = header(message, "ErrorInfo").unwrap();
-        assert!(expected.iter().all(|part| info.contains(part)), "{what}: {info}");
-    }
+    assert_dead_letters(&dead, &values, &reasons);
     assert!(!status.is_failed());
     running.shutdown();
     running.wait().await;

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use rdkafka::message::Message;
 use serde_json::{json, Value as Json};
 use sluice::pipeline::status::{ConnectorState, Counters};
 use sluice_standins::{Service, Stderr};
@@ -688,7 +687,7 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
     let good = |i: usize| format!(r#"{{"device":"d{i}","voltage":{i}}}"#);
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let huge_cut = format!("{{\"device\":\"{}", "x".repeat(2 << 20));
-    let values: Vec<(Option<Vec<u8>>, &str)> = vec![
+    let values: Vec<Poison<'_>> = vec![
         (Some(good(0).into_bytes()), "good"),
         (Some(br#"{"device":"#.to_vec()), "invalid JSON"),
         (Some(b"{\"device\":\"\xff\",\"voltage\":1}".to_vec()), "invalid UTF-8"),
@@ -700,11 +699,7 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
         (Some(good(8).into_bytes()), "refused by the service"),
         (Some(good(9).into_bytes()), "good"),
     ];
-    let records: Vec<_> = values
-        .iter()
-        .enumerate()
-        .map(|(i, (value, _))| record("otspoison", 0, &format!("k{i}"), value.clone()))
-        .collect();
+    let records = poison_records("otspoison", &values);
     h.produce_records(&records).await;
     let c = connector(
         &h,
@@ -739,13 +734,7 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
         &["invalid-json", "EOF while parsing a string"],
         &["tablestore", "OTSParameterInvalid", "injected rejection"],
     ];
-    for (message, expected) in dead.iter().zip(reasons) {
-        let offset: usize = header(message, "__connect.errors.offset").unwrap().parse().unwrap();
-        let what = values[offset].1;
-        assert_eq!(message.payload().map(<[u8]>::to_vec), values[offset].0, "{what}: original bytes");
-        let info = header(message, "ErrorInfo").unwrap();
-        assert!(expected.iter().all(|part| info.contains(part)), "{what}: {info}");
-    }
+    assert_dead_letters(&dead, &values, &reasons);
     assert!(!status.is_failed());
     assert_eq!(Counters::get(&status.counters.all_tasks.records_dead_lettered), 5);
     running.shutdown();

@@ -5,7 +5,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rdkafka::message::Message;
 use serde_json::{json, Value as Json};
 use sluice::pipeline::status::{ConnectorState, Counters};
 
@@ -373,7 +372,7 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
     let good = |i: usize| format!(r#"{{"m":"x","d":"h{i}","timestamp":{},"v":{i}}}"#, 1_700_000_000_000u64 + i as u64);
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let huge_cut = format!("{{\"m\":\"{}", "x".repeat(2 << 20));
-    let values: Vec<(Option<Vec<u8>>, &str)> = vec![
+    let values: Vec<Poison<'_>> = vec![
         (Some(good(0).into_bytes()), "good"),
         (Some(br#"{"m":"#.to_vec()), "invalid JSON"),
         (Some(b"{\"m\":\"\xff\",\"d\":\"h2\",\"timestamp\":1,\"v\":2}".to_vec()), "invalid UTF-8"),
@@ -386,11 +385,7 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
         (Some(br#"{"m":"x","d":"refused","timestamp":1700000000009,"v":9}"#.to_vec()), "refused by the service"),
         (Some(good(10).into_bytes()), "good"),
     ];
-    let records: Vec<_> = values
-        .iter()
-        .enumerate()
-        .map(|(i, (value, _))| record("tspoison", 0, &format!("k{i}"), value.clone()))
-        .collect();
+    let records = poison_records("tspoison", &values);
     h.produce_records(&records).await;
     let c = connector(
         &h,
@@ -425,13 +420,7 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
         &["dirty-data", "field timestamp (the time)", "not the text \"soon\""],
         &["tablestore failed with rejected", "x/refused/", "OTSParameterInvalid"],
     ];
-    for (message, expected) in dead.iter().zip(reasons) {
-        let offset: usize = header(message, "__connect.errors.offset").unwrap().parse().unwrap();
-        let what = values[offset].1;
-        assert_eq!(message.payload().map(<[u8]>::to_vec), values[offset].0, "{what}: original bytes");
-        let info = header(message, "ErrorInfo").unwrap();
-        assert!(expected.iter().all(|part| info.contains(part)), "{what}: {info}");
-    }
+    assert_dead_letters(&dead, &values, &reasons);
     assert!(!status.is_failed());
     assert_eq!(Counters::get(&status.counters.all_tasks.records_dead_lettered), 8);
     running.shutdown();

@@ -7,7 +7,6 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-use rdkafka::Message;
 use serde_json::{json, Value as Json};
 use sluice::pipeline::status::{ConnectorState, Counters};
 use sluice_standins::{Service, Standin, Stderr};
@@ -558,7 +557,7 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
     let good = |i: usize| format!(r#"{{"device":"d{i}","voltage":{i},"ts":{}}}"#, 1_648_432_611_249u64 + i as u64);
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let huge_cut = format!("{{\"device\":\"{}", "x".repeat(2 << 20));
-    let values: Vec<(Option<Vec<u8>>, &str)> = vec![
+    let values: Vec<Poison<'_>> = vec![
         (Some(good(0).into_bytes()), "good"),
         (Some(br#"{"device":"#.to_vec()), "invalid JSON"),
         (Some(b"{\"device\":\"\xff\",\"voltage\":1,\"ts\":1}".to_vec()), "invalid UTF-8"),
@@ -571,11 +570,7 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
         (Some(br#"{"device":"POISON","voltage":9,"ts":1648432611258}"#.to_vec()), "refused by the service"),
         (Some(good(10).into_bytes()), "good"),
     ];
-    let records: Vec<_> = values
-        .iter()
-        .enumerate()
-        .map(|(i, (value, _))| record("tdpoison", 0, &format!("k{i}"), value.clone()))
-        .collect();
+    let records = poison_records("tdpoison", &values);
     h.produce_records(&records).await;
     let c = connector(
         "c-poison",
@@ -610,13 +605,7 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
         &["invalid-field", "`voltage`", "\"high\""],
         &["tdengine failed with rejected", "[0x3002]", "injected rejection"],
     ];
-    for (message, expected) in dead.iter().zip(reasons) {
-        let offset: usize = header(message, "__connect.errors.offset").unwrap().parse().unwrap();
-        let what = values[offset].1;
-        assert_eq!(message.payload().map(<[u8]>::to_vec), values[offset].0, "{what}: original bytes");
-        let info = header(message, "ErrorInfo").unwrap();
-        assert!(expected.iter().all(|part| info.contains(part)), "{what}: {info}");
-    }
+    assert_dead_letters(&dead, &values, &reasons);
     assert!(!status.is_failed());
     assert_eq!(Counters::get(&status.counters.all_tasks.records_dead_lettered), 7);
     assert_eq!(Counters::get(&status.counters.all_tasks.records_without_output), 1, "the tombstone");

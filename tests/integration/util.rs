@@ -391,3 +391,40 @@ pub fn seeded_random(mut seed: u64) -> impl FnMut(u64) -> u64 {
         seed % below
     }
 }
+
+/// Checks that every offset `0..end[p]` of every partition appears among `offsets` (per
+/// partition, in any order) and returns how many appear more than once (records written again
+/// after the last commit).
+pub fn every_offset_at_least_once(offsets: BTreeMap<i64, Vec<i64>>, end: &[i64]) -> usize {
+    let mut duplicates = 0;
+    for (partition, mut offsets) in offsets {
+        offsets.sort_unstable();
+        let before = offsets.len();
+        offsets.dedup();
+        duplicates += before - offsets.len();
+        assert_eq!(offsets, (0..end[partition as usize]).collect::<Vec<_>>(), "partition {partition}: every record");
+    }
+    duplicates
+}
+
+/// A poison-matrix input: a record value (none for a tombstone) and what it stands for.
+pub type Poison<'a> = (Option<Vec<u8>>, &'a str);
+
+/// The records of a poison matrix, on partition 0 of `topic`, keyed `k<i>`.
+pub fn poison_records(topic: &str, values: &[Poison<'_>]) -> Vec<sluice::plugin::KafkaRecord> {
+    values.iter().enumerate().map(|(i, (value, _))| record(topic, 0, &format!("k{i}"), value.clone())).collect()
+}
+
+/// Checks each dead letter of a poison matrix: it carries the original value of the record at
+/// its `__connect.errors.offset`, and its `ErrorInfo` names every part of its `reasons` entry
+/// (in dead-letter order).
+pub fn assert_dead_letters(dead: &[OwnedMessage], values: &[Poison<'_>], reasons: &[&[&str]]) {
+    assert_eq!(dead.len(), reasons.len(), "one dead letter per bad record");
+    for (message, expected) in dead.iter().zip(reasons) {
+        let offset: usize = header(message, "__connect.errors.offset").unwrap().parse().unwrap();
+        let what = values[offset].1;
+        assert_eq!(message.payload().map(<[u8]>::to_vec), values[offset].0, "{what}: original bytes");
+        let info = header(message, "ErrorInfo").unwrap();
+        assert!(expected.iter().all(|part| info.contains(part)), "{what}: {info}");
+    }
+}
