@@ -675,6 +675,8 @@ fn schemathesis(h: &Harness, rest: &Rest, selection: &[&str]) -> String {
     .unwrap();
     let report = h.path("schemathesis.txt");
     let mut child = std::process::Command::new(&program)
+        // Its crash cache (`.schemathesis/`) goes to the scratch directory, not the checkout.
+        .current_dir(h.dir.path())
         .env("SCHEMATHESIS_HOOKS", "sluice_checks")
         .env("PYTHONPATH", root.join("tests/conformance"))
         .env("NO_COLOR", "1")
