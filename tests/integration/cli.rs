@@ -103,7 +103,6 @@ async fn killed_eight_times_at_random_moments_each_restart_resumes_at_the_last_c
     );
     let mut random = seeded_random(0x9e37_79b9_7f4a_7c15);
     let mut produced = 0;
-    let mut duplicates = 0;
     let mut committed_at_kill = vec![0i64; PARTITIONS as usize];
     for run in 0..=KILLS {
         h.produce("kills", None, &orders(3000, 13)).await;
@@ -142,13 +141,7 @@ async fn killed_eight_times_at_random_moments_each_restart_resumes_at_the_last_c
     let end = h.end_offsets("kills", PARTITIONS);
     assert_eq!(end.iter().sum::<i64>(), produced as i64);
     let (lines, _) = output_lines_lenient(&out);
-    for (partition, mut offsets) in offsets_by_partition(&lines) {
-        offsets.sort_unstable();
-        let before = offsets.len();
-        offsets.dedup();
-        duplicates += before - offsets.len();
-        assert_eq!(offsets, (0..end[partition as usize]).collect::<Vec<_>>(), "partition {partition}: every offset");
-    }
+    let duplicates = every_offset_at_least_once(offsets_by_partition(&lines), &end);
     println!(
         "{KILLS} kills: {} lines for {produced} records, {duplicates} written twice (after the last commit)",
         lines.len()
@@ -199,16 +192,7 @@ async fn two_processes_in_one_group_share_and_hand_over_partitions_without_loss(
         offsets_by_partition(&lines)
     };
     // A commit is never past a record that neither process has written.
-    let check = |label: &str| {
-        let committed = h.committed("connect-pair", "pair", PARTITIONS);
-        let written = written();
-        for (partition, committed) in committed.iter().enumerate() {
-            if *committed > 0 {
-                let held = written.get(&(partition as i64)).is_some_and(|o| o.contains(&(committed - 1)));
-                assert!(held, "{label}: partition {partition} committed {committed} before it was written");
-            }
-        }
-    };
+    let check = |label: &str| assert_commits_written(&h, "connect-pair", "pair", PARTITIONS, written, label);
     h.produce("pair", None, &orders(3000, 19)).await;
     let mut first = KillOnDrop(standalone(&worker, &connectors[0]));
     assert!(wait_until(Duration::from_secs(60), || line_count(&files[0]) >= 200).await, "the first made no progress");

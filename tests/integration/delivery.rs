@@ -332,14 +332,8 @@ async fn a_broker_outage_mid_stream_loses_nothing_and_never_commits_past_written
     // Samples the group's committed offsets, then what the file holds: a commit is never
     // ahead of the records written before it.
     let check = |label: &str| {
-        let committed = h.committed("connect-restart", "restart", 2);
-        let written = offsets_by_partition(&output_lines_lenient(&out).0);
-        for (partition, committed) in committed.iter().enumerate() {
-            if *committed > 0 {
-                let held = written.get(&(partition as i64)).map(|o| o.contains(&(committed - 1)));
-                assert_eq!(held, Some(true), "{label}: partition {partition} committed {committed} before writing it");
-            }
-        }
+        let written = || offsets_by_partition(&output_lines_lenient(&out).0);
+        assert_commits_written(&h, "connect-restart", "restart", 2, written, label);
     };
     assert!(wait_until(Duration::from_secs(30), || line_count(&out) >= 300).await, "no progress before the outage");
     check("before the outage");

@@ -19,7 +19,9 @@ use tempfile::TempDir;
 /// Aborts the whole test run when the test that started it is still running after its
 /// limit: a hung test then fails the run with its name instead of stalling it. Dropping the
 /// watchdog (with the test's harness) disarms it.
-struct Watchdog(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
+struct Watchdog {
+    _disarm: std::sync::mpsc::Sender<()>,
+}
 
 impl Watchdog {
     fn start(limit: Duration) -> Self {
@@ -31,7 +33,7 @@ impl Watchdog {
                 std::process::abort();
             }
         });
-        Self(disarm)
+        Self { _disarm: disarm }
     }
 }
 
@@ -426,5 +428,25 @@ pub fn assert_dead_letters(dead: &[OwnedMessage], values: &[Poison<'_>], reasons
         assert_eq!(message.payload().map(<[u8]>::to_vec), values[offset].0, "{what}: original bytes");
         let info = header(message, "ErrorInfo").unwrap();
         assert!(expected.iter().all(|part| info.contains(part)), "{what}: {info}");
+    }
+}
+
+/// Checks that no committed offset of `group` (read first) is past the records `written`
+/// holds (read after): for each partition committed at `c > 0`, offset `c - 1` was written.
+pub fn assert_commits_written(
+    h: &Harness,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+    written: impl FnOnce() -> BTreeMap<i64, Vec<i64>>,
+    label: &str,
+) {
+    let committed = h.committed(group, topic, partitions);
+    let written = written();
+    for (partition, committed) in committed.iter().enumerate() {
+        if *committed > 0 {
+            let held = written.get(&(partition as i64)).is_some_and(|o| o.contains(&(committed - 1)));
+            assert!(held, "{label}: partition {partition} committed {committed} before it was written");
+        }
     }
 }

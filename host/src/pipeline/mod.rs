@@ -408,13 +408,9 @@ impl ConsumeLoop {
 
     /// Hands one consumed record to the dispatcher.
     fn take(&mut self, record: KafkaRecord) {
-        // A revocation ran inside the read that returned this record: records of the
-        // revoked partitions still buffered must not be dispatched after it.
-        if self.context.revocation_pending.load(std::sync::atomic::Ordering::Relaxed)
-            && self.context.revocation_pending.swap(false, std::sync::atomic::Ordering::Acquire)
-        {
-            self.forget_revoked();
-        }
+        // A revocation may have run inside the read that returned this record: records of
+        // the revoked partitions still buffered must not be dispatched after it.
+        self.forget_revoked();
         if self.paused {
             // A partition assigned since we paused; pause it too.
             self.pause();
@@ -454,7 +450,15 @@ impl ConsumeLoop {
         records >= self.max_inflight_records || self.inflight.bytes() >= self.max_inflight_bytes
     }
 
+    /// Drops buffered records of partitions revoked since the last call (cheap when none
+    /// were: one atomic load).
     fn forget_revoked(&mut self) {
+        use std::sync::atomic::Ordering;
+        if !self.context.revocation_pending.load(Ordering::Relaxed)
+            || !self.context.revocation_pending.swap(false, Ordering::Acquire)
+        {
+            return;
+        }
         let revoked = std::mem::take(&mut *lock(&self.context.revoked));
         if !revoked.is_empty() {
             self.dispatcher.drop_revoked(&revoked);
