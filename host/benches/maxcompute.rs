@@ -19,7 +19,7 @@ use flate2::write::ZlibEncoder;
 use flate2::Compression;
 use serde_json::{json, Value as Json};
 use sluice::config::parse_text;
-use sluice::plugin::{Column, KafkaRecord, Output, Row, Value, WriteKind};
+use sluice::model::{Column, KafkaRecord, Output, Row, Value, WriteKind};
 use sluice::sinks::driver::Driver;
 use sluice::sinks::maxcompute::{Cell, MaxComputeConfig, MaxComputeSink, RecordWriter};
 use sluice::sinks::retry::RetryPolicy;

@@ -204,7 +204,7 @@ impl Counts {
                     self.columns += outputs
                         .iter()
                         .map(|o| match o {
-                            host::Output::Row(row) => row.primary_key.len() + row.columns.len(),
+                            sluice::model::Output::Row(row) => row.primary_key.len() + row.columns.len(),
                             _ => 0,
                         })
                         .sum::<usize>();
@@ -293,7 +293,7 @@ enum Encoding {
 /// The same records in the host's and the guest SDK's `KafkaRecord` types.
 struct RecordSet {
     name: String,
-    host: Vec<host::KafkaRecord>,
+    host: Vec<sluice::model::KafkaRecord>,
     native: Vec<sdk::KafkaRecord>,
     /// Total size of the record values.
     value_bytes: usize,
@@ -327,14 +327,14 @@ impl RecordSet {
             let offset = 1_000_000 + i as i64;
             let key = Some(format!("ORD-{:08}", i).into_bytes());
             let header = ("source".to_string(), Some(b"checkout-service".to_vec()));
-            host.push(host::KafkaRecord {
+            host.push(sluice::model::KafkaRecord {
                 topic: TOPIC.into(),
                 partition: (i % 6) as i32,
                 offset,
                 timestamp_ms: Some(base_ms + i as i64 * 37),
                 key: key.clone(),
                 value: value.clone(),
-                headers: vec![host::Header { key: header.0.clone(), value: header.1.clone() }],
+                headers: vec![sluice::model::Header { key: header.0.clone(), value: header.1.clone() }],
             });
             native.push(sdk::KafkaRecord {
                 topic: TOPIC.into(),

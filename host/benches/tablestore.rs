@@ -20,7 +20,7 @@
 use std::time::{Duration, Instant};
 
 use sluice::config::{parse_text, ConnectorConfig, WorkerConfig};
-use sluice::plugin::{Column, KafkaRecord, Output, Point, Row, Value, WriteKind};
+use sluice::model::{Column, KafkaRecord, Output, Point, Row, Value, WriteKind};
 use sluice::sinks::driver::Driver;
 use sluice::sinks::retry::RetryPolicy;
 use sluice::sinks::tablestore::plainbuffer::{self, Value as Pb};

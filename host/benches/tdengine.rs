@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use sluice::app::{self, Standalone};
 use sluice::config::parse_text;
-use sluice::plugin::{Column, Point, Value};
+use sluice::model::{Column, Point, Value};
 use sluice::sinks::tdengine::{body, gzip, point_line, raw_piece, ColumnTypes, Precision, Protocol};
 use sluice::source::embedded::EmbeddedKafka;
 use sluice::source::produce::{produce_lines, LineFormat};

@@ -303,7 +303,7 @@ fn read_plainbuffer(bytes: &[u8]) -> Result<ReadRow, String> {
 /// them) gives the same measurement, the non-empty tags in order, every non-null field with
 /// its value, and the time at that precision.
 pub fn tdengine_line(data: &[u8]) {
-    use crate::plugin::{Column, Point, Value};
+    use crate::model::{Column, Point, Value};
     use crate::sinks::tdengine::{point_line, ColumnTypes, Precision};
     let mut input = Bytes(data);
     let precision = [Precision::Ms, Precision::Us, Precision::Ns][usize::from(input.byte() % 3)];

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod fuzzing;
 pub mod logging;
+pub mod model;
 pub mod pipeline;
 pub mod plugin;
 pub mod sinks;

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use rdkafka::message::Message;
+use sluice::model::KafkaRecord;
 use sluice::pipeline::status::ConnectorState;
-use sluice::plugin::KafkaRecord;
 
 use crate::util::*;
 

@@ -114,7 +114,7 @@ async fn every_example_plugin_runs_in_a_connector() {
         h.topic(&dlq, 1);
         let mut records = parse_records(&std::fs::read_to_string(samples.join("records.jsonl")).unwrap()).unwrap();
         for record in &mut records {
-            record.topic = topic.clone();
+            record.topic = topic.as_str().into();
             record.partition = 0;
         }
         h.produce_records(&records).await;

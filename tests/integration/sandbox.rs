@@ -88,8 +88,8 @@ async fn a_file_that_is_not_a_component_is_refused_with_the_reason() {
     assert!(message.contains("bogus.wasm"), "{message}");
 }
 
-fn record(value: &str) -> sluice::plugin::KafkaRecord {
-    sluice::plugin::KafkaRecord {
+fn record(value: &str) -> sluice::model::KafkaRecord {
+    sluice::model::KafkaRecord {
         topic: "t".into(),
         partition: 0,
         offset: 0,
@@ -102,6 +102,7 @@ fn record(value: &str) -> sluice::plugin::KafkaRecord {
 
 #[test]
 fn plugins_cannot_read_files_the_environment_or_the_network() {
+    use sluice::model::Output;
     use sluice::plugin::*;
     let runtime = PluginRuntime::new(ComponentCache::new(Some(cache_dir()))).unwrap();
     let plugin = runtime.load(&PluginSource::File(guest("sluice_test_hostile"))).unwrap();

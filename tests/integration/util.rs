@@ -101,7 +101,7 @@ impl Harness {
 
     /// Produces records with their keys, values and headers as given (topic and partition
     /// from the records), waiting for the broker's acks.
-    pub async fn produce_records(&self, records: &[sluice::plugin::KafkaRecord]) {
+    pub async fn produce_records(&self, records: &[sluice::model::KafkaRecord]) {
         use rdkafka::message::{Header, OwnedHeaders};
         use rdkafka::producer::{FutureProducer, FutureRecord};
         let mut config = client::client_config(&self.bootstrap, &[]);
@@ -367,13 +367,8 @@ fn kill_worker(h: &Harness) -> String {
 
 /// A record to produce with [`Harness::produce_records`]: `value` as given (`None` for a
 /// tombstone), the offset left to the broker.
-pub fn record(
-    topic: &str,
-    partition: i32,
-    key: &str,
-    value: impl Into<Option<Vec<u8>>>,
-) -> sluice::plugin::KafkaRecord {
-    sluice::plugin::KafkaRecord {
+pub fn record(topic: &str, partition: i32, key: &str, value: impl Into<Option<Vec<u8>>>) -> sluice::model::KafkaRecord {
+    sluice::model::KafkaRecord {
         topic: topic.into(),
         partition,
         offset: 0,
@@ -413,7 +408,7 @@ pub fn every_offset_at_least_once(offsets: BTreeMap<i64, Vec<i64>>, end: &[i64])
 pub type Poison<'a> = (Option<Vec<u8>>, &'a str);
 
 /// The records of a poison matrix, on partition 0 of `topic`, keyed `k<i>`.
-pub fn poison_records(topic: &str, values: &[Poison<'_>]) -> Vec<sluice::plugin::KafkaRecord> {
+pub fn poison_records(topic: &str, values: &[Poison<'_>]) -> Vec<sluice::model::KafkaRecord> {
     values.iter().enumerate().map(|(i, (value, _))| record(topic, 0, &format!("k{i}"), value.clone())).collect()
 }
 

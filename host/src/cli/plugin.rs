@@ -97,7 +97,7 @@ fn source(plugin: &str) -> PluginSource {
 struct Inputs {
     settings: Vec<(String, String)>,
     limits: PluginLimits,
-    records: Vec<crate::plugin::KafkaRecord>,
+    records: Vec<crate::model::KafkaRecord>,
 }
 
 fn read_inputs(settings: Option<&Path>, input: &Path) -> anyhow::Result<Inputs> {

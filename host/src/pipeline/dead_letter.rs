@@ -15,7 +15,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::{ConnectorConfig, DeadLetterConfig};
-use crate::plugin::{KafkaRecord, RecordFailure};
+use crate::model::KafkaRecord;
+use crate::plugin::RecordFailure;
 use crate::source::client;
 
 /// Where in the pipeline a record failed (Kafka Connect's stage names).

@@ -20,7 +20,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::config::{ConnectorConfig, ErrorPolicy, WorkerConfig};
-use crate::plugin::{KafkaRecord, PluginRuntime};
+use crate::model::KafkaRecord;
+use crate::plugin::PluginRuntime;
 use crate::sinks::driver::Driver;
 use crate::source::consumer::{self, lock, SourceConsumer, SourceContext};
 use crate::source::offsets::{Epoch, OffsetTracker, PartitionKey};
@@ -129,6 +130,7 @@ pub async fn start_connector(
         tasks = config.tasks_max, "Connector running.");
     let consume = ConsumeLoop {
         consumer,
+        topics: consumer::TopicNames::default(),
         context,
         status: status.clone(),
         dispatcher: Dispatcher::new(
@@ -211,7 +213,7 @@ impl Dispatcher {
         if self.buffers[task].is_empty() {
             self.deadlines[task] = Some(Instant::now() + self.linger);
         }
-        self.inflight.add(consumer::record_bytes(&record));
+        self.inflight.add(record.payload_bytes());
         self.buffers[task].push(record);
         self.buffered += 1;
         if self.buffers[task].len() >= self.batch_max {
@@ -256,7 +258,7 @@ impl Dispatcher {
                 let (topic, partition) = (&records[start].topic, records[start].partition);
                 let end = start
                     + records[start..].iter().take_while(|r| r.partition == partition && &r.topic == topic).count();
-                let key = (Arc::from(topic.as_str()), partition);
+                let key = (Arc::clone(topic), partition);
                 let epoch = tracker.dispatch(&key, records[start..end].iter().map(|r| r.offset));
                 if !epochs.iter().any(|(k, _)| *k == key) {
                     epochs.push((key, epoch));
@@ -264,7 +266,7 @@ impl Dispatcher {
                 start = end;
             }
         }
-        let bytes = records.iter().map(consumer::record_bytes).sum();
+        let bytes = records.iter().map(KafkaRecord::payload_bytes).sum();
         let sequence = self.sequences[task];
         self.sequences[task] += 1;
         let threads = &self.senders[task];
@@ -281,7 +283,7 @@ impl Dispatcher {
             buffer.retain(|r| {
                 let keep = !revoked.iter().any(|(t, p)| **t == *r.topic && *p == r.partition);
                 if !keep {
-                    dropped_bytes += consumer::record_bytes(r);
+                    dropped_bytes += r.payload_bytes();
                 }
                 keep
             });
@@ -296,6 +298,8 @@ impl Dispatcher {
 
 struct ConsumeLoop {
     consumer: SourceConsumer,
+    /// Topic names shared by the records read.
+    topics: consumer::TopicNames,
     context: SourceContext,
     status: Arc<ConnectorStatus>,
     dispatcher: Dispatcher,
@@ -363,7 +367,7 @@ impl ConsumeLoop {
                 message = self.consumer.recv(), if reading => {
                     match message {
                         Ok(message) => {
-                            let record = consumer::to_record(&message);
+                            let record = consumer::to_record(&message, &mut self.topics);
                             drop(message);
                             self.take(record);
                             self.drain_ready();
@@ -432,7 +436,7 @@ impl ConsumeLoop {
             let record = {
                 let next = std::pin::pin!(self.consumer.recv());
                 match next.poll(&mut context) {
-                    std::task::Poll::Ready(Ok(message)) => consumer::to_record(&message),
+                    std::task::Poll::Ready(Ok(message)) => consumer::to_record(&message, &mut self.topics),
                     std::task::Poll::Ready(Err(error)) => {
                         tracing::warn!(connector = %self.status.name, %error, "Kafka consumer error.");
                         return;

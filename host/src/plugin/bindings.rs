@@ -1,7 +1,13 @@
-//! Host bindings for the `sluice:plugin@0.1.0` contract, generated from `wit/`.
+//! Host bindings for the `sluice:plugin@0.1.0` contract, generated from `wit/`, and the
+//! conversions between the contract's types and the host's model ([`crate::model`]).
 //!
-//! The generated code stays private to this module; the rest of the host uses the
-//! re-exported types below.
+//! The generated types stay private to the plugin module: records are lowered into the
+//! sandbox from borrowed views of the host's records (no copy on the host side), and what a
+//! plugin returns is lifted into the generated types and moved into the host's.
+
+use wasmtime::component::{ComponentType, Lower};
+
+use crate::model;
 
 mod generated {
     wasmtime::component::bindgen!({
@@ -12,15 +18,118 @@ mod generated {
 
 pub use generated::sluice::plugin::log::add_to_linker as add_log_to_linker;
 pub use generated::sluice::plugin::log::Host as LogHost;
-pub use generated::sluice::plugin::types::{
-    Column, Header, KafkaRecord, Level, Output, PluginError, Point, Raw, Row, Value, WriteKind,
-};
+use generated::sluice::plugin::types as wit;
+pub use generated::sluice::plugin::types::Level;
 pub use generated::{Parser, ParserPre};
 
 /// The contract version this host implements.
 pub const CONTRACT_VERSION: &str = "0.1.0";
 /// The package name of the contract.
 pub const CONTRACT_PACKAGE: &str = "sluice:plugin";
+/// The name of the `parsing` export, which holds `parse`.
+pub const PARSING_EXPORT: &str = "sluice:plugin/parsing@0.1.0";
 
 /// The outcome of parsing one record: its outputs or the plugin's reason for rejecting it.
-pub type RecordResult = Result<Vec<Output>, PluginError>;
+pub type RecordResult = Result<Vec<model::Output>, model::PluginError>;
+
+/// What `parse` returns, as the contract lifts it.
+pub type WitRecordResults = Vec<Result<Vec<wit::Output>, wit::PluginError>>;
+
+/// A host record as the contract's `kafka-record`, borrowing its bytes.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub struct RecordView<'a> {
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+    #[component(name = "timestamp-ms")]
+    timestamp_ms: Option<i64>,
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+    headers: Vec<HeaderView<'a>>,
+}
+
+/// A host header as the contract's `header`.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub struct HeaderView<'a> {
+    key: &'a str,
+    value: Option<&'a [u8]>,
+}
+
+impl<'a> From<&'a model::KafkaRecord> for RecordView<'a> {
+    fn from(record: &'a model::KafkaRecord) -> Self {
+        Self {
+            topic: &record.topic,
+            partition: record.partition,
+            offset: record.offset,
+            timestamp_ms: record.timestamp_ms,
+            key: record.key.as_deref(),
+            value: record.value.as_deref(),
+            headers: record.headers.iter().map(|h| HeaderView { key: &h.key, value: h.value.as_deref() }).collect(),
+        }
+    }
+}
+
+/// Moves what a plugin returned for one record into the host's model.
+pub fn record_result(result: Result<Vec<wit::Output>, wit::PluginError>) -> RecordResult {
+    match result {
+        Ok(outputs) => Ok(outputs.into_iter().map(output).collect()),
+        Err(error) => Err(plugin_error(error)),
+    }
+}
+
+/// The host's form of a plugin's refusal.
+pub fn plugin_error(error: wit::PluginError) -> model::PluginError {
+    model::PluginError { code: error.code, message: error.message, field: error.field }
+}
+
+fn output(output: wit::Output) -> model::Output {
+    match output {
+        wit::Output::Row(row) => model::Output::Row(model::Row {
+            table: row.table,
+            kind: match row.kind {
+                wit::WriteKind::Put => model::WriteKind::Put,
+                wit::WriteKind::Update => model::WriteKind::Update,
+                wit::WriteKind::Delete => model::WriteKind::Delete,
+            },
+            primary_key: columns(row.primary_key),
+            columns: columns(row.columns),
+            deleted_columns: row.deleted_columns,
+        }),
+        wit::Output::Point(point) => model::Output::Point(model::Point {
+            table: point.table,
+            measurement: point.measurement,
+            data_source: point.data_source,
+            tags: point.tags,
+            time_us: point.time_us,
+            fields: columns(point.fields),
+        }),
+        wit::Output::Raw(raw) => model::Output::Raw(model::Raw { format: raw.format, data: raw.data }),
+    }
+}
+
+fn columns(columns: Vec<wit::Column>) -> Vec<model::Column> {
+    columns.into_iter().map(|c| model::Column { name: c.name, value: value(c.value) }).collect()
+}
+
+fn value(value: wit::Value) -> model::Value {
+    use model::Value as V;
+    match value {
+        wit::Value::Null => V::Null,
+        wit::Value::Boolean(v) => V::Boolean(v),
+        wit::Value::Int8(v) => V::Int8(v),
+        wit::Value::Int16(v) => V::Int16(v),
+        wit::Value::Int32(v) => V::Int32(v),
+        wit::Value::Int64(v) => V::Int64(v),
+        wit::Value::Uint8(v) => V::Uint8(v),
+        wit::Value::Uint16(v) => V::Uint16(v),
+        wit::Value::Uint32(v) => V::Uint32(v),
+        wit::Value::Uint64(v) => V::Uint64(v),
+        wit::Value::Float32(v) => V::Float32(v),
+        wit::Value::Float64(v) => V::Float64(v),
+        wit::Value::Text(v) => V::Text(v),
+        wit::Value::Binary(v) => V::Binary(v),
+        wit::Value::TimestampUs(v) => V::TimestampUs(v),
+    }
+}

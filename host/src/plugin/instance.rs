@@ -3,12 +3,14 @@
 
 use std::sync::Arc;
 
+use wasmtime::component::Func;
 use wasmtime::{Store, Trap};
 
-use super::bindings::{KafkaRecord, Parser, PluginError, RecordResult};
+use super::bindings::{self, Parser, RecordResult, RecordView, WitRecordResults};
 use super::host_state::HostState;
 use super::limits::PluginLimits;
 use super::LoadedPlugin;
+use crate::model::{KafkaRecord, PluginError};
 
 /// Why a call into the sandbox failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +68,8 @@ pub struct PluginInstance {
     plugin: Arc<LoadedPlugin>,
     store: Store<HostState>,
     bindings: Parser,
+    /// `parse`, typed per call for borrowed views of the host's records.
+    parse: Func,
     limits: PluginLimits,
 }
 
@@ -81,14 +85,14 @@ impl PluginInstance {
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(limits.deadline_ticks());
-        let bindings = match plugin.pre.instantiate(&mut store) {
-            Ok(bindings) => bindings,
+        let (bindings, parse) = match instantiate(&plugin, &mut store) {
+            Ok(found) => found,
             Err(error) => {
                 let stderr = store.data().drain_stdio();
                 return Err(InstanceError::Instantiate(classify(&store, error, &limits, stderr)));
             }
         };
-        let mut instance = Self { plugin, store, bindings, limits };
+        let mut instance = Self { plugin, store, bindings, parse, limits };
         instance.configure(settings)?;
         Ok(instance)
     }
@@ -104,7 +108,7 @@ impl PluginInstance {
         let stderr = self.store.data().drain_stdio();
         match result {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(refusal)) => Err(InstanceError::Configure(refusal)),
+            Ok(Err(refusal)) => Err(InstanceError::Configure(bindings::plugin_error(refusal))),
             Err(error) => Err(InstanceError::ConfigureFailed(classify(&self.store, error, &self.limits, stderr))),
         }
     }
@@ -112,7 +116,11 @@ impl PluginInstance {
     /// Parses a batch. On `Err` the instance has trapped and must be dropped.
     pub fn parse(&mut self, batch: &[KafkaRecord]) -> Result<Vec<RecordResult>, SandboxFailure> {
         self.store.set_epoch_deadline(self.limits.deadline_ticks());
-        let result = self.bindings.sluice_plugin_parsing().call_parse(&mut self.store, batch);
+        let views: Vec<RecordView<'_>> = batch.iter().map(RecordView::from).collect();
+        let result = self.parse.typed::<(&[RecordView<'_>],), (WitRecordResults,)>(&self.store).and_then(|parse| {
+            let (results,) = parse.call(&mut self.store, (&views,))?;
+            Ok(results)
+        });
         let stderr = self.store.data().drain_stdio();
         let results = result.map_err(|error| classify(&self.store, error, &self.limits, stderr))?;
         if results.len() != batch.len() {
@@ -125,8 +133,25 @@ impl PluginInstance {
                 ),
             });
         }
-        Ok(results)
+        Ok(results.into_iter().map(bindings::record_result).collect())
     }
+}
+
+/// Instantiates the component and finds `configure` (through the generated bindings) and
+/// `parse` (typed for the host's record views).
+fn instantiate(plugin: &LoadedPlugin, store: &mut Store<HostState>) -> wasmtime::Result<(Parser, Func)> {
+    let instance = plugin.pre.instance_pre().instantiate(&mut *store)?;
+    let bindings = Parser::new(&mut *store, &instance)?;
+    let parsing = instance
+        .get_export_index(&mut *store, None, bindings::PARSING_EXPORT)
+        .ok_or_else(|| wasmtime::format_err!("no export `{}`", bindings::PARSING_EXPORT))?;
+    let parse = instance
+        .get_export_index(&mut *store, Some(&parsing), "parse")
+        .ok_or_else(|| wasmtime::format_err!("no function `parse` in `{}`", bindings::PARSING_EXPORT))?;
+    let parse = instance
+        .get_func(&mut *store, parse)
+        .ok_or_else(|| wasmtime::format_err!("`parse` in `{}` is not a function", bindings::PARSING_EXPORT))?;
+    Ok((bindings, parse))
 }
 
 /// Names the failure and keeps the message short: the trap itself (not the whole wasm

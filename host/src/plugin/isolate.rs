@@ -4,8 +4,8 @@
 
 use std::ops::Range;
 
-use super::bindings::{KafkaRecord, Output, PluginError};
 use super::instance::{InstanceError, PluginInstance, SandboxFailure};
+use crate::model::{KafkaRecord, Output, PluginError};
 
 /// Why one record produced no outputs.
 #[derive(Debug, Clone)]

@@ -21,10 +21,7 @@ use anyhow::Context as _;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine};
 
-pub use bindings::{
-    Column, Header, KafkaRecord, Level, Output, PluginError, Point, Raw, RecordResult, Row, Value, WriteKind,
-    CONTRACT_PACKAGE, CONTRACT_VERSION,
-};
+pub use bindings::{RecordResult, CONTRACT_PACKAGE, CONTRACT_VERSION};
 pub use builtin::{builtin_keys, builtin_wasm, BUILTIN_PARSERS};
 pub use cache::ComponentCache;
 pub use contract::ContractReport;

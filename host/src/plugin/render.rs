@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{json, Value as Json};
 
-use super::bindings::{Column, Output, PluginError, Point, Raw, Row, Value, WriteKind};
+use crate::model::{Column, Output, PluginError, Point, Raw, Row, Value, WriteKind};
 
 /// Renders one output.
 pub fn output(output: &Output) -> Json {
@@ -198,7 +198,7 @@ fn base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::{Point, Raw, Row};
+    use crate::model::{Point, Raw, Row};
 
     #[test]
     fn row_renders_typed_columns_in_order() {

@@ -14,7 +14,8 @@ use anyhow::{bail, Context as _};
 use base64::Engine as _;
 use serde_json::{json, Value as Json};
 
-use super::{parse_isolating, render, Header, KafkaRecord, LoadedPlugin, PluginInstance, PluginLimits, RecordFailure};
+use super::{parse_isolating, render, LoadedPlugin, PluginInstance, PluginLimits, RecordFailure};
+use crate::model::{Header, KafkaRecord};
 
 /// Reads sample records from JSON lines; errors name the line.
 pub fn parse_records(text: &str) -> anyhow::Result<Vec<KafkaRecord>> {
@@ -55,7 +56,7 @@ fn parse_record(line: &str, default_offset: i64) -> anyhow::Result<KafkaRecord> 
         }
     };
     Ok(KafkaRecord {
-        topic: object.get("topic").and_then(Json::as_str).unwrap_or("test").to_string(),
+        topic: object.get("topic").and_then(Json::as_str).unwrap_or("test").into(),
         partition: int("partition")?.unwrap_or(0) as i32,
         offset: int("offset")?.unwrap_or(default_offset),
         timestamp_ms: int("timestamp")?,

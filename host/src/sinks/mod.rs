@@ -16,7 +16,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::config::{ConfigMap, ConnectorConfig, ErrorPolicy, KeySet, TopicSelection, WorkerConfig};
-use crate::plugin::{KafkaRecord, Output};
+use crate::model::{KafkaRecord, Output};
 
 /// The parser setting naming the sink's data model for parsers that follow a connector's
 /// mapping rules (`tablestore`: the built-in json parser applies the Tablestore

@@ -13,7 +13,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use super::client;
 use super::offsets::{OffsetTracker, PartitionKey};
 use crate::config::{ConnectorConfig, TopicSelection};
-use crate::plugin::{Header, KafkaRecord};
+use crate::model::{Header, KafkaRecord};
 
 /// Default `queued.max.messages.kbytes` (librdkafka's prefetch queue) unless a
 /// `consumer.*` / `consumer.override.*` key sets it.
@@ -153,18 +153,29 @@ pub fn commit_positions<C: Consumer<X>, X: ConsumerContext>(
     consumer.commit(&list, mode)
 }
 
-/// The key, value and header bytes of a record: what it weighs against
-/// `sluice.max.inflight.bytes`.
-pub fn record_bytes(record: &KafkaRecord) -> usize {
-    record.key.as_ref().map_or(0, Vec::len)
-        + record.value.as_ref().map_or(0, Vec::len)
-        + record.headers.iter().map(|h| h.key.len() + h.value.as_ref().map_or(0, Vec::len)).sum::<usize>()
+/// Topic names shared by the records read from them: one allocation per topic, not one
+/// per record.
+#[derive(Debug, Default)]
+pub struct TopicNames {
+    names: Vec<Arc<str>>,
+}
+
+impl TopicNames {
+    /// The shared name for `topic`.
+    pub fn get(&mut self, topic: &str) -> Arc<str> {
+        if let Some(name) = self.names.iter().find(|name| &***name == topic) {
+            return Arc::clone(name);
+        }
+        let name: Arc<str> = Arc::from(topic);
+        self.names.push(Arc::clone(&name));
+        name
+    }
 }
 
 /// Copies a consumed message into an owned record for the parser.
-pub fn to_record(message: &BorrowedMessage<'_>) -> KafkaRecord {
+pub fn to_record(message: &BorrowedMessage<'_>, topics: &mut TopicNames) -> KafkaRecord {
     KafkaRecord {
-        topic: message.topic().to_string(),
+        topic: topics.get(message.topic()),
         partition: message.partition(),
         offset: message.offset(),
         timestamp_ms: message.timestamp().to_millis(),

@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 
 use super::partition::Zone;
 use super::record::Cell;
-use crate::plugin::Value;
+use crate::model::Value;
 
 /// A MaxCompute column type, as far as the record stream cares.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use super::partition::tunnel_spec;
 use super::record::{Cell, RecordWriter};
 use super::retry::{self, Class};
 use super::schema::{self, TableSchema};
-use crate::plugin::{Output, WriteKind};
+use crate::model::{Output, WriteKind};
 use crate::sinks::driver::{Driver, Rejected, Response, Service};
 use crate::sinks::retry::Outcome;
 use crate::sinks::{Sink, SinkError, SinkItem, WriteReport};
@@ -361,7 +361,7 @@ impl Sink for MaxComputeSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::{Column, KafkaRecord, Row, Value};
+    use crate::model::{Column, KafkaRecord, Row, Value};
     use crate::sinks::maxcompute::schema::ColumnType;
 
     fn config() -> MaxComputeConfig {

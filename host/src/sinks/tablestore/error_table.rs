@@ -10,8 +10,8 @@ use super::protocol::{self, PrimaryKeyType};
 use super::request::{MAX_ATTRIBUTE_VALUE, MAX_BYTES, MAX_ROWS};
 use super::table::{self, TableError};
 use crate::config::ConnectorConfig;
+use crate::model::KafkaRecord;
 use crate::pipeline::dead_letter::{BoxFuture, DeadLetterError, DeadLetterTarget, Failure};
-use crate::plugin::KafkaRecord;
 
 /// The Tablestore error table.
 pub struct ErrorTable {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::config::{KeyColumn, WriteApi};
 use super::plainbuffer::{self, Update, Value as Pb};
 use super::protocol::{self, OperationType, PrimaryKeyType};
-use crate::plugin::{Column, Row, Value, WriteKind};
+use crate::model::{Column, Row, Value, WriteKind};
 
 /// Rows per batch request.
 pub const MAX_ROWS: usize = 200;

@@ -17,7 +17,7 @@ use super::request::{self, EncodedRow};
 use super::retry;
 use super::table::{self, TableError};
 use crate::config::{ConnectorConfig, TopicSelection};
-use crate::plugin::Output;
+use crate::model::Output;
 use crate::sinks::driver::{Driver, Rejected, Response, Service};
 use crate::sinks::retry::{Outcome, RetryPolicy};
 use crate::sinks::{Sink, SinkError, SinkItem, WriteReport};
@@ -308,7 +308,7 @@ impl Sink for TablestoreSink {
                     });
                     continue;
                 };
-                let topic = item.record.topic.as_str();
+                let topic = &*item.record.topic;
                 let same = last.as_ref().is_some_and(|(from, table, _)| match &row.table {
                     Some(named) => **table == **named,
                     None => *from == Some(topic),

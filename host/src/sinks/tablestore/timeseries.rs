@@ -10,7 +10,7 @@ use super::client::{Client, OtsError};
 use super::flatbuf::{self, FieldValue, TimeseriesRow};
 use super::protocol;
 use super::table::TableError;
-use crate::plugin::{Point, Value};
+use crate::model::{Point, Value};
 
 /// Longest measurement name in bytes.
 const MAX_MEASUREMENT: usize = 128;
@@ -246,7 +246,7 @@ pub async fn ensure(client: &Client, table: &str, create: bool) -> Result<(), Ta
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::Column;
+    use crate::model::Column;
 
     fn point(measurement: &str, tags: &[(&str, &str)], fields: Vec<Column>) -> Point {
         Point {

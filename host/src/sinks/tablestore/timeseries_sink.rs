@@ -18,7 +18,7 @@ use super::retry;
 use super::table::TableError;
 use super::timeseries::{self, EncodedPoint};
 use crate::config::{ConnectorConfig, TopicSelection};
-use crate::plugin::Output;
+use crate::model::Output;
 use crate::sinks::driver::{Driver, Rejected, Response, Service};
 use crate::sinks::retry::{Outcome, RetryPolicy};
 use crate::sinks::{Sink, SinkError, SinkItem, WriteReport};

@@ -12,7 +12,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use super::config::{Precision, Protocol};
-use crate::plugin::{Point, Value};
+use crate::model::{Point, Value};
 
 /// One record's payload for one (database, protocol) request group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -355,7 +355,7 @@ fn escape_into(out: &mut String, text: &str, what: &str, special: &[char]) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::Column;
+    use crate::model::Column;
 
     fn point(measurement: &str, tags: &[(&str, &str)], fields: Vec<(&str, Value)>) -> Point {
         Point {

@@ -13,7 +13,7 @@ use super::client::AdapterClient;
 use super::config::{Protocol, TdengineConfig, TopicDatabases};
 use super::encode::{self, ColumnTypes, Piece};
 use super::retry::Class;
-use crate::plugin::Output;
+use crate::model::Output;
 use crate::sinks::driver::{Driver, Rejected, Response, Service};
 use crate::sinks::retry::{Outcome, RetryPolicy};
 use crate::sinks::{Sink, SinkError, SinkItem, WriteReport};
