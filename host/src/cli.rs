@@ -156,7 +156,9 @@ async fn standalone(
                     kafka.create_topic(topic, embedded_partitions)?;
                 }
             }
-            if let crate::config::ErrorPolicy::DeadLetter(dlq) = &connector.errors {
+            if let crate::config::ErrorPolicy::DeadLetter(dlq) | crate::config::ErrorPolicy::DeadLetterThenFail(dlq) =
+                &connector.errors
+            {
                 kafka.create_topic(&dlq.topic, 1)?;
             }
         }

@@ -56,7 +56,7 @@ async fn malformed_records_are_dead_lettered_with_error_info_and_offsets_move_pa
     let out = h.path("out.jsonl");
     let connector = h.connector(&format!(
         "name=dlq-test\nconnector.class=FileStreamSink\ntopics=events\nfile={}\nerrors.tolerance=all\n\
-         errors.deadletterqueue.topic.name=events-dlq\nerrors.deadletterqueue.topic.replication.factor=1\n",
+         errors.deadletterqueue.topic.name=events-dlq\nerrors.deadletterqueue.context.headers.enable=true\nerrors.deadletterqueue.topic.replication.factor=1\n",
         out.display()
     ));
     let running = h.start(h.worker(""), vec![connector]).await.unwrap();
@@ -277,7 +277,7 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
     let out = h.path("out.jsonl");
     let connector = h.connector(&format!(
         "name=poison\nconnector.class=FileStreamSink\ntopics=poison\nfile={}\nerrors.tolerance=all\n\
-         errors.deadletterqueue.topic.name=poison-dlq\nerrors.deadletterqueue.topic.replication.factor=1\n",
+         errors.deadletterqueue.topic.name=poison-dlq\nerrors.deadletterqueue.context.headers.enable=true\nerrors.deadletterqueue.topic.replication.factor=1\n",
         out.display()
     ));
     let running = h.start(h.worker(""), vec![connector]).await.unwrap();

@@ -29,9 +29,7 @@ fn every_key_sluice_reads_is_documented() {
         k.starts_with("transforms")
             || k.starts_with("predicates")
             || k.starts_with("errors.retry")
-            || k.starts_with("errors.log")
             || k == "config.action.reload"
-            || k == "errors.deadletterqueue.context.headers.enable"
     };
     let mut missing = Vec::new();
     for key in CONNECTOR_KEYS.keys.iter().chain(CONNECTOR_KEYS.prefixes) {

@@ -747,7 +747,7 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
         "mcpoison",
         "mcpoison",
         "mcpoison",
-        "errors.tolerance=all\nerrors.deadletterqueue.topic.name=mcpoison-dlq\n\
+        "errors.tolerance=all\nerrors.deadletterqueue.topic.name=mcpoison-dlq\nerrors.deadletterqueue.context.headers.enable=true\n\
          errors.deadletterqueue.topic.replication.factor=1\n",
     );
     let running = h.start(h.worker(""), vec![c]).await.unwrap();

@@ -121,7 +121,7 @@ async fn every_example_plugin_runs_in_a_connector() {
         let settings = std::fs::read_to_string(samples.join("settings.properties")).unwrap();
         connectors.push(h.connector(&format!(
             "name={dir}\nconnector.class=FileStreamSink\ntopics={topic}\nfile={}\nparser.plugin={}\n\
-             errors.tolerance=all\nerrors.deadletterqueue.topic.name={dlq}\n{settings}",
+             errors.tolerance=all\nerrors.deadletterqueue.topic.name={dlq}\nerrors.deadletterqueue.context.headers.enable=true\n{settings}",
             out.display(),
             component.display()
         )));

@@ -18,7 +18,7 @@ async fn loops_traps_and_memory_hogs_are_isolated_to_their_records() {
     let connector = h.connector(&format!(
         "name=hostile\nconnector.class=FileStreamSink\ntopics=hostile\nfile={}\nparser.plugin={}\n\
          parser.timeout.ms=300\nparser.memory.max.bytes=67108864\nerrors.tolerance=all\n\
-         errors.deadletterqueue.topic.name=hostile-dlq\nerrors.deadletterqueue.topic.replication.factor=1\n",
+         errors.deadletterqueue.topic.name=hostile-dlq\nerrors.deadletterqueue.context.headers.enable=true\nerrors.deadletterqueue.topic.replication.factor=1\n",
         out.display(),
         guest("sluice_test_hostile").display()
     ));

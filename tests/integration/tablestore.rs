@@ -707,7 +707,7 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
         "c-otspoison",
         "otspoison",
         "auto.create=true\nprimarykey.mode=kafka\nerrors.tolerance=all\n\
-         errors.deadletterqueue.topic.name=otspoison-dlq\nerrors.deadletterqueue.topic.replication.factor=1\n",
+         errors.deadletterqueue.topic.name=otspoison-dlq\nerrors.deadletterqueue.context.headers.enable=true\nerrors.deadletterqueue.topic.replication.factor=1\n",
     );
     let running = h.start(plain_worker(&h), vec![c]).await.unwrap();
     let status = running.statuses()[0].clone();

@@ -164,7 +164,7 @@ async fn map_all_off_keeps_configured_fields_and_to_lower_case_off_reaches_the_s
             "upper",
             "upper",
             "tablestore.timeseries.toLowerCase=false\n\
-            errors.tolerance=all\nerrors.deadletterqueue.topic.name=upper_dlq\n",
+            errors.tolerance=all\nerrors.deadletterqueue.topic.name=upper_dlq\nerrors.deadletterqueue.context.headers.enable=true\n",
         ),
     ];
     h.topic("upper_dlq", 1);
@@ -392,7 +392,7 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
         &s,
         "c-tspoison",
         "tspoison",
-        "errors.tolerance=all\nerrors.deadletterqueue.topic.name=tspoison-dlq\n\
+        "errors.tolerance=all\nerrors.deadletterqueue.topic.name=tspoison-dlq\nerrors.deadletterqueue.context.headers.enable=true\n\
          errors.deadletterqueue.topic.replication.factor=1\n",
     );
     let running = h.start(h.worker(""), vec![c]).await.unwrap();

@@ -337,7 +337,7 @@ async fn bad_lines_are_isolated_and_dead_lettered_with_the_servers_message() {
         "mixed",
         &adapter,
         "db.schemaless=line\nconnection.database=mixed\nerrors.tolerance=all\n\
-         errors.deadletterqueue.topic.name=mixed-dlq\nerrors.deadletterqueue.topic.replication.factor=1\n",
+         errors.deadletterqueue.topic.name=mixed-dlq\nerrors.deadletterqueue.context.headers.enable=true\nerrors.deadletterqueue.topic.replication.factor=1\n",
     );
     // Write the first good row first so `v` is DOUBLE when the batch arrives.
     h.produce("mixed", Some(0), &records[..1]).await;
@@ -578,7 +578,7 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
         &adapter,
         "db.schemaless=line\nconnection.database=poison\ndata.precision=ms\ntdengine.mapping.measurement=volts\n\
          tdengine.mapping.tags=device\ntdengine.mapping.fields=voltage:i32\ntdengine.mapping.timestamp.field=ts\n\
-         errors.tolerance=all\nerrors.deadletterqueue.topic.name=tdpoison-dlq\n\
+         errors.tolerance=all\nerrors.deadletterqueue.topic.name=tdpoison-dlq\nerrors.deadletterqueue.context.headers.enable=true\n\
          errors.deadletterqueue.topic.replication.factor=1\n",
     );
     let running = h.start(h.worker(""), vec![h.connector(&c)]).await.unwrap();

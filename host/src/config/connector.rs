@@ -84,11 +84,14 @@ pub enum Tolerance {
     All,
 }
 
-/// Where bad records go when tolerance is `all`.
+/// Where bad records go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorPolicy {
     /// `tolerance=none`: the connector fails.
     Fail,
+    /// `errors.tolerance=none` with `errors.deadletterqueue.topic.name`: as in Kafka Connect,
+    /// the bad record is reported to the dead-letter topic, then the connector fails.
+    DeadLetterThenFail(DeadLetterConfig),
     /// `tolerance=all` without a dead-letter target (`runtime.error.mode=ignore`, or Kafka
     /// Connect's `errors.tolerance=all` without a DLQ topic): logged, counted and skipped.
     Ignore,
@@ -110,6 +113,22 @@ pub struct DeadLetterConfig {
     pub replication_factor: i32,
     /// The key that named the topic, for messages.
     pub key: &'static str,
+    /// Whether the `__connect.errors.*` context headers are added
+    /// (`errors.deadletterqueue.context.headers.enable`, off by default as in Kafka Connect).
+    pub context_headers: bool,
+    /// Whether the `ErrorInfo` header with the reason is added (always for the sinks' own
+    /// `runtime.error.*` keys, whose connectors add it; with the context headers otherwise).
+    pub error_info: bool,
+}
+
+/// `errors.log.enable` / `errors.log.include.messages`: whether each failed record is
+/// logged at ERROR level, and with its key, value and headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorLog {
+    /// `errors.log.enable` (default false).
+    pub enabled: bool,
+    /// `errors.log.include.messages` (default false).
+    pub include_messages: bool,
 }
 
 /// A validated connector.
@@ -134,6 +153,8 @@ pub struct ConnectorConfig {
     pub parser_settings: Vec<(String, String)>,
     /// The error policy.
     pub errors: ErrorPolicy,
+    /// How failed records are logged.
+    pub error_log: ErrorLog,
     /// Records per parse call and sink write (`max.poll.records`, default 500).
     pub batch_max_records: usize,
     /// How long a partial batch waits for more records (`sluice.batch.linger.ms`, default 20).
@@ -176,6 +197,16 @@ impl ConnectorConfig {
             (Some(_), _) => KeySet { keys: &[], prefixes: &[] },
         };
         let checked = keys::check(map, &[CONNECTOR_KEYS, sink.keys(), parser_keys])?;
+        for key in ["transforms", "predicates"] {
+            if let Some(list) = map.get(key).map(str::trim).filter(|l| !l.is_empty()) {
+                bail!(
+                    "`{key}={list}` in {}: single message transforms and predicates are not applied by this \
+                     sluice, and running without them would write different data than Kafka Connect; move the \
+                     transformation into the parser (`parser.plugin`) and remove the `{key}` keys",
+                    map.origin()
+                );
+            }
+        }
 
         let tasks_max = map.parse_or("tasks.max", 1usize, "a positive whole number")?;
         if tasks_max == 0 {
@@ -250,6 +281,10 @@ impl ConnectorConfig {
             .chain(map.with_prefix("admin.override."))
             .collect();
 
+        for settings in [&consumer_settings, &producer_settings, &admin_settings] {
+            crate::source::client::check_settings(settings, map.origin())?;
+        }
+
         let max_inflight_records =
             map.parse_or("sluice.max.inflight.records", worker.max_inflight_records, "a positive whole number")?;
         if max_inflight_records == 0 {
@@ -270,6 +305,10 @@ impl ConnectorConfig {
         let config = Self {
             retry: retry_policy(map)?,
             errors: error_policy(map, worker, sink)?,
+            error_log: ErrorLog {
+                enabled: map.bool_or("errors.log.enable", false)?,
+                include_messages: map.bool_or("errors.log.include.messages", false)?,
+            },
             parser_settings: parser_settings(map, worker),
             name,
             sink,
@@ -339,6 +378,10 @@ pub fn secret_values(map: &ConfigMap) -> Vec<String> {
         let value = value.trim();
         if is_secret_key(key) {
             values.push(value.to_string());
+            // A JAAS line's password is also hidden on its own (messages quote it alone).
+            if let Some((_, rest)) = value.split_once("password=\"") {
+                values.extend(rest.split('"').next().map(String::from));
+            }
         } else if value.contains("://") {
             values.extend(url_credentials(value));
         }
@@ -436,16 +479,23 @@ fn error_policy(map: &ConfigMap, worker: &WorkerConfig, sink: SinkKind) -> anyho
         ),
         (a, b) => a.or(b).unwrap_or(Tolerance::None),
     };
-    if tolerance == Tolerance::None {
-        return Ok(ErrorPolicy::Fail);
-    }
-    if let Some(topic) = map.get("errors.deadletterqueue.topic.name") {
-        return Ok(ErrorPolicy::DeadLetter(DeadLetterConfig {
-            topic: topic.to_string(),
+    let context_headers = map.bool_or("errors.deadletterqueue.context.headers.enable", false)?;
+    if let Some(topic) = map.get("errors.deadletterqueue.topic.name").filter(|t| !t.trim().is_empty()) {
+        let target = DeadLetterConfig {
+            topic: topic.trim().to_string(),
             bootstrap_servers: worker.bootstrap_servers.clone(),
             replication_factor: map.parse_or("errors.deadletterqueue.topic.replication.factor", 3, "a whole number")?,
             key: "errors.deadletterqueue.topic.name",
-        }));
+            context_headers,
+            error_info: context_headers,
+        };
+        return Ok(match tolerance {
+            Tolerance::None => ErrorPolicy::DeadLetterThenFail(target),
+            Tolerance::All => ErrorPolicy::DeadLetter(target),
+        });
+    }
+    if tolerance == Tolerance::None {
+        return Ok(ErrorPolicy::Fail);
     }
     match map.choice_or("runtime.error.mode", "ignore", &["ignore", "kafka", "tablestore"])? {
         "kafka" => Ok(ErrorPolicy::DeadLetter(DeadLetterConfig {
@@ -461,6 +511,8 @@ fn error_policy(map: &ConfigMap, worker: &WorkerConfig, sink: SinkKind) -> anyho
                 .to_string(),
             replication_factor: map.parse_or("errors.deadletterqueue.topic.replication.factor", 3, "a whole number")?,
             key: "runtime.error.topic.name",
+            context_headers: true,
+            error_info: true,
         })),
         "tablestore" => Ok(ErrorPolicy::SinkTable(
             map.get("runtime.error.table.name")
@@ -487,6 +539,42 @@ mod tests {
 
     fn connector(text: &str) -> anyhow::Result<ConnectorConfig> {
         ConnectorConfig::from_map(&parse_text("c.properties", text).unwrap(), &worker())
+    }
+
+    #[test]
+    fn error_keys_follow_kafka_connect() {
+        let base = "name=x\nconnector.class=FileStreamSink\ntopics=a\nfile=/tmp/o\n\
+                    errors.deadletterqueue.topic.name=dlq\n";
+        let all = connector(&format!("{base}errors.tolerance=all\n")).unwrap();
+        let ErrorPolicy::DeadLetter(target) = &all.errors else { panic!("{:?}", all.errors) };
+        assert!(!target.context_headers && !target.error_info, "context headers are off by default");
+        assert_eq!(all.error_log, ErrorLog::default());
+        let none = connector(&format!(
+            "{base}errors.deadletterqueue.context.headers.enable=true\nerrors.log.enable=true\n\
+             errors.log.include.messages=true\n"
+        ))
+        .unwrap();
+        let ErrorPolicy::DeadLetterThenFail(target) = &none.errors else { panic!("{:?}", none.errors) };
+        assert!(target.context_headers && target.error_info);
+        assert_eq!(none.error_log, ErrorLog { enabled: true, include_messages: true });
+        let error = connector(&format!("{base}errors.log.enable=yes\n")).unwrap_err().to_string();
+        assert!(error.contains("errors.log.enable"), "{error}");
+    }
+
+    #[test]
+    fn transforms_and_java_only_client_settings_are_refused_naming_the_key() {
+        let base = "name=x\nconnector.class=FileStreamSink\ntopics=a\nfile=/tmp/o\n";
+        let error = connector(&format!(
+            "{base}transforms=route\ntransforms.route.type=org.apache.kafka.connect.transforms.RegexRouter\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("`transforms=route`") && error.contains("c.properties"), "{error}");
+        assert!(connector(&format!("{base}transforms=\n")).is_ok(), "an empty chain changes nothing");
+        let error = connector(&format!("{base}consumer.override.ssl.truststore.location=/etc/trust.jks\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("ssl.truststore.location") && error.contains("ca.pem"), "{error}");
     }
 
     #[test]
@@ -543,9 +631,11 @@ mod tests {
 
     #[test]
     fn secrets_are_not_passed_to_plugins() {
-        let c =
-            connector("name=x\nconnector.class=FileStreamSink\ntopics=a\nconsumer.override.sasl.jaas.config=secret\n")
-                .unwrap();
+        let c = connector(
+            "name=x\nconnector.class=FileStreamSink\ntopics=a\nconsumer.override.sasl.jaas.config=\
+             org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"secret\";\n",
+        )
+        .unwrap();
         assert!(c.parser_settings.iter().all(|(k, _)| !k.contains("jaas")));
     }
 

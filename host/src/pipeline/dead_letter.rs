@@ -174,6 +174,10 @@ pub struct DeadLetterQueue {
     topic: String,
     connector: String,
     retry_budget: Duration,
+    /// Add the `__connect.errors.*` context headers.
+    context_headers: bool,
+    /// Add the `ErrorInfo` header.
+    error_info: bool,
 }
 
 impl DeadLetterQueue {
@@ -185,7 +189,14 @@ impl DeadLetterQueue {
         let (config, retry_budget) = producer_config(target, connector);
         let producer: FutureProducer = client::create(config)
             .with_context(|| format!("creating the dead-letter producer for `{}`", target.topic))?;
-        Ok(Self { producer, topic: target.topic.clone(), connector: connector.name.clone(), retry_budget })
+        Ok(Self {
+            producer,
+            topic: target.topic.clone(),
+            connector: connector.name.clone(),
+            retry_budget,
+            context_headers: target.context_headers,
+            error_info: target.error_info,
+        })
     }
 
     /// Produces every failed record and waits until the broker acknowledged all of them.
@@ -251,6 +262,8 @@ impl DeadLetterQueue {
         }
     }
 
+    /// The record's own headers, then (when enabled) `ErrorInfo` and Kafka Connect's
+    /// `__connect.errors.*` context headers.
     fn headers(&self, task: usize, record: &KafkaRecord, failure: &Failure) -> OwnedHeaders {
         let mut headers = OwnedHeaders::new_with_capacity(record.headers.len() + 11);
         for header in &record.headers {
@@ -259,12 +272,17 @@ impl DeadLetterQueue {
         let text = |headers: OwnedHeaders, key: &str, value: &str| {
             headers.insert(KafkaHeader { key, value: Some(value.as_bytes()) })
         };
+        if self.error_info {
+            headers = text(headers, "ErrorInfo", &failure.describe(record));
+        }
+        if !self.context_headers {
+            return headers;
+        }
         let stacktrace = serde_json::json!({
             "code": failure.code, "message": failure.message, "field": failure.field,
             "component": failure.component, "stage": failure.stage.connect_name(),
         })
         .to_string();
-        headers = text(headers, "ErrorInfo", &failure.describe(record));
         headers = text(headers, "__connect.errors.topic", &record.topic);
         headers = text(headers, "__connect.errors.partition", &record.partition.to_string());
         headers = text(headers, "__connect.errors.offset", &record.offset.to_string());

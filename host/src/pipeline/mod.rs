@@ -73,6 +73,9 @@ pub async fn start_connector(
         ErrorPolicy::DeadLetter(target) => {
             ErrorPath::DeadLetter(Arc::new(DeadLetterQueue::connect(target, &config).await?))
         }
+        ErrorPolicy::DeadLetterThenFail(target) => {
+            ErrorPath::DeadLetterThenFail(Arc::new(DeadLetterQueue::connect(target, &config).await?))
+        }
         ErrorPolicy::SinkTable(table) => ErrorPath::DeadLetter(sink.error_table(&config, table).await?),
     };
 
@@ -108,6 +111,7 @@ pub async fn start_connector(
             sink: sink.clone(),
             sink_name: format!("{:?}", config.sink).to_lowercase(),
             errors: errors.clone(),
+            error_log: config.error_log,
             tracker: tracker.clone(),
             status: status.clone(),
             shutdown: shutdown.clone(),

@@ -16,6 +16,7 @@ use super::dead_letter::{DeadLetterTarget, Failure};
 use super::flow::Inflight;
 use super::status::{ConnectorStatus, Counters};
 use super::swap::ParserGeneration;
+use crate::config::ErrorLog;
 use crate::model::{KafkaRecord, Output};
 use crate::plugin::{parse_isolating, RecordFailure};
 use crate::sinks::driver::Driver;
@@ -147,6 +148,9 @@ pub enum ErrorPath {
     Ignore,
     /// Written to a dead-letter target, acknowledged once it confirmed.
     DeadLetter(Arc<dyn DeadLetterTarget>),
+    /// Written to a dead-letter target, then the connector fails (`errors.tolerance=none`
+    /// with a dead-letter topic, as Kafka Connect reports before it fails).
+    DeadLetterThenFail(Arc<dyn DeadLetterTarget>),
 }
 
 /// What a sink lane needs.
@@ -159,6 +163,8 @@ pub struct SinkLane {
     pub sink_name: String,
     /// The error policy.
     pub errors: ErrorPath,
+    /// How failed records are logged (`errors.log.*`).
+    pub error_log: ErrorLog,
     /// Offsets to acknowledge.
     pub tracker: Arc<Mutex<OffsetTracker>>,
     /// Connector status.
@@ -285,36 +291,27 @@ impl SinkLane {
         if failed_count > 0 {
             self.status.count(self.task, |c| Counters::add(&c.records_failed, failed_count as u64));
             failures.sort_by_key(|(part, index, _)| (*part, *index));
+            let pairs: Vec<(&KafkaRecord, &Failure)> =
+                failures.iter().map(|(p, i, f)| (&parts[*p].records[*i], f)).collect();
             match self.errors.clone() {
                 ErrorPath::Fail => {
-                    let (part, index, failure) = &failures[0];
-                    let more = if failed_count > 1 {
-                        format!(" (and {} more in the same write)", failed_count - 1)
-                    } else {
-                        String::new()
-                    };
-                    for (part_index, part) in parts.iter().enumerate() {
-                        let skip: Vec<usize> =
-                            failures.iter().filter(|(p, _, _)| *p == part_index).map(|(_, i, _)| *i).collect();
-                        self.acknowledge(&part.records, &part.epochs, &skip);
+                    self.log_failures(&pairs, "Stopping at");
+                    return self.fail_at(parts, &failures);
+                }
+                ErrorPath::DeadLetterThenFail(queue) => {
+                    self.log_failures(&pairs, "Dead-lettering, then stopping at");
+                    if !self.dead_letter(queue.as_ref(), &pairs).await {
+                        return false;
                     }
-                    self.status.fail(format!(
-                        "{}{more}; errors.tolerance=none, so the connector stops here and nothing past this \
-                         record is committed (set errors.tolerance=all with a dead-letter topic to route bad records)",
-                        failure.describe(&parts[*part].records[*index])
-                    ));
-                    return false;
+                    self.status.count(self.task, |c| Counters::add(&c.records_dead_lettered, failed_count as u64));
+                    return self.fail_at(parts, &failures);
                 }
                 ErrorPath::Ignore => {
-                    for (part, index, failure) in &failures {
-                        tracing::warn!(connector = %self.status.name, "Skipping record: {}",
-                            failure.describe(&parts[*part].records[*index]));
-                    }
+                    self.log_failures(&pairs, "Skipping");
                     self.status.count(self.task, |c| Counters::add(&c.records_skipped, failed_count as u64));
                 }
                 ErrorPath::DeadLetter(queue) => {
-                    let pairs: Vec<(&KafkaRecord, &Failure)> =
-                        failures.iter().map(|(p, i, f)| (&parts[*p].records[*i], f)).collect();
+                    self.log_failures(&pairs, "Dead-lettering");
                     if !self.dead_letter(queue.as_ref(), &pairs).await {
                         return false;
                     }
@@ -327,6 +324,55 @@ impl SinkLane {
             self.acknowledge(&part.records, &part.epochs, &[]);
         }
         true
+    }
+
+    /// `errors.tolerance=none`: acknowledges everything before the first failed record, fails
+    /// the connector naming it, and tells the lane to stop.
+    fn fail_at(&self, parts: &[Part], failures: &[(usize, usize, Failure)]) -> bool {
+        let (part, index, failure) = &failures[0];
+        let more = if failures.len() > 1 {
+            format!(" (and {} more in the same write)", failures.len() - 1)
+        } else {
+            String::new()
+        };
+        for (part_index, part) in parts.iter().enumerate() {
+            let skip: Vec<usize> = failures.iter().filter(|(p, _, _)| *p == part_index).map(|(_, i, _)| *i).collect();
+            self.acknowledge(&part.records, &part.epochs, &skip);
+        }
+        let routed = match self.errors {
+            ErrorPath::DeadLetterThenFail(ref queue) => format!(" after reporting it to {}", queue.describe()),
+            _ => String::new(),
+        };
+        self.status.fail(format!(
+            "{}{more}; errors.tolerance=none, so the connector stops here{routed} and nothing past this record is \
+             committed (set errors.tolerance=all with a dead-letter topic to route bad records and go on)",
+            failure.describe(&parts[*part].records[*index])
+        ));
+        false
+    }
+
+    /// Logs failed records: at ERROR in Kafka Connect's words when `errors.log.enable` is set
+    /// (with the record's key, value and headers under `errors.log.include.messages`), else
+    /// one short line each.
+    fn log_failures(&self, pairs: &[(&KafkaRecord, &Failure)], what: &str) {
+        for (record, failure) in pairs {
+            if self.error_log.enabled {
+                let message = if self.error_log.include_messages {
+                    format!(" {}", describe_message(record))
+                } else {
+                    String::new()
+                };
+                tracing::error!(
+                    connector = %self.status.name,
+                    "Error encountered in task {}-{}. Executing stage '{}' with class '{}', where consumed record is \
+                     {{topic='{}', partition={}, offset={}}}.{message} Reason: {}",
+                    self.status.name, self.task, failure.stage.connect_name(), failure.component,
+                    record.topic, record.partition, record.offset, failure.describe(record)
+                );
+            } else {
+                tracing::warn!(connector = %self.status.name, "{what} record {}", failure.describe(record));
+            }
+        }
     }
 
     /// Writes through the driver, whose retries are bounded by `errors.retry.timeout`: a
@@ -355,13 +401,7 @@ impl SinkLane {
         let mut budget = RetryBudget::new(queue.retry_budget());
         loop {
             let error = match queue.send(self.task, pairs).await {
-                Ok(()) => {
-                    for (record, failure) in pairs {
-                        tracing::info!(connector = %self.status.name, target = %queue.describe(),
-                            "Dead-lettered: {}", failure.describe(record));
-                    }
-                    return true;
-                }
+                Ok(()) => return true,
                 Err(error) => error,
             };
             self.status.count(self.task, |c| Counters::add(&c.retries, 1));
@@ -457,6 +497,31 @@ impl SinkLane {
 /// for the dead-letter retries.
 pub fn backoff(attempt: u32) -> Duration {
     retry::jittered(attempt + 1, Duration::from_millis(100), Duration::from_secs(30))
+}
+
+/// The record's key, value and headers for `errors.log.include.messages` (text shown as
+/// text, other bytes as base64, each cut at 1 KiB).
+fn describe_message(record: &KafkaRecord) -> String {
+    fn bytes(data: Option<&[u8]>) -> String {
+        use base64::Engine as _;
+        const MAX: usize = 1024;
+        let Some(data) = data else { return "null".to_string() };
+        let cut = &data[..data.len().min(MAX)];
+        let more = if data.len() > MAX { format!("... ({} bytes)", data.len()) } else { String::new() };
+        match std::str::from_utf8(cut) {
+            Ok(text) => format!("'{text}'{more}"),
+            Err(_) => format!("base64:{}{more}", base64::engine::general_purpose::STANDARD.encode(cut)),
+        }
+    }
+    let headers: Vec<String> =
+        record.headers.iter().map(|h| format!("{}={}", h.key, bytes(h.value.as_deref()))).collect();
+    format!(
+        "Record: key={}, value={}, headers=[{}], timestamp={:?}.",
+        bytes(record.key.as_deref()),
+        bytes(record.value.as_deref()),
+        headers.join(", "),
+        record.timestamp_ms
+    )
 }
 
 #[cfg(test)]

@@ -725,7 +725,8 @@ mod tests {
         let map = parse_text(
             "c",
             "name=x\nconnector.class=FileStreamSink\ntopics=t\nfile=/tmp/x\nsasl.password=hunter22\n\
-             consumer.override.sasl.jaas.config=jaas-s3cret\n",
+             consumer.override.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule \
+             required username=\"u\" password=\"jaas-s3cret\";\n",
         )
         .unwrap();
         let config = ConnectorConfig::from_map(&map, &worker).unwrap();

@@ -187,6 +187,8 @@ pub fn error_policy(map: &ConfigMap, worker: &WorkerConfig) -> anyhow::Result<Er
                 .to_string(),
             replication_factor: map.parse_or("errors.deadletterqueue.topic.replication.factor", 3, "a whole number")?,
             key: "runtime.error.topic.name",
+            context_headers: true,
+            error_info: true,
         }));
     }
     Ok(if map.bool_or("skip_error", false)? { ErrorPolicy::Ignore } else { ErrorPolicy::Fail })

@@ -165,6 +165,15 @@ impl TablestoreConfig {
         let map = &connector.raw;
         check_table_keys(map)?;
         let origin = map.origin();
+        if let Some(class) = map.get("event.parse.class").map(str::trim).filter(|c| !c.is_empty()) {
+            if class.rsplit('.').next() != Some("DefaultEventParser") {
+                bail!(
+                    "`event.parse.class={class}` in {origin} names a custom Java event parser, which cannot run in \
+                     sluice; port its mapping to a parser plugin (`parser.plugin=<component.wasm>`, see \
+                     docs/plugins.md) and remove the key, or set it to `DefaultEventParser`"
+                );
+            }
+        }
         let mode = match map.choice_or("tablestore.mode", "normal", &["normal", "timeseries"])? {
             "timeseries" => Mode::Timeseries,
             _ => Mode::Normal,
@@ -443,6 +452,13 @@ mod tests {
         assert_eq!((c.mode, c.rows_per_batch), (Mode::Normal, 200));
         let ts = config("tablestore.mode=TimeSeries\ntablestore.timeseries.test.time.unit=SECONDS\ntablestore.timeseries.rowsPerBatch=50\n").unwrap();
         assert_eq!((ts.mode, ts.rows_per_batch), (Mode::Timeseries, 50));
+    }
+
+    #[test]
+    fn a_custom_java_event_parser_is_refused() {
+        assert!(config("event.parse.class=com.aliyun.tablestore.kafka.connect.parsers.DefaultEventParser\n").is_ok());
+        let error = config("event.parse.class=com.example.MyEventParser\n").unwrap_err().to_string();
+        assert!(error.contains("com.example.MyEventParser") && error.contains("parser.plugin"), "{error}");
     }
 
     #[test]
