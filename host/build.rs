@@ -30,6 +30,7 @@ const GUEST_COMPONENTS: &[&str] = &[
     "sluice_test_hostile",
     "sluice_test_tagger",
     "sluice_test_future_contract",
+    "sluice_test_contract_0_1",
 ];
 
 /// Settings meant for the host build that must not leak into the guest build.

@@ -78,12 +78,21 @@ fn inspect_shows_the_contract_and_refuses_other_versions() {
     let output = sluice().args(["plugin", "inspect"]).arg(guest("sluice_parser_json")).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
-    assert!(stdout.contains("sluice:plugin/parsing@0.1.0") && stdout.contains("compile time:"), "{stdout}");
+    assert!(stdout.contains("sluice:plugin/parsing@0.2.0") && stdout.contains("compile time:"), "{stdout}");
+    assert!(stdout.contains("sluice:plugin/compact-parsing@0.2.0"), "{stdout}");
+
+    let output = sluice().args(["plugin", "inspect"]).arg(guest("sluice_test_contract_0_1")).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("sluice:plugin/parsing@0.1.0"), "{stdout}");
 
     let output = sluice().args(["plugin", "inspect"]).arg(guest("sluice_test_future_contract")).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success());
-    assert!(stdout.contains("sluice:plugin@0.2.0") && stdout.contains("supports sluice:plugin@0.1.0"), "{stdout}");
+    assert!(
+        stdout.contains("sluice:plugin@1.0.0") && stdout.contains("supports sluice:plugin@0.1.0 and @0.2.0"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -97,7 +106,7 @@ async fn a_connector_refuses_a_plugin_for_another_contract_version() {
     ));
     let error = h.start(h.worker(""), vec![connector]).await.err().expect("must refuse");
     let message = format!("{error:#}");
-    assert!(message.contains("0.2.0") && message.contains("0.1.0"), "{message}");
+    assert!(message.contains("1.0.0") && message.contains("0.2.0"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

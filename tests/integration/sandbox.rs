@@ -127,3 +127,34 @@ fn compiled_components_are_reused_from_the_disk_cache() {
     let mut instance = PluginInstance::new(second, &[], PluginLimits::default(), "test".into()).unwrap();
     assert!(instance.parse(&[record("{\"a\":1}")]).unwrap()[0].is_ok());
 }
+
+/// A plugin built against the frozen contract 0.1.0 still loads, and its outputs (lifted
+/// through the canonical ABI) reach the host's model as they were built.
+#[test]
+fn a_plugin_for_contract_0_1_still_parses() {
+    use sluice::model::{Column, Output, Row, Value, WriteKind};
+    use sluice::plugin::*;
+    let runtime = PluginRuntime::new(ComponentCache::new(Some(cache_dir()))).unwrap();
+    let plugin = runtime.load(&PluginSource::File(guest("sluice_test_contract_0_1"))).unwrap();
+    assert_eq!(plugin.report.contract_version, "0.1.0");
+    assert!(!plugin.report.compact);
+    let mut instance = PluginInstance::new(plugin, &[], PluginLimits::default(), "test".into()).unwrap();
+    let mut first = record("héllo");
+    first.offset = 41;
+    first.headers = vec![sluice::model::Header { key: "h".into(), value: None }];
+    let results = instance.parse(&[first, record("reject")]).unwrap();
+    assert_eq!(
+        results[0],
+        Ok(vec![Output::Row(Row {
+            table: None,
+            kind: WriteKind::Put,
+            primary_key: vec![Column { name: "offset".into(), value: Value::Int64(41) }],
+            columns: vec![
+                Column { name: "value".into(), value: Value::Text("héllo".into()) },
+                Column { name: "headers".into(), value: Value::Int32(1) },
+            ],
+            deleted_columns: vec![],
+        })])
+    );
+    assert_eq!(results[1].as_ref().unwrap_err().code, "rejected");
+}

@@ -235,7 +235,13 @@ fn inspect(path: &Path) -> anyhow::Result<ExitCode> {
             let started = Instant::now();
             let plugin = runtime.load_bytes(path.display().to_string(), &wasm)?;
             let ready = crate::plugin::PluginInstance::new(plugin, &[], PluginLimits::default(), "inspect".into());
-            println!("world:        sluice:plugin/parser@{} (compatible with this host)", report.contract_version);
+            let (world, outputs) = if report.compact {
+                ("compact-parser", "the compact encoding (parse-compact)")
+            } else {
+                ("parser", "canonical ABI values (parse)")
+            };
+            println!("world:        sluice:plugin/{world}@{} (compatible with this host)", report.contract_version);
+            println!("outputs:      {outputs}");
             match ready {
                 Ok(_) => {
                     println!("instantiate:  {} µs including configure with no settings", started.elapsed().as_micros())

@@ -1,9 +1,12 @@
-//! Host bindings for the `sluice:plugin@0.1.0` contract, generated from `wit/`, and the
-//! conversions between the contract's types and the host's model ([`crate::model`]).
+//! Host bindings for the `sluice:plugin` contract versions this host supports (0.1.0 and
+//! 0.2.0, generated from `wit/0.1.0/` and `wit/`), and the conversions between the
+//! contract's types and the host's model ([`crate::model`]).
 //!
 //! The generated types stay private to the plugin module: records are lowered into the
 //! sandbox from borrowed views of the host's records (no copy on the host side), and what a
-//! plugin returns is lifted into the generated types and moved into the host's.
+//! plugin returns is lifted into the generated types and moved into the host's, or read from
+//! the compact encoding ([`super::compact`]). The shapes of `kafka-record`, `parse` and
+//! `configure` are the same in both versions, so one set of calls serves both.
 
 use wasmtime::component::{ComponentType, Lower};
 
@@ -12,22 +15,77 @@ use crate::model;
 mod generated {
     wasmtime::component::bindgen!({
         path: "../wit",
+        world: "compact-parser",
+    });
+}
+
+mod generated_v0_1 {
+    wasmtime::component::bindgen!({
+        path: "../wit/0.1.0",
         world: "parser",
     });
 }
 
-pub use generated::sluice::plugin::log::add_to_linker as add_log_to_linker;
-pub use generated::sluice::plugin::log::Host as LogHost;
 use generated::sluice::plugin::types as wit;
-pub use generated::sluice::plugin::types::Level;
-pub use generated::{Parser, ParserPre};
 
-/// The contract version this host implements.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+/// The contract version this host implements (the newest; older supported ones are in
+/// [`SUPPORTED_VERSIONS`]).
+pub const CONTRACT_VERSION: &str = "0.2.0";
+/// Every contract version the host loads plugins of.
+pub const SUPPORTED_VERSIONS: &[&str] = &["0.1.0", "0.2.0"];
 /// The package name of the contract.
 pub const CONTRACT_PACKAGE: &str = "sluice:plugin";
-/// The name of the `parsing` export, which holds `parse`.
-pub const PARSING_EXPORT: &str = "sluice:plugin/parsing@0.1.0";
+
+/// The name of the `parsing` export of contract `version`.
+pub fn parsing_export(version: &str) -> String {
+    format!("{CONTRACT_PACKAGE}/parsing@{version}")
+}
+
+/// The name of the optional `compact-parsing` export of contract `version`.
+pub fn compact_export(version: &str) -> String {
+    format!("{CONTRACT_PACKAGE}/compact-parsing@{version}")
+}
+
+/// Links the `log` import of every supported version to the host's log.
+pub fn add_log_to_linker(linker: &mut wasmtime::component::Linker<super::HostState>) -> wasmtime::Result<()> {
+    use wasmtime::component::HasSelf;
+    generated::sluice::plugin::log::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
+    generated_v0_1::sluice::plugin::log::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
+    Ok(())
+}
+
+impl generated::sluice::plugin::log::Host for super::HostState {
+    fn log(&mut self, level: wit::Level, message: String) {
+        let level = match level {
+            wit::Level::Trace => tracing::Level::TRACE,
+            wit::Level::Debug => tracing::Level::DEBUG,
+            wit::Level::Info => tracing::Level::INFO,
+            wit::Level::Warn => tracing::Level::WARN,
+            wit::Level::Error => tracing::Level::ERROR,
+        };
+        self.write_log(level, &message);
+    }
+}
+
+impl generated_v0_1::sluice::plugin::log::Host for super::HostState {
+    fn log(&mut self, level: generated_v0_1::sluice::plugin::types::Level, message: String) {
+        use generated_v0_1::sluice::plugin::types::Level;
+        let level = match level {
+            Level::Trace => tracing::Level::TRACE,
+            Level::Debug => tracing::Level::DEBUG,
+            Level::Info => tracing::Level::INFO,
+            Level::Warn => tracing::Level::WARN,
+            Level::Error => tracing::Level::ERROR,
+        };
+        self.write_log(level, &message);
+    }
+}
+
+impl generated::sluice::plugin::types::Host for super::HostState {}
+impl generated_v0_1::sluice::plugin::types::Host for super::HostState {}
+
+/// What `configure` returns, as the contract lifts it.
+pub type WitConfigureResult = Result<(), wit::PluginError>;
 
 /// The outcome of parsing one record: its outputs or the plugin's reason for rejecting it.
 pub type RecordResult = Result<Vec<model::Output>, model::PluginError>;

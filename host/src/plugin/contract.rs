@@ -5,7 +5,7 @@
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
-use super::bindings::{CONTRACT_PACKAGE, CONTRACT_VERSION};
+use super::bindings::{compact_export, CONTRACT_PACKAGE, CONTRACT_VERSION, SUPPORTED_VERSIONS};
 
 /// WASI interfaces the host links in deny-all form.
 const ALLOWED_WASI_PACKAGES: &[&str] =
@@ -18,8 +18,11 @@ pub struct ContractReport {
     pub imports: Vec<String>,
     /// Names of the component's exports.
     pub exports: Vec<String>,
-    /// The contract version of the `parsing` export.
+    /// The contract version of the `parsing` export (one of [`SUPPORTED_VERSIONS`], as the
+    /// plugin spells it).
     pub contract_version: String,
+    /// Whether the plugin exports `compact-parsing` (0.2.0), which the host then calls.
+    pub compact: bool,
 }
 
 /// The names a component imports and exports, without judging them.
@@ -43,20 +46,21 @@ pub fn check(engine: &Engine, component: &Component) -> anyhow::Result<ContractR
         );
     };
     let version = export[parsing_prefix.len()..].to_string();
-    if !compatible(&version, CONTRACT_VERSION) {
+    if !SUPPORTED_VERSIONS.iter().any(|supported| compatible(&version, supported)) {
         anyhow::bail!(
-            "it implements {CONTRACT_PACKAGE}@{version}, but this sluice supports \
-             {CONTRACT_PACKAGE}@{CONTRACT_VERSION}; rebuild the plugin against the contract \
-             shipped with this sluice or use a sluice release that supports {version}"
+            "it implements {CONTRACT_PACKAGE}@{version}, but this sluice supports {CONTRACT_PACKAGE}@{}; \
+             rebuild the plugin against the contract shipped with this sluice (wit/, \
+             {CONTRACT_PACKAGE}@{CONTRACT_VERSION}) or use a sluice release that supports {version}",
+            SUPPORTED_VERSIONS.join(" and @")
         );
     }
     let contract_imports = [format!("{CONTRACT_PACKAGE}/log@"), format!("{CONTRACT_PACKAGE}/types@")];
     for import in &imports {
         if let Some(log_version) = contract_imports.iter().find_map(|p| import.strip_prefix(p.as_str())) {
-            if !compatible(log_version, CONTRACT_VERSION) {
+            if !compatible(log_version, &version) {
                 anyhow::bail!(
-                    "it imports `{import}`, but this sluice provides \
-                     {CONTRACT_PACKAGE}/log@{CONTRACT_VERSION}"
+                    "it imports `{import}`, but its parsing export is {CONTRACT_PACKAGE}@{version}; a plugin \
+                     is built against one contract version"
                 );
             }
             continue;
@@ -69,7 +73,8 @@ pub fn check(engine: &Engine, component: &Component) -> anyhow::Result<ContractR
             );
         }
     }
-    Ok(ContractReport { imports, exports, contract_version: version })
+    let compact = exports.contains(&compact_export(&version));
+    Ok(ContractReport { imports, exports, contract_version: version, compact })
 }
 
 /// Cargo's rule: the same major version, and for 0.x the same minor version.

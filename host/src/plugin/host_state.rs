@@ -12,7 +12,6 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{Level, LogHost};
 use super::limits::{MemoryLimiter, PluginLimits};
 
 /// Longest log message a plugin may emit; longer ones are truncated.
@@ -82,16 +81,18 @@ impl WasiView for HostState {
     }
 }
 
-impl LogHost for HostState {
-    fn log(&mut self, level: Level, message: String) {
+impl HostState {
+    /// The plugin's `log` import (of any contract version): the message, truncated, in the
+    /// host's log tagged with the plugin.
+    pub fn write_log(&mut self, level: tracing::Level, message: &str) {
         let plugin = &*self.label;
-        let message = truncate(&message, MAX_LOG_MESSAGE);
+        let message = truncate(message, MAX_LOG_MESSAGE);
         match level {
-            Level::Trace => tracing::trace!(plugin, "{message}"),
-            Level::Debug => tracing::debug!(plugin, "{message}"),
-            Level::Info => tracing::info!(plugin, "{message}"),
-            Level::Warn => tracing::warn!(plugin, "{message}"),
-            Level::Error => tracing::error!(plugin, "{message}"),
+            tracing::Level::TRACE => tracing::trace!(plugin, "{message}"),
+            tracing::Level::DEBUG => tracing::debug!(plugin, "{message}"),
+            tracing::Level::INFO => tracing::info!(plugin, "{message}"),
+            tracing::Level::WARN => tracing::warn!(plugin, "{message}"),
+            _ => tracing::error!(plugin, "{message}"),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use wasmtime::component::Func;
 use wasmtime::{Store, Trap};
 
-use super::bindings::{self, Parser, RecordResult, RecordView, WitRecordResults};
+use super::bindings::{self, RecordResult, RecordView, WitConfigureResult, WitRecordResults};
 use super::host_state::HostState;
 use super::limits::PluginLimits;
 use super::LoadedPlugin;
@@ -67,9 +67,12 @@ pub enum InstanceError {
 pub struct PluginInstance {
     plugin: Arc<LoadedPlugin>,
     store: Store<HostState>,
-    bindings: Parser,
+    /// `configure`.
+    configure: Func,
     /// `parse`, typed per call for borrowed views of the host's records.
     parse: Func,
+    /// `parse-compact`, when the plugin exports `compact-parsing` (contract 0.2.0).
+    parse_compact: Option<Func>,
     limits: PluginLimits,
 }
 
@@ -85,14 +88,14 @@ impl PluginInstance {
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(limits.deadline_ticks());
-        let (bindings, parse) = match instantiate(&plugin, &mut store) {
+        let (configure, parse, parse_compact) = match instantiate(&plugin, &mut store) {
             Ok(found) => found,
             Err(error) => {
                 let stderr = store.data().drain_stdio();
                 return Err(InstanceError::Instantiate(classify(&store, error, &limits, stderr)));
             }
         };
-        let mut instance = Self { plugin, store, bindings, parse, limits };
+        let mut instance = Self { plugin, store, configure, parse, parse_compact, limits };
         instance.configure(settings)?;
         Ok(instance)
     }
@@ -104,7 +107,10 @@ impl PluginInstance {
 
     fn configure(&mut self, settings: &[(String, String)]) -> Result<(), InstanceError> {
         self.store.set_epoch_deadline(self.limits.deadline_ticks());
-        let result = self.bindings.sluice_plugin_parsing().call_configure(&mut self.store, settings);
+        let result = self
+            .configure
+            .typed::<(&[(String, String)],), (WitConfigureResult,)>(&self.store)
+            .and_then(|configure| Ok(configure.call(&mut self.store, (settings,))?.0));
         let stderr = self.store.data().drain_stdio();
         match result {
             Ok(Ok(())) => Ok(()),
@@ -117,41 +123,56 @@ impl PluginInstance {
     pub fn parse(&mut self, batch: &[KafkaRecord]) -> Result<Vec<RecordResult>, SandboxFailure> {
         self.store.set_epoch_deadline(self.limits.deadline_ticks());
         let views: Vec<RecordView<'_>> = batch.iter().map(RecordView::from).collect();
-        let result = self.parse.typed::<(&[RecordView<'_>],), (WitRecordResults,)>(&self.store).and_then(|parse| {
-            let (results,) = parse.call(&mut self.store, (&views,))?;
-            Ok(results)
-        });
+        let result = match self.parse_compact {
+            Some(parse) => parse
+                .typed::<(&[RecordView<'_>],), (Vec<u8>,)>(&self.store)
+                .and_then(|parse| Ok(Parsed::Compact(parse.call(&mut self.store, (&views,))?.0))),
+            None => self
+                .parse
+                .typed::<(&[RecordView<'_>],), (WitRecordResults,)>(&self.store)
+                .and_then(|parse| Ok(Parsed::Lifted(parse.call(&mut self.store, (&views,))?.0))),
+        };
         let stderr = self.store.data().drain_stdio();
-        let results = result.map_err(|error| classify(&self.store, error, &self.limits, stderr))?;
-        if results.len() != batch.len() {
-            return Err(SandboxFailure {
-                kind: SandboxFailureKind::Trap,
-                message: format!(
-                    "contract violation: the plugin returned {} results for {} records",
-                    results.len(),
-                    batch.len()
-                ),
-            });
+        let violation = |message: String| SandboxFailure {
+            kind: SandboxFailureKind::Trap,
+            message: format!("contract violation: {message}"),
+        };
+        match result.map_err(|error| classify(&self.store, error, &self.limits, stderr))? {
+            Parsed::Compact(buffer) => {
+                super::compact::decode(&buffer, batch.len()).map_err(|error| violation(error.to_string()))
+            }
+            Parsed::Lifted(results) if results.len() != batch.len() => {
+                Err(violation(format!("the plugin returned {} results for {} records", results.len(), batch.len())))
+            }
+            Parsed::Lifted(results) => Ok(results.into_iter().map(bindings::record_result).collect()),
         }
-        Ok(results.into_iter().map(bindings::record_result).collect())
     }
 }
 
-/// Instantiates the component and finds `configure` (through the generated bindings) and
-/// `parse` (typed for the host's record views).
-fn instantiate(plugin: &LoadedPlugin, store: &mut Store<HostState>) -> wasmtime::Result<(Parser, Func)> {
-    let instance = plugin.pre.instance_pre().instantiate(&mut *store)?;
-    let bindings = Parser::new(&mut *store, &instance)?;
-    let parsing = instance
-        .get_export_index(&mut *store, None, bindings::PARSING_EXPORT)
-        .ok_or_else(|| wasmtime::format_err!("no export `{}`", bindings::PARSING_EXPORT))?;
-    let parse = instance
-        .get_export_index(&mut *store, Some(&parsing), "parse")
-        .ok_or_else(|| wasmtime::format_err!("no function `parse` in `{}`", bindings::PARSING_EXPORT))?;
-    let parse = instance
-        .get_func(&mut *store, parse)
-        .ok_or_else(|| wasmtime::format_err!("`parse` in `{}` is not a function", bindings::PARSING_EXPORT))?;
-    Ok((bindings, parse))
+/// What a `parse` call returned, before it is read into the host's model.
+enum Parsed {
+    /// From `parse-compact`.
+    Compact(Vec<u8>),
+    /// From `parse`.
+    Lifted(WitRecordResults),
+}
+
+/// Instantiates the component and finds `configure` and `parse` in its `parsing` export,
+/// and `parse-compact` when it exports `compact-parsing`.
+fn instantiate(plugin: &LoadedPlugin, store: &mut Store<HostState>) -> wasmtime::Result<(Func, Func, Option<Func>)> {
+    let instance = plugin.pre.instantiate(&mut *store)?;
+    let version = &plugin.report.contract_version;
+    let mut function = |interface: &str, name: &str| -> Option<Func> {
+        let interface = instance.get_export_index(&mut *store, None, interface)?;
+        let index = instance.get_export_index(&mut *store, Some(&interface), name)?;
+        instance.get_func(&mut *store, index)
+    };
+    let parsing = bindings::parsing_export(version);
+    let missing = |name: &str| wasmtime::format_err!("the export `{parsing}` has no function `{name}`");
+    let configure = function(&parsing, "configure").ok_or_else(|| missing("configure"))?;
+    let parse = function(&parsing, "parse").ok_or_else(|| missing("parse"))?;
+    let parse_compact = function(&bindings::compact_export(version), "parse-compact");
+    Ok((configure, parse, parse_compact))
 }
 
 /// Names the failure and keeps the message short: the trap itself (not the whole wasm

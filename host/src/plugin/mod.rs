@@ -5,6 +5,7 @@
 mod bindings;
 mod builtin;
 mod cache;
+mod compact;
 mod contract;
 mod host_state;
 mod instance;
@@ -21,15 +22,15 @@ use anyhow::Context as _;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine};
 
-pub use bindings::{RecordResult, CONTRACT_PACKAGE, CONTRACT_VERSION};
+pub use bindings::{RecordResult, CONTRACT_PACKAGE, CONTRACT_VERSION, SUPPORTED_VERSIONS};
 pub use builtin::{builtin_keys, builtin_wasm, BUILTIN_PARSERS};
 pub use cache::ComponentCache;
+pub use compact::DecodeError;
 pub use contract::ContractReport;
 pub use instance::{InstanceError, PluginInstance, SandboxFailure, SandboxFailureKind};
 pub use isolate::{parse_isolating, RecordFailure};
 pub use limits::PluginLimits;
 
-use bindings::ParserPre;
 use host_state::HostState;
 use limits::EPOCH_TICK;
 
@@ -67,7 +68,9 @@ impl PluginRuntime {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking the deny-all WASI 0.2 imports")?;
-        bindings::add_log_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(&mut linker, |state| state)?;
+        bindings::add_log_to_linker(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking the contract's log interface")?;
         Ok(Self { engine, linker: Arc::new(linker), cache })
     }
 
@@ -105,9 +108,6 @@ impl PluginRuntime {
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("linking `{name}`"))?;
-        let pre = ParserPre::new(pre)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("`{name}` does not match the parser world"))?;
         let compile_time = started.elapsed();
         tracing::debug!(plugin = %name, cached, ?compile_time, "Plugin loaded.");
         Ok(Arc::new(LoadedPlugin {
@@ -182,7 +182,7 @@ pub struct LoadedPlugin {
     /// What the component imports and exports.
     pub report: ContractReport,
     engine: Engine,
-    pre: ParserPre<HostState>,
+    pre: wasmtime::component::InstancePre<HostState>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {

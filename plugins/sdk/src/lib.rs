@@ -1,8 +1,10 @@
 //! Guest SDK for sluice record parser plugins.
 //!
-//! A plugin is a WebAssembly component implementing the `sluice:plugin/parser` world
-//! (`wit/types.wit`). This crate hides the generated bindings: implement [`Parser`] on a
-//! type and call [`export_parser!`] once in the plugin crate.
+//! A plugin is a WebAssembly component implementing the `sluice:plugin/compact-parser` world
+//! (`wit/types.wit`): the `parsing` interface, and `compact-parsing`, which returns the same
+//! results in one buffer ([`compact`]) and is what the host calls. This crate hides the
+//! generated bindings: implement [`Parser`] on a type and call [`export_parser!`] once in the
+//! plugin crate.
 //!
 //! ```
 //! use sluice_plugin_sdk::{export_parser, row, KafkaRecord, Output, Parser, PluginError, Settings};
@@ -32,6 +34,7 @@ pub mod alloc;
 #[doc(hidden)]
 pub mod bindings;
 mod builders;
+pub mod compact;
 mod error;
 pub mod log;
 mod parser;
@@ -49,8 +52,8 @@ pub use settings::Settings;
 /// Version of this SDK crate.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Version of the WIT contract (`sluice:plugin@0.1.0`) this SDK implements.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+/// Version of the WIT contract (`sluice:plugin@0.2.0`) this SDK implements.
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 /// Implementation details used by [`export_parser!`]; not part of the public API.
 #[doc(hidden)]

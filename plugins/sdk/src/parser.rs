@@ -3,6 +3,7 @@
 use std::cell::RefCell;
 use std::marker::PhantomData;
 
+use crate::bindings::exports::sluice::plugin::compact_parsing::Guest as CompactGuest;
 use crate::bindings::exports::sluice::plugin::parsing::Guest;
 use crate::{KafkaRecord, Output, PluginError, RecordResult, Settings};
 
@@ -84,6 +85,12 @@ impl<P: Parser> Guest for Export<P> {
 
     fn parse(batch: Vec<KafkaRecord>) -> Vec<RecordResult> {
         parse(&batch)
+    }
+}
+
+impl<P: Parser> CompactGuest for Export<P> {
+    fn parse_compact(batch: Vec<KafkaRecord>) -> Vec<u8> {
+        crate::compact::encode(&parse(&batch))
     }
 }
 

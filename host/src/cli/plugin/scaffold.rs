@@ -31,6 +31,7 @@ const SDK: &[(&str, &str)] = &[
     ("src/builders.rs", include_str!("../../../../plugins/sdk/src/builders.rs")),
     ("src/log.rs", include_str!("../../../../plugins/sdk/src/log.rs")),
     ("src/alloc.rs", include_str!("../../../../plugins/sdk/src/alloc.rs")),
+    ("src/compact.rs", include_str!("../../../../plugins/sdk/src/compact.rs")),
 ];
 
 const SAMPLE_RECORDS: &str = r#"{"topic":"words","offset":0,"value":"hello"}
@@ -64,7 +65,7 @@ pub fn create(lang: Lang, name: &str) -> anyhow::Result<()> {
         "#!/usr/bin/env bash\n# Builds the plugin and checks it against the sample records.\nset -euo pipefail\ncd \"$(dirname \"$0\")\"\n{build}\n\"${{SLUICE:-sluice}}\" plugin test {wasm} --settings samples/settings.properties --input samples/records.jsonl --expect samples/expected.jsonl\n"
     );
     let readme = format!(
-        "# {name}\n\nA sluice parser plugin. The contract is `wit/types.wit` (`sluice:plugin@0.1.0`, world `parser`).\n\n\
+        "# {name}\n\nA sluice parser plugin. The contract is `wit/types.wit` (`sluice:plugin@0.2.0`, world `parser`; the Rust SDK builds `compact-parser`).\n\n\
          Build: `{build}`\n\nTest against the samples: `./test.sh` (set `SLUICE` to the sluice binary if it is not on your PATH).\n\n\
          Use it in a connector: `parser.plugin=/path/to/{wasm}`.\n"
     );

@@ -1,4 +1,4 @@
-//! A plugin for a future contract version (`sluice:plugin@0.2.0`). The host must refuse it
+//! A plugin for a future contract version (`sluice:plugin@1.0.0`). The host must refuse it
 //! at load with a message naming both versions.
 #![allow(missing_docs)]
 

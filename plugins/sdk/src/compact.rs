@@ -1,0 +1,200 @@
+//! Writing parse results in the contract's compact encoding (`parse-compact`, contract
+//! 0.2.0; the format is specified in wit/README.md). The host reads the whole batch from one
+//! buffer instead of lifting every name and value out of the sandbox one by one.
+
+use crate::{Column, Output, RecordResult, Value, WriteKind};
+
+/// Appends one record's result to `buffer`.
+pub fn write_result(buffer: &mut Vec<u8>, result: &RecordResult) {
+    match result {
+        Ok(outputs) => {
+            buffer.push(0x00);
+            uvar(buffer, outputs.len() as u64);
+            for output in outputs {
+                write_output(buffer, output);
+            }
+        }
+        Err(error) => {
+            buffer.push(0x01);
+            str(buffer, &error.code);
+            str(buffer, &error.message);
+            opt_str(buffer, error.field.as_deref());
+        }
+    }
+}
+
+/// The encoding of a whole batch's results.
+pub fn encode(results: &[RecordResult]) -> Vec<u8> {
+    let mut buffer = Vec::with_capacity(results.len() * 64);
+    for result in results {
+        write_result(&mut buffer, result);
+    }
+    buffer
+}
+
+fn write_output(buffer: &mut Vec<u8>, output: &Output) {
+    match output {
+        Output::Row(row) => {
+            buffer.push(0x00);
+            opt_str(buffer, row.table.as_deref());
+            buffer.push(match row.kind {
+                WriteKind::Put => 0x00,
+                WriteKind::Update => 0x01,
+                WriteKind::Delete => 0x02,
+            });
+            columns(buffer, &row.primary_key);
+            columns(buffer, &row.columns);
+            uvar(buffer, row.deleted_columns.len() as u64);
+            for name in &row.deleted_columns {
+                str(buffer, name);
+            }
+        }
+        Output::Point(point) => {
+            buffer.push(0x01);
+            opt_str(buffer, point.table.as_deref());
+            str(buffer, &point.measurement);
+            str(buffer, &point.data_source);
+            uvar(buffer, point.tags.len() as u64);
+            for (name, value) in &point.tags {
+                str(buffer, name);
+                str(buffer, value);
+            }
+            svar(buffer, point.time_us);
+            columns(buffer, &point.fields);
+        }
+        Output::Raw(raw) => {
+            buffer.push(0x02);
+            str(buffer, &raw.format);
+            bytes(buffer, &raw.data);
+        }
+    }
+}
+
+fn columns(buffer: &mut Vec<u8>, columns: &[Column]) {
+    uvar(buffer, columns.len() as u64);
+    for column in columns {
+        str(buffer, &column.name);
+        value(buffer, &column.value);
+    }
+}
+
+fn value(buffer: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Null => buffer.push(0x00),
+        Value::Boolean(v) => buffer.extend([0x01, u8::from(*v)]),
+        Value::Int8(v) => buffer.extend([0x02, *v as u8]),
+        Value::Int16(v) => tagged_svar(buffer, 0x03, i64::from(*v)),
+        Value::Int32(v) => tagged_svar(buffer, 0x04, i64::from(*v)),
+        Value::Int64(v) => tagged_svar(buffer, 0x05, *v),
+        Value::Uint8(v) => buffer.extend([0x06, *v]),
+        Value::Uint16(v) => tagged_uvar(buffer, 0x07, u64::from(*v)),
+        Value::Uint32(v) => tagged_uvar(buffer, 0x08, u64::from(*v)),
+        Value::Uint64(v) => tagged_uvar(buffer, 0x09, *v),
+        Value::Float32(v) => {
+            buffer.push(0x0a);
+            buffer.extend(v.to_le_bytes());
+        }
+        Value::Float64(v) => {
+            buffer.push(0x0b);
+            buffer.extend(v.to_le_bytes());
+        }
+        Value::Text(v) => {
+            buffer.push(0x0c);
+            str(buffer, v);
+        }
+        Value::Binary(v) => {
+            buffer.push(0x0d);
+            bytes(buffer, v);
+        }
+        Value::TimestampUs(v) => tagged_svar(buffer, 0x0e, *v),
+    }
+}
+
+fn tagged_svar(buffer: &mut Vec<u8>, tag: u8, v: i64) {
+    buffer.push(tag);
+    svar(buffer, v);
+}
+
+fn tagged_uvar(buffer: &mut Vec<u8>, tag: u8, v: u64) {
+    buffer.push(tag);
+    uvar(buffer, v);
+}
+
+fn uvar(buffer: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buffer.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buffer.push(v as u8);
+}
+
+fn svar(buffer: &mut Vec<u8>, v: i64) {
+    uvar(buffer, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+fn str(buffer: &mut Vec<u8>, text: &str) {
+    bytes(buffer, text.as_bytes());
+}
+
+fn opt_str(buffer: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        None => buffer.push(0x00),
+        Some(text) => {
+            buffer.push(0x01);
+            str(buffer, text);
+        }
+    }
+}
+
+fn bytes(buffer: &mut Vec<u8>, data: &[u8]) {
+    uvar(buffer, data.len() as u64);
+    buffer.extend_from_slice(data);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{point, raw, row, PluginError};
+
+    /// The bytes wit/README.md's grammar gives, written out by hand.
+    #[test]
+    fn results_encode_as_the_specification_says() {
+        let results: Vec<RecordResult> = vec![
+            Ok(vec![
+                row()
+                    .table("t")
+                    .kind(WriteKind::Update)
+                    .key("id", -2i64)
+                    .column("a", "é")
+                    .column("b", 1.5f64)
+                    .delete_column("x")
+                    .build()
+                    .into(),
+                raw("line", b"m ".to_vec()).into(),
+            ]),
+            Err(PluginError::new("bad", "no").with_field("f")),
+            Ok(vec![point("cpu", 64).tag("h", "1").field("v", 65535u16).build().into()]),
+        ];
+        let mut expected = vec![0x00, 0x02, 0x00, 0x01, 0x01, b't', 0x01, 0x01, 0x02, b'i', b'd', 0x05, 0x03];
+        expected.extend([0x02, 0x01, b'a', 0x0c, 0x02, 0xc3, 0xa9, 0x01, b'b', 0x0b]);
+        expected.extend(1.5f64.to_le_bytes());
+        expected.extend([0x01, 0x01, b'x', 0x02, 0x04, b'l', b'i', b'n', b'e', 0x02, b'm', b' ']);
+        expected.extend([0x01, 0x03, b'b', b'a', b'd', 0x02, b'n', b'o', 0x01, 0x01, b'f']);
+        expected.extend([0x00, 0x01, 0x01, 0x00, 0x03, b'c', b'p', b'u', 0x00, 0x01, 0x01, b'h', 0x01, b'1']);
+        expected.extend([0x80, 0x01, 0x01, 0x01, b'v', 0x07, 0xff, 0xff, 0x03]);
+        assert_eq!(encode(&results), expected);
+    }
+
+    #[test]
+    fn varints_cover_the_extremes() {
+        let mut b = Vec::new();
+        svar(&mut b, i64::MIN);
+        assert_eq!(b, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        b.clear();
+        uvar(&mut b, u64::MAX);
+        assert_eq!(b, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        b.clear();
+        svar(&mut b, -1);
+        assert_eq!(b, [0x01]);
+    }
+}
