@@ -153,8 +153,8 @@ async fn end_to_end() -> anyhow::Result<()> {
                 Column { name: "topic".into(), value: Value::Text("maxcompute-test-input".into()) },
                 Column { name: "partition".into(), value: Value::Int64(0) },
                 Column { name: "offset".into(), value: Value::Int64(s.offset) },
-                Column { name: "key".into(), value: Value::Text(s.key.clone()) },
-                Column { name: "value".into(), value: Value::Text(s.value.clone()) },
+                Column { name: "key".into(), value: Value::Text(s.key.clone().into()) },
+                Column { name: "value".into(), value: Value::Text(s.value.clone().into()) },
             ],
         })]).collect();
         let items: Vec<SinkItem<'_>> = records.iter().zip(&outputs).map(|(record, outputs)| SinkItem { record, outputs }).collect();

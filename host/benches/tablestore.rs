@@ -35,16 +35,16 @@ fn row(i: usize) -> Row {
         table: Some("bench".into()),
         kind: WriteKind::Put,
         primary_key: vec![
-            Column { name: "topic_partition".into(), value: Value::Text(format!("orders_{}", i % 6)) },
+            Column { name: "topic_partition".into(), value: Value::Text(format!("orders_{}", i % 6).into()) },
             Column { name: "offset".into(), value: Value::Int64(i as i64) },
         ],
         columns: vec![
             Column { name: "id".into(), value: Value::Int64(i as i64) },
-            Column { name: "product".into(), value: Value::Text(format!("product-{}", i % 97)) },
+            Column { name: "product".into(), value: Value::Text(format!("product-{}", i % 97).into()) },
             Column { name: "quantity".into(), value: Value::Int32((i % 50) as i32) },
             Column { name: "price".into(), value: Value::Float64(i as f64 * 0.25) },
             Column { name: "paid".into(), value: Value::Boolean(i.is_multiple_of(2)) },
-            Column { name: "note".into(), value: Value::Text("x".repeat(64)) },
+            Column { name: "note".into(), value: Value::Text("x".repeat(64).into()) },
         ],
         deleted_columns: Vec::new(),
     }
@@ -60,8 +60,8 @@ fn encode_bench(rows: &[Row]) {
         let start = Instant::now();
         let mut bytes = 0;
         for r in rows {
-            let pk: Vec<(&str, Pb<'_>)> = r.primary_key.iter().map(|c| (c.name.as_str(), pb(&c.value))).collect();
-            let cols: Vec<(&str, Pb<'_>)> = r.columns.iter().map(|c| (c.name.as_str(), pb(&c.value))).collect();
+            let pk: Vec<(&str, Pb<'_>)> = r.primary_key.iter().map(|c| (&*c.name, pb(&c.value))).collect();
+            let cols: Vec<(&str, Pb<'_>)> = r.columns.iter().map(|c| (&*c.name, pb(&c.value))).collect();
             bytes += plainbuffer::encode_put(&pk, &cols).len();
         }
         (start.elapsed(), bytes)
@@ -74,7 +74,7 @@ fn encode_bench(rows: &[Row]) {
                 .primary_key
                 .iter()
                 .chain(&r.columns)
-                .map(|c| (c.name.clone(), sluice::plugin::render::value(&c.value).1))
+                .map(|c| (c.name.to_string(), sluice::plugin::render::value(&c.value).1))
                 .collect();
             bytes += serde_json::to_vec(&value).unwrap().len();
         }
@@ -163,14 +163,18 @@ fn point(i: usize) -> Point {
     Point {
         table: Some("bench_ts".into()),
         measurement: "cpu".into(),
-        data_source: format!("host-{}", i % 50),
-        tags: vec![("region".into(), format!("r{}", i % 4)), ("level".into(), "1".into()), ("dc".into(), "hz".into())],
+        data_source: format!("host-{}", i % 50).into(),
+        tags: vec![
+            ("region".into(), format!("r{}", i % 4).into()),
+            ("level".into(), "1".into()),
+            ("dc".into(), "hz".into()),
+        ],
         time_us: 1_700_000_000_000_000 + i as i64,
         fields: vec![
             Column { name: "usage".into(), value: Value::Float64(i as f64 * 0.01) },
             Column { name: "io".into(), value: Value::Int64(i as i64) },
             Column { name: "ok".into(), value: Value::Boolean(i.is_multiple_of(2)) },
-            Column { name: "note".into(), value: Value::Text("x".repeat(16)) },
+            Column { name: "note".into(), value: Value::Text("x".repeat(16).into()) },
         ],
     }
 }

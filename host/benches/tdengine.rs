@@ -37,17 +37,17 @@ fn points() -> Vec<Point> {
         .map(|i| Point {
             table: None,
             measurement: "meters".into(),
-            data_source: String::new(),
+            data_source: Default::default(),
             tags: vec![
-                ("location".into(), format!("California.City {}", i % 50)),
-                ("groupid".into(), (i % 10).to_string()),
+                ("location".into(), format!("California.City {}", i % 50).into()),
+                ("groupid".into(), (i % 10).to_string().into()),
             ],
             time_us: 1_648_432_611_249_000 + i as i64,
             fields: vec![
                 Column { name: "current".into(), value: Value::Float32(10.0 + (i % 100) as f32 / 10.0) },
                 Column { name: "voltage".into(), value: Value::Int32(200 + (i % 40) as i32) },
                 Column { name: "phase".into(), value: Value::Float64((i % 1000) as f64 / 1000.0) },
-                Column { name: "note".into(), value: Value::Binary(format!("ok \"{}\"", i % 7).into_bytes()) },
+                Column { name: "note".into(), value: Value::Binary(format!("ok \"{}\"", i % 7).into_bytes().into()) },
             ],
         })
         .collect()

@@ -303,7 +303,7 @@ fn read_plainbuffer(bytes: &[u8]) -> Result<ReadRow, String> {
 /// them) gives the same measurement, the non-empty tags in order, every non-null field with
 /// its value, and the time at that precision.
 pub fn tdengine_line(data: &[u8]) {
-    use crate::model::{Column, Point, Value};
+    use crate::model::{ByteString, Column, Point, Value};
     use crate::sinks::tdengine::{point_line, ColumnTypes, Precision};
     let mut input = Bytes(data);
     let precision = [Precision::Ms, Precision::Us, Precision::Ns][usize::from(input.byte() % 3)];
@@ -329,18 +329,20 @@ pub fn tdengine_line(data: &[u8]) {
                 9 => Value::Uint64(eight(&mut input)),
                 10 => Value::Float32(f32::from_bits((bits >> 8) as u32)),
                 11 => Value::Float64(f64::from_bits(eight(&mut input))),
-                12 => Value::Text(input.text()),
+                12 => Value::Text(input.text().into()),
                 13 => {
                     let length = usize::from(input.byte() % 16);
-                    Value::Binary(input.take(length))
+                    Value::Binary(input.take(length).into())
                 }
                 _ => Value::TimestampUs(eight(&mut input) as i64),
             };
-            Column { name, value }
+            Column { name: name.into(), value }
         })
         .collect();
     let time_us = i64::from_le_bytes(input.take(8).try_into().unwrap_or([0; 8]));
-    let point = Point { table: None, measurement, data_source: String::new(), tags, time_us, fields };
+    let tags = tags.into_iter().map(|(k, v): (String, String)| (k.into(), v.into())).collect();
+    let point =
+        Point { table: None, measurement: measurement.into(), data_source: ByteString::new(), tags, time_us, fields };
     let piece = match point_line(&point, "db", precision, None, &ColumnTypes::default()) {
         Ok(piece) => piece,
         Err(reason) => {
@@ -350,13 +352,14 @@ pub fn tdengine_line(data: &[u8]) {
     };
     let line = String::from_utf8(piece.payload).expect("a line is UTF-8");
     let read = read_line(&line).unwrap_or_else(|e| panic!("unreadable line ({e}): {line:?}"));
-    assert_eq!(read.measurement, point.measurement, "{line:?}");
-    let tags: Vec<(String, String)> = point.tags.iter().filter(|(_, v)| !v.is_empty()).cloned().collect();
+    assert_eq!(read.measurement, *point.measurement, "{line:?}");
+    let tags: Vec<(String, String)> =
+        point.tags.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.to_string(), v.to_string())).collect();
     assert_eq!(read.tags, tags, "{line:?}");
     let fields: Vec<&Column> = point.fields.iter().filter(|c| !matches!(c.value, Value::Null)).collect();
     assert_eq!(read.fields.len(), fields.len(), "{line:?}");
     for ((name, value), column) in read.fields.iter().zip(fields) {
-        assert_eq!(name, &column.name, "{line:?}");
+        assert_eq!(name.as_str(), &*column.name, "{line:?}");
         let expected = match &column.value {
             Value::Boolean(b) => b.to_string(),
             Value::Int8(v) => format!("{v}i8"),

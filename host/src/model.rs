@@ -2,8 +2,15 @@
 //! turns each record into. The source, pipeline, error paths and sinks see only these types;
 //! [`crate::plugin`] converts them to and from a plugin contract's own types at the sandbox
 //! boundary, so a new contract version changes the plugin module and nothing else.
+//!
+//! Names, text and bytes in outputs are [`ByteString`] / [`Bytes`]: slices of the buffer a
+//! batch's outputs were read from (see `plugin::compact`), shared rather than copied, so a
+//! batch costs one allocation for all its names and values instead of one per column.
 
 use std::sync::Arc;
+
+pub use bytes::Bytes;
+pub use bytestring::ByteString;
 
 /// One Kafka record header. Kafka allows a header without a value, hence the option.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,9 +79,9 @@ pub enum Value {
     /// 64-bit IEEE float.
     Float64(f64),
     /// UTF-8 text.
-    Text(String),
+    Text(ByteString),
     /// Opaque bytes.
-    Binary(Vec<u8>),
+    Binary(Bytes),
     /// A point in time, in microseconds since the Unix epoch (UTC).
     TimestampUs(i64),
 }
@@ -83,7 +90,7 @@ pub enum Value {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Column {
     /// Column or field name.
-    pub name: String,
+    pub name: ByteString,
     /// The typed value.
     pub value: Value,
 }
@@ -103,7 +110,7 @@ pub enum WriteKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     /// Destination table; when none, the connector's naming rule decides.
-    pub table: Option<String>,
+    pub table: Option<ByteString>,
     /// Put, update or delete.
     pub kind: WriteKind,
     /// Primary key columns, in key order.
@@ -111,20 +118,20 @@ pub struct Row {
     /// Data (attribute) columns.
     pub columns: Vec<Column>,
     /// In update mode: attribute columns to delete.
-    pub deleted_columns: Vec<String>,
+    pub deleted_columns: Vec<ByteString>,
 }
 
 /// A time-series point (Tablestore time-series tables, TDengine super tables).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
     /// Destination table; when none, the connector's naming rule decides.
-    pub table: Option<String>,
+    pub table: Option<ByteString>,
     /// Measurement (metric) name.
-    pub measurement: String,
+    pub measurement: ByteString,
     /// Data source (for example a host name); may be empty.
-    pub data_source: String,
+    pub data_source: ByteString,
     /// Tags identifying the timeline, in the order given.
-    pub tags: Vec<(String, String)>,
+    pub tags: Vec<(ByteString, ByteString)>,
     /// Time of the point in microseconds since the Unix epoch (UTC).
     pub time_us: i64,
     /// Field values of the point.
@@ -135,9 +142,9 @@ pub struct Point {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Raw {
     /// The form of `data`, for example `line`, `telnet` or `json` for TDengine.
-    pub format: String,
+    pub format: ByteString,
     /// The payload, usually UTF-8 text.
-    pub data: Vec<u8>,
+    pub data: Bytes,
 }
 
 /// One thing a record turns into. A record may produce zero, one or many outputs.

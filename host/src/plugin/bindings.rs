@@ -145,7 +145,7 @@ pub fn plugin_error(error: wit::PluginError) -> model::PluginError {
 fn output(output: wit::Output) -> model::Output {
     match output {
         wit::Output::Row(row) => model::Output::Row(model::Row {
-            table: row.table,
+            table: row.table.map(Into::into),
             kind: match row.kind {
                 wit::WriteKind::Put => model::WriteKind::Put,
                 wit::WriteKind::Update => model::WriteKind::Update,
@@ -153,22 +153,22 @@ fn output(output: wit::Output) -> model::Output {
             },
             primary_key: columns(row.primary_key),
             columns: columns(row.columns),
-            deleted_columns: row.deleted_columns,
+            deleted_columns: row.deleted_columns.into_iter().map(Into::into).collect(),
         }),
         wit::Output::Point(point) => model::Output::Point(model::Point {
-            table: point.table,
-            measurement: point.measurement,
-            data_source: point.data_source,
-            tags: point.tags,
+            table: point.table.map(Into::into),
+            measurement: point.measurement.into(),
+            data_source: point.data_source.into(),
+            tags: point.tags.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
             time_us: point.time_us,
             fields: columns(point.fields),
         }),
-        wit::Output::Raw(raw) => model::Output::Raw(model::Raw { format: raw.format, data: raw.data }),
+        wit::Output::Raw(raw) => model::Output::Raw(model::Raw { format: raw.format.into(), data: raw.data.into() }),
     }
 }
 
 fn columns(columns: Vec<wit::Column>) -> Vec<model::Column> {
-    columns.into_iter().map(|c| model::Column { name: c.name, value: value(c.value) }).collect()
+    columns.into_iter().map(|c| model::Column { name: c.name.into(), value: value(c.value) }).collect()
 }
 
 fn value(value: wit::Value) -> model::Value {
@@ -186,8 +186,8 @@ fn value(value: wit::Value) -> model::Value {
         wit::Value::Uint64(v) => V::Uint64(v),
         wit::Value::Float32(v) => V::Float32(v),
         wit::Value::Float64(v) => V::Float64(v),
-        wit::Value::Text(v) => V::Text(v),
-        wit::Value::Binary(v) => V::Binary(v),
+        wit::Value::Text(v) => V::Text(v.into()),
+        wit::Value::Binary(v) => V::Binary(v.into()),
         wit::Value::TimestampUs(v) => V::TimestampUs(v),
     }
 }

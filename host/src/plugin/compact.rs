@@ -3,7 +3,7 @@
 //! does not follow the encoding is a contract violation naming the byte where reading failed.
 
 use super::bindings::RecordResult;
-use crate::model::{Column, Output, PluginError, Point, Raw, Row, Value, WriteKind};
+use crate::model::{ByteString, Bytes, Column, Output, PluginError, Point, Raw, Row, Value, WriteKind};
 
 /// Why a compact buffer could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,9 +20,10 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
-/// Reads exactly `records` results from `buffer`.
-pub fn decode(buffer: &[u8], records: usize) -> Result<Vec<RecordResult>, DecodeError> {
-    let mut reader = Reader { buffer, at: 0 };
+/// Reads exactly `records` results from `buffer`. Names, text and bytes in the outputs are
+/// slices of `buffer`, not copies.
+pub fn decode(buffer: Bytes, records: usize) -> Result<Vec<RecordResult>, DecodeError> {
+    let mut reader = Reader { buffer: &buffer, at: 0 };
     let mut results = Vec::with_capacity(records);
     for _ in 0..records {
         results.push(reader.result()?);
@@ -36,7 +37,7 @@ pub fn decode(buffer: &[u8], records: usize) -> Result<Vec<RecordResult>, Decode
 }
 
 struct Reader<'a> {
-    buffer: &'a [u8],
+    buffer: &'a Bytes,
     at: usize,
 }
 
@@ -51,12 +52,17 @@ impl Reader<'_> {
         Ok(byte)
     }
 
-    fn take(&mut self, len: usize) -> Result<&[u8], DecodeError> {
+    fn take(&mut self, len: usize) -> Result<std::ops::Range<usize>, DecodeError> {
         let end = self.at.checked_add(len).filter(|end| *end <= self.buffer.len());
         let end = end.ok_or_else(|| self.error(format!("a length of {len} runs past the end")))?;
-        let bytes = &self.buffer[self.at..end];
+        let range = self.at..end;
         self.at = end;
-        Ok(bytes)
+        Ok(range)
+    }
+
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let range = self.take(N)?;
+        Ok(self.buffer[range].try_into().expect("N bytes"))
     }
 
     fn uvar(&mut self) -> Result<u64, DecodeError> {
@@ -96,24 +102,30 @@ impl Reader<'_> {
         usize::try_from(len).map_err(|_| self.error(format!("a length of {len} is too large")))
     }
 
-    fn bytes(&mut self) -> Result<Vec<u8>, DecodeError> {
+    fn bytes(&mut self) -> Result<Bytes, DecodeError> {
         let len = self.len()?;
-        Ok(self.take(len)?.to_vec())
+        let range = self.take(len)?;
+        Ok(self.buffer.slice(range))
     }
 
-    fn str(&mut self) -> Result<String, DecodeError> {
+    fn str(&mut self) -> Result<ByteString, DecodeError> {
         let len = self.len()?;
-        let start = self.at;
-        let bytes = self.take(len)?;
-        match std::str::from_utf8(bytes) {
-            Ok(text) => Ok(text.to_string()),
-            Err(error) => {
-                Err(DecodeError { at: start + error.valid_up_to(), what: "a string is not valid UTF-8".to_string() })
-            }
+        let range = self.take(len)?;
+        match std::str::from_utf8(&self.buffer[range.clone()]) {
+            // SAFETY: the bytes were just checked to be UTF-8.
+            Ok(_) => Ok(unsafe { ByteString::from_bytes_unchecked(self.buffer.slice(range)) }),
+            Err(error) => Err(DecodeError {
+                at: range.start + error.valid_up_to(),
+                what: "a string is not valid UTF-8".to_string(),
+            }),
         }
     }
 
-    fn opt_str(&mut self) -> Result<Option<String>, DecodeError> {
+    fn string(&mut self) -> Result<String, DecodeError> {
+        Ok(self.str()?.to_string())
+    }
+
+    fn opt_str(&mut self) -> Result<Option<ByteString>, DecodeError> {
         match self.byte()? {
             0 => Ok(None),
             1 => self.str().map(Some),
@@ -131,7 +143,11 @@ impl Reader<'_> {
                 }
                 Ok(Ok(outputs))
             }
-            1 => Ok(Err(PluginError { code: self.str()?, message: self.str()?, field: self.opt_str()? })),
+            1 => Ok(Err(PluginError {
+                code: self.string()?,
+                message: self.string()?,
+                field: self.opt_str()?.map(|f| f.to_string()),
+            })),
             tag => Err(self.error(format!("result tag {tag} (expected 0 or 1)"))),
         }
     }
@@ -214,8 +230,8 @@ impl Reader<'_> {
                 Value::Uint32(u32::try_from(v).map_err(|_| self.error(format!("{v} does not fit uint32")))?)
             }
             0x09 => Value::Uint64(self.uvar()?),
-            0x0a => Value::Float32(f32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes"))),
-            0x0b => Value::Float64(f64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes"))),
+            0x0a => Value::Float32(f32::from_le_bytes(self.fixed()?)),
+            0x0b => Value::Float64(f64::from_le_bytes(self.fixed()?)),
             0x0c => Value::Text(self.str()?),
             0x0d => Value::Binary(self.bytes()?),
             0x0e => Value::TimestampUs(self.svar()?),
@@ -247,7 +263,7 @@ mod tests {
 
     #[test]
     fn a_buffer_written_from_the_specification_reads_back() {
-        let results = decode(&sample(), 3).unwrap();
+        let results = decode(sample().into(), 3).unwrap();
         assert_eq!(
             results[0],
             Ok(vec![
@@ -261,7 +277,7 @@ mod tests {
                     ],
                     deleted_columns: vec!["x".into()],
                 }),
-                Output::Raw(Raw { format: "line".into(), data: b"m ".to_vec() }),
+                Output::Raw(Raw { format: "line".into(), data: Bytes::from_static(b"m ") }),
             ])
         );
         assert_eq!(results[1], Err(PluginError { code: "bad".into(), message: "no".into(), field: Some("f".into()) }));
@@ -270,7 +286,7 @@ mod tests {
             Ok(vec![Output::Point(Point {
                 table: None,
                 measurement: "cpu".into(),
-                data_source: String::new(),
+                data_source: ByteString::new(),
                 tags: vec![("h".into(), "1".into())],
                 time_us: 64,
                 fields: vec![Column { name: "v".into(), value: Value::Uint16(65535) }],
@@ -281,10 +297,11 @@ mod tests {
     #[test]
     fn every_malformed_buffer_is_refused_with_its_position() {
         let good = sample();
-        assert!(decode(&good, 2).unwrap_err().what.contains("follow the last"));
-        assert!(decode(&good, 4).unwrap_err().what.contains("ends early"));
+        let good = Bytes::from(good);
+        assert!(decode(good.clone(), 2).unwrap_err().what.contains("follow the last"));
+        assert!(decode(good.clone(), 4).unwrap_err().what.contains("ends early"));
         for cut in 0..good.len() {
-            assert!(decode(&good[..cut], 3).is_err(), "a buffer cut at {cut} is refused");
+            assert!(decode(good.slice(..cut), 3).is_err(), "a buffer cut at {cut} is refused");
         }
         let cases: [(&[u8], &str); 7] = [
             (&[0x02], "result tag 2"),
@@ -296,7 +313,7 @@ mod tests {
             (&[0x00, 0x01, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f], "overflows"),
         ];
         for (buffer, expected) in cases {
-            let error = decode(buffer, 1).unwrap_err();
+            let error = decode(Bytes::copy_from_slice(buffer), 1).unwrap_err();
             assert!(error.to_string().contains(expected), "{buffer:?}: {error}");
         }
     }

@@ -139,7 +139,7 @@ impl PluginInstance {
         };
         match result.map_err(|error| classify(&self.store, error, &self.limits, stderr))? {
             Parsed::Compact(buffer) => {
-                super::compact::decode(&buffer, batch.len()).map_err(|error| violation(error.to_string()))
+                super::compact::decode(buffer.into(), batch.len()).map_err(|error| violation(error.to_string()))
             }
             Parsed::Lifted(results) if results.len() != batch.len() => {
                 Err(violation(format!("the plugin returned {} results for {} records", results.len(), batch.len())))

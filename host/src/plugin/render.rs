@@ -181,7 +181,7 @@ fn value_json(value: &Value) -> Json {
         Value::Uint64(v) => json!(v),
         Value::Float32(v) => float(f64::from(*v)),
         Value::Float64(v) => float(*v),
-        Value::Text(s) => Json::String(s.clone()),
+        Value::Text(s) => Json::String(s.to_string()),
         Value::Binary(b) => Json::String(base64(b)),
         Value::TimestampUs(v) => json!(v),
     }
@@ -198,7 +198,7 @@ fn base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Point, Raw, Row};
+    use crate::model::{Bytes, Point, Raw, Row};
 
     #[test]
     fn row_renders_typed_columns_in_order() {
@@ -207,7 +207,7 @@ mod tests {
             kind: WriteKind::Put,
             primary_key: vec![Column { name: "offset".into(), value: Value::Int64(7) }],
             columns: vec![
-                Column { name: "b".into(), value: Value::Binary(vec![1, 2]) },
+                Column { name: "b".into(), value: Value::Binary(vec![1, 2].into()) },
                 Column { name: "f".into(), value: Value::Float64(f64::NAN) },
             ],
             deleted_columns: vec![],
@@ -235,11 +235,11 @@ mod tests {
             Value::Float64(-2.5e300),
             Value::Float64(f64::INFINITY),
             Value::Text("quote \" and \u{e9}".into()),
-            Value::Binary(vec![0, 255]),
+            Value::Binary(vec![0, 255].into()),
             Value::TimestampUs(1_700_000_000_000_000),
         ];
         let columns: Vec<Column> =
-            all.iter().enumerate().map(|(i, v)| Column { name: format!("c{i}"), value: v.clone() }).collect();
+            all.iter().enumerate().map(|(i, v)| Column { name: format!("c{i}").into(), value: v.clone() }).collect();
         let outputs = [
             Output::Row(Row {
                 table: Some("t".into()),
@@ -256,8 +256,8 @@ mod tests {
                 time_us: 5,
                 fields: columns,
             }),
-            Output::Raw(Raw { format: "line".into(), data: b"m v=1".to_vec() }),
-            Output::Raw(Raw { format: "bin".into(), data: vec![0xff] }),
+            Output::Raw(Raw { format: "line".into(), data: Bytes::from_static(b"m v=1") }),
+            Output::Raw(Raw { format: "bin".into(), data: vec![0xff].into() }),
         ];
         for output in &outputs {
             let direct = serde_json::to_string(&OutputJson(output)).expect("serialises");
@@ -309,9 +309,9 @@ mod tests {
 
     #[test]
     fn raw_renders_text_or_base64() {
-        let text = Output::Raw(Raw { format: "line".into(), data: b"m v=1".to_vec() });
+        let text = Output::Raw(Raw { format: "line".into(), data: Bytes::from_static(b"m v=1") });
         assert_eq!(output(&text)["raw"]["text"], "m v=1");
-        let bin = Output::Raw(Raw { format: "bin".into(), data: vec![0xff] });
+        let bin = Output::Raw(Raw { format: "bin".into(), data: vec![0xff].into() });
         assert_eq!(output(&bin)["raw"]["base64"], "/w==");
     }
 }

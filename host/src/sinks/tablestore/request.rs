@@ -47,7 +47,7 @@ pub fn encode(item: usize, table: &Arc<str>, row: &Row, schema: Option<&[KeyColu
     let label = key_label(table, &row.primary_key);
     let fail = |field: &str, why: String| format!("row {label}: field `{field}`: {why}");
     if let Some(schema) = schema {
-        let names: Vec<&str> = row.primary_key.iter().map(|c| c.name.as_str()).collect();
+        let names: Vec<&str> = row.primary_key.iter().map(|c| &*c.name).collect();
         let expected: Vec<&str> = schema.iter().map(|c| c.name.as_str()).collect();
         if names != expected {
             return Err(format!(
@@ -89,7 +89,7 @@ pub fn encode(item: usize, table: &Arc<str>, row: &Row, schema: Option<&[KeyColu
                 format!("a primary key value may have at most 1 KB, this one has {} bytes", value.data_size()),
             ));
         }
-        pk.push((column.name.as_str(), value));
+        pk.push((&*column.name, value));
     }
     let mut key_hasher = DefaultHasher::new();
     table.hash(&mut key_hasher);
@@ -108,7 +108,7 @@ pub fn encode(item: usize, table: &Arc<str>, row: &Row, schema: Option<&[KeyColu
         WriteKind::Put => (OperationType::Put, plainbuffer::encode_put(&pk, &columns)),
         WriteKind::Update => {
             let mut cells: Vec<Update<'_>> = columns.iter().map(|(n, v)| Update::Put(n, *v)).collect();
-            cells.extend(row.deleted_columns.iter().map(|n| Update::DeleteAll(n.as_str())));
+            cells.extend(row.deleted_columns.iter().map(|n| Update::DeleteAll(n)));
             if cells.is_empty() {
                 return Err(format!("row {label}: an update needs at least one column to set or delete"));
             }
@@ -139,7 +139,7 @@ fn attributes<'r>(
                 format!("an attribute value may have at most 2 MB, this one has {} bytes", value.data_size()),
             ));
         }
-        out.push((column.name.as_str(), value));
+        out.push((&*column.name, value));
     }
     Ok(out)
 }
@@ -376,11 +376,11 @@ mod tests {
     #[test]
     fn values_that_do_not_fit_name_the_field() {
         let mut big = row(1, WriteKind::Put);
-        big.primary_key[0].value = Value::Text("k".repeat(1025));
+        big.primary_key[0].value = Value::Text("k".repeat(1025).into());
         let error = encode(0, &Arc::from("t"), &big, None).unwrap_err();
         assert!(error.contains("field `id`") && error.contains("1 KB"), "{error}");
         let mut big = row(1, WriteKind::Put);
-        big.columns[0].value = Value::Binary(vec![0; MAX_ATTRIBUTE_VALUE + 1]);
+        big.columns[0].value = Value::Binary(vec![0; MAX_ATTRIBUTE_VALUE + 1].into());
         assert!(encode(0, &Arc::from("t"), &big, None).unwrap_err().contains("field `v`"));
         let schema = [KeyColumn { name: "id".into(), kind: PrimaryKeyType::String, auto_increment: false }];
         let error = encode(0, &Arc::from("t"), &row(1, WriteKind::Put), Some(&schema)).unwrap_err();

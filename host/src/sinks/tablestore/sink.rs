@@ -314,12 +314,15 @@ impl Sink for TablestoreSink {
                     None => *from == Some(topic),
                 });
                 if !same {
-                    let name = row.table.clone().unwrap_or_else(|| self.shared.config.table_for(topic));
+                    let name: Arc<str> = match &row.table {
+                        Some(named) => Arc::from(&**named),
+                        None => Arc::from(self.shared.config.table_for(topic)),
+                    };
                     let schema = self
                         .schema(&name)
                         .await
                         .map_err(|e| SinkError::Fatal(format!("Tablestore table `{name}` cannot be written: {e}")))?;
-                    last = Some((row.table.is_none().then_some(topic), Arc::from(name), schema));
+                    last = Some((row.table.is_none().then_some(topic), name, schema));
                 }
                 let Some((_, table, schema)) = &last else { unreachable!("set above") };
                 match request::encode(index, table, row, Some(schema)) {

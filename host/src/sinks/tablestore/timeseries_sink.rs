@@ -204,7 +204,10 @@ impl Sink for TimeseriesSink {
                     });
                     continue;
                 };
-                let table = point.table.clone().unwrap_or_else(|| self.shared.config.table_for(&item.record.topic));
+                let table = match &point.table {
+                    Some(named) => named.to_string(),
+                    None => self.shared.config.table_for(&item.record.topic),
+                };
                 if !ensured.contains(&table) {
                     self.ensure(&table).await.map_err(|e| {
                         SinkError::Fatal(format!("Tablestore time-series table `{table}` cannot be written: {e}"))

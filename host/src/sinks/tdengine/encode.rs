@@ -240,10 +240,10 @@ pub fn point_line(
         return Err(format!("measurement `{measurement}` is longer than TDengine's 192-byte limit"));
     }
     escape_into(&mut line, measurement, "measurement", &[',', ' '])?;
-    let mut tags: Vec<(&str, &str)> = point.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut tags: Vec<(&str, &str)> = point.tags.iter().map(|(k, v)| (&**k, &**v)).collect();
     if let (Some(table), Some(key)) = (&point.table, table_name_key) {
         tags.retain(|(k, _)| *k != key);
-        tags.push((key, table.as_str()));
+        tags.push((key, &**table));
     }
     for (key, value) in tags {
         if value.is_empty() {
@@ -259,10 +259,10 @@ pub fn point_line(
     let settled = measurement_types(&mut known, db, measurement);
     for column in &point.fields {
         let Some((from, value)) = scalar(&column.name, &column.value)? else { continue };
-        let ty = match settled.get(&column.name) {
+        let ty = match settled.get(&*column.name) {
             Some(ty) => *ty,
             None => {
-                settled.insert(column.name.clone(), from);
+                settled.insert(column.name.to_string(), from);
                 from
             }
         };
@@ -355,14 +355,14 @@ fn escape_into(out: &mut String, text: &str, what: &str, special: &[char]) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Column;
+    use crate::model::{Bytes, Column};
 
     fn point(measurement: &str, tags: &[(&str, &str)], fields: Vec<(&str, Value)>) -> Point {
         Point {
             table: None,
             measurement: measurement.into(),
-            data_source: String::new(),
-            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            data_source: Default::default(),
+            tags: tags.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
             time_us: 1_648_432_611_249_000,
             fields: fields.into_iter().map(|(n, value)| Column { name: n.into(), value }).collect(),
         }
@@ -385,7 +385,7 @@ mod tests {
                 ("n", Value::Uint8(7)),
                 ("big", Value::Int64(-5)),
                 ("u", Value::Uint64(u64::MAX)),
-                ("s", Value::Binary(b"ab".to_vec())),
+                ("s", Value::Binary(Bytes::from_static(b"ab"))),
                 ("name", Value::Text("北京".into())),
                 ("skipped", Value::Null),
             ],
@@ -404,7 +404,7 @@ mod tests {
         let p = point(
             "my meas,x",
             &[("tag key", "a=b,c d\\e"), ("empty", "")],
-            vec![("field=1", Value::Binary(br#"say "hi" \o/"#.to_vec()))],
+            vec![("field=1", Value::Binary(Bytes::from_static(br#"say "hi" \o/"#)))],
         );
         assert_eq!(
             line(&p, Precision::Ms),
@@ -415,7 +415,7 @@ mod tests {
             point("m", &[("t", "a\nb")], vec![("f", Value::Int8(1))]),
             point("m", &[], vec![("f", Value::Text("x\ny".into()))]),
             point("m", &[], vec![("f", Value::Float64(f64::NAN))]),
-            point("m", &[], vec![("f", Value::Binary(vec![0xff, 0xfe]))]),
+            point("m", &[], vec![("f", Value::Binary(vec![0xff, 0xfe].into()))]),
             point("m", &[], vec![("f", Value::Null)]),
             point("", &[], vec![("f", Value::Int8(1))]),
         ] {
