@@ -18,4 +18,5 @@ pub mod pipeline;
 pub mod plugin;
 pub mod sinks;
 pub mod source;
+pub mod transforms;
 pub mod worker;
