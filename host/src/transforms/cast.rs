@@ -4,7 +4,7 @@
 //! when its integer part is not 0, strings parse as Java's `parseXxx`, bytes become base64
 //! text, `Decimal` and `Date`/`Time`/`Timestamp` cast from their logical values.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::config::Settings;
 use super::record::{ConnectRecord, Data, Part};
@@ -13,7 +13,7 @@ use super::values::{
     base64_decode, base64_encode, f32_json, f64_json, iso_string_for_millis, java_double_string, java_float_string,
     parse_java_double, parse_java_long, BigDec, MILLIS_PER_DAY,
 };
-use super::{require_map, require_struct, struct_field_value, DataError, Touches, Transform};
+use super::{require_map, struct_map, DataError, Touches, Transform};
 
 /// A type Cast can produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,11 +298,10 @@ impl Transform for Cast {
                 cast(Some(schema), &data.value, target).map_err(DataError::new)?,
             ),
             (Some(schema), None) => {
-                let (fields, object) = require_struct(schema, &data.value, "cast types")?;
+                let fields = schema.fields();
+                let mut map = struct_map(schema, data.value, "cast types", self.replace_null_with_default)?;
                 let mut new_fields = Vec::with_capacity(fields.len());
-                let mut map = Map::new();
                 for field in fields {
-                    let value = struct_field_value(object, field, self.replace_null_with_default);
                     match self.field_target(&field.name) {
                         Some(target) => {
                             let in_field = |e: String| DataError::field(field.name.clone(), e);
@@ -310,15 +309,11 @@ impl Transform for Cast {
                                 field.name.clone(),
                                 Cast::cast_schema(&field.schema, target, false).map_err(in_field)?,
                             ));
-                            map.insert(
-                                field.name.clone(),
-                                cast(Some(&field.schema), &value, target).map_err(in_field)?,
-                            );
+                            let value = map.get(&field.name).unwrap_or(&Value::Null);
+                            let cast = cast(Some(&field.schema), value, target).map_err(in_field)?;
+                            map.insert(field.name.clone(), cast);
                         }
-                        None => {
-                            new_fields.push(field.clone());
-                            map.insert(field.name.clone(), value);
-                        }
+                        None => new_fields.push(field.clone()),
                     }
                 }
                 let mut new_schema = schema.basics_with(SchemaKind::Struct(new_fields));

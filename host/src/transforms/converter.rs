@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::record::Data;
 use super::schema::{Schema, SchemaKind, DATE, DECIMAL, TIME, TIMESTAMP};
-use super::values::{base64_decode, base64_encode, f32_json, BigDec};
+use super::values::{base64_decode, base64_encode, f32_json, f64_json, BigDec};
 
 impl Data {
     /// Reads a key or value as JsonConverter does. `None` (a tombstone) is null without a
@@ -140,10 +140,7 @@ pub(crate) fn to_connect(schema: &Schema, json: &Value, at: &str) -> anyhow::Res
         SchemaKind::Float32 => {
             f32_json(json.as_f64().ok_or_else(mismatch)? as f32).map_err(|e| anyhow!("{at}: {e}"))?
         }
-        SchemaKind::Float64 => {
-            json.as_f64().ok_or_else(mismatch)?;
-            json.clone()
-        }
+        SchemaKind::Float64 => f64_json(json.as_f64().ok_or_else(mismatch)?).map_err(|e| anyhow!("{at}: {e}"))?,
         SchemaKind::String => {
             json.as_str().ok_or_else(mismatch)?;
             json.clone()

@@ -10,7 +10,9 @@ use super::config::Settings;
 use super::record::{ConnectRecord, Data, Part};
 use super::schema::{Field, Schema, SchemaKind, DATE, DECIMAL, TIME, TIMESTAMP};
 use super::values::{base64_encode, f32_json, f64_json, BigDec};
-use super::{describe, require_map, require_struct, struct_field_value, DataError, Touches, Transform};
+use super::{
+    describe, require_map, require_struct, struct_field_value, struct_map, take_field, DataError, Touches, Transform,
+};
 
 /// Takes the key or value out of the record, to put a new one back.
 fn take(record: &mut ConnectRecord, part: Part) -> Data {
@@ -153,12 +155,8 @@ impl Transform for InsertField {
                 Data::schemaless(Value::Object(map))
             }
             Some(schema) => {
-                let (fields, object) = require_struct(schema, &data.value, "field insertion")?;
-                let mut new_fields = fields.to_vec();
-                let mut map = Map::new();
-                for field in fields {
-                    map.insert(field.name.clone(), struct_field_value(object, field, self.replace_null_with_default));
-                }
+                let mut map = struct_map(schema, data.value, "field insertion", self.replace_null_with_default)?;
+                let mut new_fields = schema.fields().to_vec();
                 for (field, field_schema, value) in self.insertions(&record, true) {
                     new_fields.push(Field::new(field.name.clone(), field_schema));
                     map.insert(field.name.clone(), value);
@@ -242,12 +240,12 @@ impl Transform for ReplaceField {
                 Data::schemaless(Value::Object(kept))
             }
             Some(schema) => {
-                let (fields, object) = require_struct(schema, &data.value, "field replacement")?;
+                let mut old = struct_map(schema, data.value, "field replacement", self.replace_null_with_default)?;
                 let mut new_fields = Vec::new();
                 let mut map = Map::new();
-                for field in fields.iter().filter(|f| self.keeps(&f.name)) {
+                for field in schema.fields().iter().filter(|f| self.keeps(&f.name)) {
                     let name = self.renamed(&field.name).to_string();
-                    map.insert(name.clone(), struct_field_value(object, field, self.replace_null_with_default));
+                    map.insert(name.clone(), take_field(&mut old, &field.name));
                     new_fields.push(Field::new(name, field.schema.clone()));
                 }
                 Data::new(Some(struct_with(schema, new_fields)?), Value::Object(map))
@@ -396,10 +394,10 @@ impl MaskField {
 
 impl Transform for MaskField {
     fn apply(&self, mut record: ConnectRecord) -> Result<Option<ConnectRecord>, DataError> {
-        let data = take(&mut record, self.part);
-        let updated = match &data.schema {
+        let Data { schema, value } = take(&mut record, self.part);
+        let updated = match schema {
             None => {
-                let mut map = require_map(data.value, "mask fields")?;
+                let mut map = require_map(value, "mask fields")?;
                 for field in &self.fields {
                     let masked = self.mask_schemaless(field, map.get(field).unwrap_or(&Value::Null))?;
                     map.insert(field.clone(), masked);
@@ -407,18 +405,16 @@ impl Transform for MaskField {
                 Data::schemaless(Value::Object(map))
             }
             Some(schema) => {
-                let (fields, object) = require_struct(schema, &data.value, "mask fields")?;
-                let mut map = Map::new();
-                for field in fields {
-                    let value = struct_field_value(object, field, self.replace_null_with_default);
-                    let value = if self.fields.contains(&field.name) {
-                        self.mask_with_schema(&field.name, &field.schema, &value)?
-                    } else {
-                        value
-                    };
-                    map.insert(field.name.clone(), value);
+                let mut map = struct_map(&schema, value, "mask fields", self.replace_null_with_default)?;
+                for field in schema.fields().iter().filter(|f| self.fields.contains(&f.name)) {
+                    let masked = self.mask_with_schema(
+                        &field.name,
+                        &field.schema,
+                        map.get(&field.name).unwrap_or(&Value::Null),
+                    )?;
+                    map.insert(field.name.clone(), masked);
                 }
-                Data::new(data.schema.clone(), Value::Object(map))
+                Data::new(Some(schema), Value::Object(map))
             }
         };
         *record.part_mut(self.part) = updated;
@@ -567,19 +563,16 @@ impl Transform for ExtractField {
                         format!("Unknown field: {} (the schema's fields are: {})", self.path, names.join(", ")),
                     )
                 })?;
-                let mut current = data.value.clone();
+                let mut current = data.value;
                 let mut current_schema = schema;
                 for step in &self.steps {
                     if current.is_null() {
                         break;
                     }
-                    let step_field = current_schema.field(step).expect("field_in found every step");
-                    let next = {
-                        let (_, object) = require_struct(current_schema, &current, "field extraction")?;
-                        struct_field_value(object, step_field, self.replace_null_with_default)
-                    };
-                    current = next;
-                    current_schema = &step_field.schema;
+                    let mut map =
+                        struct_map(current_schema, current, "field extraction", self.replace_null_with_default)?;
+                    current = take_field(&mut map, step);
+                    current_schema = &current_schema.field(step).expect("field_in found every step").schema;
                 }
                 Data::new(Some(field.schema.clone()), current)
             }
@@ -775,15 +768,24 @@ impl Flatten {
     fn flatten_struct(
         &self,
         fields: &[Field],
-        object: Option<&Map<String, Value>>,
+        mut object: Option<Map<String, Value>>,
         prefix: &str,
         out: &mut Map<String, Value>,
     ) {
         for field in fields {
             let name = self.name(prefix, &field.name);
-            let value = object.map(|o| struct_field_value(o, field, true)).unwrap_or(Value::Null);
+            let value = match object.as_mut().map(|o| take_field(o, &field.name)) {
+                Some(Value::Null) | None => field.schema.default.clone().unwrap_or(Value::Null),
+                Some(value) => value,
+            };
             match &field.schema.kind {
-                SchemaKind::Struct(inner) => self.flatten_struct(inner, value.as_object(), &name, out),
+                SchemaKind::Struct(inner) => {
+                    let inner_object = match value {
+                        Value::Object(map) => Some(map),
+                        _ => None,
+                    };
+                    self.flatten_struct(inner, inner_object, &name, out)
+                }
                 _ => {
                     out.insert(name, value);
                 }
@@ -806,13 +808,13 @@ impl Transform for Flatten {
                 Data::schemaless(Value::Object(out))
             }
             Some(schema) => {
-                let (fields, object) = require_struct(schema, &data.value, "flattening")?;
+                let object = struct_map(schema, data.value, "flattening", true)?;
                 let mut flat_fields = Vec::new();
                 let top_default = schema.default.as_ref().and_then(Value::as_object);
-                self.flatten_schema(fields, "", schema.optional, top_default, &mut flat_fields)?;
+                self.flatten_schema(schema.fields(), "", schema.optional, top_default, &mut flat_fields)?;
                 let flat_schema = struct_with(schema, flat_fields)?;
                 let mut out = Map::new();
-                self.flatten_struct(fields, Some(object), "", &mut out);
+                self.flatten_struct(schema.fields(), Some(object), "", &mut out);
                 // A field left null (its parent struct was null) reads as its flattened default.
                 for field in flat_schema.fields() {
                     if out.get(&field.name).is_none_or(Value::is_null) {

@@ -7,9 +7,9 @@ use serde_json::{Map, Value};
 
 use super::config::Settings;
 use super::record::{ConnectRecord, Data, Header, Part};
-use super::schema::SchemaKind;
+use super::schema::{Field, SchemaKind};
 use super::values::parse_literal;
-use super::{describe, require_struct, struct_field_value, DataError, Touches, Transform};
+use super::{describe, struct_map, take_field, DataError, Touches, Transform};
 
 /// `InsertHeader`: adds header `header` with `value.literal`, typed as Kafka's
 /// `Values.parseString` types it (a number, boolean, date... or a string).
@@ -126,8 +126,9 @@ impl Transform for HeaderFrom {
                 Data::schemaless(Value::Object(map))
             }
             Some(schema) => {
-                let (fields, object) = require_struct(schema, &data.value, self.purpose())?;
-                for (name, header) in &self.pairs {
+                let mut map = struct_map(schema, data.value, self.purpose(), self.replace_null_with_default)?;
+                let fields = schema.fields();
+                for (i, (name, header)) in self.pairs.iter().enumerate() {
                     let field = fields.iter().find(|f| f.name == *name).ok_or_else(|| {
                         DataError::field(
                             name.clone(),
@@ -138,22 +139,25 @@ impl Transform for HeaderFrom {
                             ),
                         )
                     })?;
-                    let value = struct_field_value(object, field, self.replace_null_with_default);
+                    // A moved field is taken at its last mention; earlier ones (and copies) clone it.
+                    let last = !self.pairs[i + 1..].iter().any(|(n, _)| n == name);
+                    let value = if self.remove && last {
+                        take_field(&mut map, name)
+                    } else {
+                        map.get(name).cloned().unwrap_or(Value::Null)
+                    };
                     new_headers.push(Header::new(header.clone(), Data::new(Some(field.schema.clone()), value)));
                 }
                 if self.remove {
-                    let kept: Vec<_> =
+                    let kept: Vec<Field> =
                         fields.iter().filter(|f| !self.pairs.iter().any(|(n, _)| *n == f.name)).cloned().collect();
-                    let mut map = Map::new();
+                    let mut out = Map::new();
                     for field in &kept {
-                        map.insert(
-                            field.name.clone(),
-                            struct_field_value(object, field, self.replace_null_with_default),
-                        );
+                        out.insert(field.name.clone(), take_field(&mut map, &field.name));
                     }
-                    Data::new(Some(schema.basics_with(SchemaKind::Struct(kept))), Value::Object(map))
+                    Data::new(Some(schema.basics_with(SchemaKind::Struct(kept))), Value::Object(out))
                 } else {
-                    data.clone()
+                    Data::new(data.schema.clone(), Value::Object(map))
                 }
             }
         };

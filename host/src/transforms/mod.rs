@@ -358,6 +358,38 @@ pub(crate) fn struct_field_value(object: &Map<String, Value>, field: &Field, rep
     }
 }
 
+/// Takes a struct's fields out of `value` (which must follow the struct `schema`), with each
+/// null field replaced by its default when `replace_null_with_default`, so a transform can move
+/// the values instead of copying them.
+pub(crate) fn struct_map(
+    schema: &Schema,
+    value: Value,
+    purpose: &str,
+    replace_null_with_default: bool,
+) -> Result<Map<String, Value>, DataError> {
+    require_struct(schema, &value, purpose)?;
+    let Value::Object(mut map) = value else { unreachable!("require_struct checked for an object") };
+    if replace_null_with_default {
+        for field in schema.fields() {
+            if let Some(default) = &field.schema.default {
+                match map.get_mut(&field.name) {
+                    Some(v) if v.is_null() => *v = default.clone(),
+                    Some(_) => {}
+                    None => {
+                        map.insert(field.name.clone(), default.clone());
+                    }
+                }
+            }
+        }
+    }
+    Ok(map)
+}
+
+/// Moves a field's value out of a struct's map (null when absent).
+pub(crate) fn take_field(map: &mut Map<String, Value>, name: &str) -> Value {
+    map.get_mut(name).map(Value::take).unwrap_or(Value::Null)
+}
+
 /// The JSON type of a schemaless value, for messages.
 pub(crate) fn describe(value: &Value) -> &'static str {
     match value {

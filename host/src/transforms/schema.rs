@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::config::Settings;
 use super::record::{ConnectRecord, Part};
-use super::{converter, struct_field_value, DataError, Touches, Transform};
+use super::{converter, struct_map, DataError, Touches, Transform};
 
 /// Logical name of `Decimal` (bytes holding the big-endian two's complement unscaled value,
 /// with the scale in the `scale` parameter).
@@ -409,13 +409,9 @@ impl Transform for SetSchemaMetadata {
         if let Some(version) = self.version {
             schema.version = Some(version);
         }
-        if self.replace_null_with_default {
-            if let (SchemaKind::Struct(fields), Value::Object(map)) = (&schema.kind, &mut data.value) {
-                for field in fields {
-                    let value = struct_field_value(map, field, true);
-                    map.insert(field.name.clone(), value);
-                }
-            }
+        if self.replace_null_with_default && schema.is_struct() {
+            let value = std::mem::take(&mut data.value);
+            data.value = Value::Object(struct_map(schema, value, "updating schema metadata", true)?);
         }
         Ok(Some(record))
     }

@@ -9,7 +9,7 @@ use super::datefmt::JavaDateFormat;
 use super::record::{ConnectRecord, Data, Part};
 use super::schema::{Field, Schema, SchemaKind, DATE, TIME, TIMESTAMP};
 use super::values::MILLIS_PER_DAY;
-use super::{describe, require_map, require_struct, struct_field_value, DataError, Touches, Transform};
+use super::{describe, require_map, struct_map, DataError, Touches, Transform};
 
 /// A timestamp representation (`target.type`, or the input's, read from its schema or JSON type).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,30 +217,26 @@ impl Transform for TimestampConverter {
                         new_fields.push(field.clone());
                     }
                 }
-                let convert_struct = |object: &Map<String, Value>| -> Result<Value, DataError> {
-                    let mut out = Map::new();
-                    for field in fields {
-                        let value = struct_field_value(object, field, self.replace_null_with_default);
-                        let value = if field.name == self.field {
-                            let repr = Self::repr_of(&field.schema).map_err(in_field)?;
-                            self.convert(&value, Some(repr)).map_err(in_field)?
-                        } else {
-                            value
-                        };
-                        out.insert(field.name.clone(), value);
+                // A field the schema lacks is left alone, as Kafka does.
+                let convert_struct = |mut object: Map<String, Value>| -> Result<Value, DataError> {
+                    if let Some(field) = fields.iter().find(|f| f.name == self.field) {
+                        let repr = Self::repr_of(&field.schema).map_err(in_field)?;
+                        let value = object.get(&field.name).unwrap_or(&Value::Null);
+                        let converted = self.convert(value, Some(repr)).map_err(in_field)?;
+                        object.insert(field.name.clone(), converted);
                     }
-                    Ok(Value::Object(out))
+                    Ok(Value::Object(object))
                 };
                 let mut new_schema = schema.basics_with(SchemaKind::Struct(new_fields));
                 new_schema.optional = schema.optional;
                 if let Some(Value::Object(default)) = &schema.default {
-                    new_schema.default = Some(convert_struct(default)?);
+                    new_schema.default = Some(convert_struct(default.clone())?);
                 }
                 let value = if data.value.is_null() {
                     Value::Null
                 } else {
-                    let (_, object) = require_struct(schema, &data.value, "converting timestamp formats")?;
-                    convert_struct(object)?
+                    let purpose = "converting timestamp formats";
+                    convert_struct(struct_map(schema, data.value, purpose, self.replace_null_with_default)?)?
                 };
                 Data::new(Some(new_schema), value)
             }
