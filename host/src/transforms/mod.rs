@@ -686,6 +686,37 @@ mod tests {
     }
 
     #[test]
+    fn chain_is_shareable_between_tasks() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Chain>();
+        assert_send_sync::<TransformError>();
+    }
+
+    // The integrator's path: JsonConverter bytes in, the chain, JsonConverter bytes out.
+    #[test]
+    fn json_converter_envelope_through_a_chain() {
+        let input = br#"{"schema":{"type":"struct","fields":[{"field":"id","type":"int64","optional":false},
+            {"field":"amount","type":"string","optional":true},{"field":"secret","type":"string","optional":true}],
+            "optional":false,"name":"order"},"payload":{"id":7,"amount":"12.5","secret":"x"}}"#;
+        let chain = chain(&[
+            ("transforms", "cast,drop,rename"),
+            ("transforms.cast.type", "org.apache.kafka.connect.transforms.Cast$Value"),
+            ("transforms.cast.spec", "amount:float64"),
+            ("transforms.drop.type", "org.apache.kafka.connect.transforms.ReplaceField$Value"),
+            ("transforms.drop.exclude", "secret"),
+            ("transforms.rename.type", "org.apache.kafka.connect.transforms.SetSchemaMetadata$Value"),
+            ("transforms.rename.schema.name", "order.v2"),
+        ]);
+        let value = Data::from_json_converter(Some(input), true).unwrap();
+        let out = chain.apply(record_with_value(value)).unwrap().unwrap();
+        let bytes = out.value.to_json_converter(true).unwrap().unwrap();
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            r#"{"schema":{"type":"struct","fields":[{"type":"int64","optional":false,"field":"id"},{"type":"double","optional":true,"field":"amount"}],"optional":false,"name":"order.v2"},"payload":{"id":7,"amount":12.5}}"#
+        );
+    }
+
+    #[test]
     fn simple_names_of_unique_classes_are_accepted() {
         let chain = chain(&[("transforms", "f"), ("transforms.f.type", "Filter")]);
         assert_eq!(chain.apply(record()).unwrap(), None);

@@ -409,7 +409,7 @@ impl Transform for SetSchemaMetadata {
         if let Some(version) = self.version {
             schema.version = Some(version);
         }
-        if self.replace_null_with_default && schema.is_struct() {
+        if self.replace_null_with_default && schema.is_struct() && data.value.is_object() {
             let value = std::mem::take(&mut data.value);
             data.value = Value::Object(struct_map(schema, value, "updating schema metadata", true)?);
         }
@@ -509,6 +509,10 @@ mod tests {
         assert!(error.to_string().contains("Schema required"), "{error}");
         let tombstone = chain.apply(record_with_value(Data::null())).unwrap().unwrap();
         assert_eq!(tombstone.value, Data::null());
+        // A null struct with a schema keeps its null and gets the new version.
+        let schema = Schema::structure(vec![Field::new("a", Schema::new(SchemaKind::Int32))]);
+        let out = chain.apply(record_with_value(Data::new(Some(schema.clone()), Value::Null))).unwrap().unwrap();
+        assert_eq!(out.value, Data::new(Some(schema.with_version(42)), Value::Null));
     }
 
     #[test]
