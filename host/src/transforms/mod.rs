@@ -191,9 +191,21 @@ impl Chain {
             }
             Ok(list)
         };
+        let transform_aliases = aliases("transforms")?;
+        let predicate_aliases = aliases("predicates")?;
+        // The settings of one alias: keys under its prefix, except those of a longer alias that
+        // shares it (`a` and `a.b`).
         let settings_under = |prefix: &str, skip: &[&str]| -> BTreeMap<String, String> {
+            let family = if prefix.starts_with("predicates.") { &predicate_aliases } else { &transform_aliases };
+            let kind = if prefix.starts_with("predicates.") { "predicates." } else { "transforms." };
+            let others: Vec<String> = family
+                .iter()
+                .map(|a| format!("{kind}{a}."))
+                .filter(|p| p.len() > prefix.len() && p.starts_with(prefix))
+                .collect();
             entries
                 .iter()
+                .filter(|(k, _)| !others.iter().any(|o| k.starts_with(o.as_str())))
                 .filter_map(|(k, v)| Some((k.strip_prefix(prefix)?, v)))
                 .filter(|(name, _)| !skip.contains(name))
                 .map(|(name, v)| (name.to_string(), v.clone()))
@@ -201,7 +213,7 @@ impl Chain {
         };
 
         let mut chain = Chain::default();
-        for alias in aliases("predicates")? {
+        for alias in predicate_aliases.iter().cloned() {
             let prefix = format!("predicates.{alias}.");
             let class = map.get(format!("{prefix}type").as_str()).map(|c| c.trim()).ok_or_else(|| {
                 anyhow!(
@@ -221,7 +233,7 @@ impl Chain {
             chain.predicates.push((alias, predicate));
         }
 
-        for alias in aliases("transforms")? {
+        for alias in transform_aliases.iter().cloned() {
             let prefix = format!("transforms.{alias}.");
             let key = |name: &str| format!("{prefix}{name}");
             let class = map.get(key("type").as_str()).map(|c| c.trim()).ok_or_else(|| {
@@ -714,6 +726,21 @@ mod tests {
             String::from_utf8(bytes).unwrap(),
             r#"{"schema":{"type":"struct","fields":[{"type":"int64","optional":false,"field":"id"},{"type":"double","optional":true,"field":"amount"}],"optional":false,"name":"order.v2"},"payload":{"id":7,"amount":12.5}}"#
         );
+    }
+
+    #[test]
+    fn an_alias_that_prefixes_another_keeps_its_own_settings() {
+        let chain = chain(&[
+            ("transforms", "a,a.b"),
+            ("transforms.a.type", "org.apache.kafka.connect.transforms.InsertField$Value"),
+            ("transforms.a.static.field", "x"),
+            ("transforms.a.static.value", "1"),
+            ("transforms.a.b.type", "org.apache.kafka.connect.transforms.InsertField$Value"),
+            ("transforms.a.b.static.field", "y"),
+            ("transforms.a.b.static.value", "2"),
+        ]);
+        let out = chain.apply(record_with_value(Data::schemaless(json!({})))).unwrap().unwrap();
+        assert_eq!(out.value, Data::schemaless(json!({"x": "1", "y": "2"})));
     }
 
     #[test]

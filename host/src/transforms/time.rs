@@ -458,11 +458,13 @@ mod tests {
         assert!(error(&[("target.type", "string"), ("format", "bad-format")]).contains("`transforms.ts.format`"));
     }
 
-    // TimestampRouterTest.defaultConfiguration: "test" at 2017-01-01 becomes "test-20170101".
+    // TimestampRouterTest.defaultConfiguration: "test" at 1483425001864 becomes "test-20170103".
     #[test]
     fn timestamp_router() {
-        let out = apply_one("org.apache.kafka.connect.transforms.TimestampRouter", &[], record()).unwrap().unwrap();
-        assert_eq!(out.topic, "test-20170101");
+        let mut kafkas = record();
+        kafkas.timestamp_ms = Some(1_483_425_001_864);
+        let out = apply_one("org.apache.kafka.connect.transforms.TimestampRouter", &[], kafkas).unwrap().unwrap();
+        assert_eq!(out.topic, "test-20170103");
         let out = apply_one(
             "org.apache.kafka.connect.transforms.TimestampRouter",
             &[("topic.format", "${timestamp}_${topic}_${topic}"), ("timestamp.format", "yyyy.MM")],
