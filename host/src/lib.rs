@@ -19,4 +19,5 @@ pub mod pipeline;
 pub mod plugin;
 pub mod sinks;
 pub mod source;
+pub mod transforms;
 pub mod worker;
