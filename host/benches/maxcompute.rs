@@ -157,7 +157,7 @@ async fn end_to_end() -> anyhow::Result<()> {
                 Column { name: "value".into(), value: Value::Text(s.value.clone().into()) },
             ],
         })]).collect();
-        let items: Vec<SinkItem<'_>> = records.iter().zip(&outputs).map(|(record, outputs)| SinkItem { record, outputs }).collect();
+        let items: Vec<SinkItem<'_>> = records.iter().zip(&outputs).map(|(record, outputs)| SinkItem { record, topic: &record.topic, outputs }).collect();
         let start = Instant::now();
         for batch in items.chunks(E2E_BATCH) {
             let report = sink.write(batch, &mut Driver::unstoppable(RetryPolicy::default())).await.map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -134,8 +134,11 @@ async fn end_to_end(rows: &[Row]) {
         })
         .collect();
     let outputs: Vec<Vec<Output>> = rows.iter().map(|r| vec![Output::Row(r.clone())]).collect();
-    let items: Vec<SinkItem<'_>> =
-        records.iter().zip(&outputs).map(|(record, outputs)| SinkItem { record, outputs }).collect();
+    let items: Vec<SinkItem<'_>> = records
+        .iter()
+        .zip(&outputs)
+        .map(|(record, outputs)| SinkItem { record, topic: &record.topic, outputs })
+        .collect();
 
     let start = Instant::now();
     for batch in items.chunks(500) {
@@ -227,8 +230,11 @@ async fn timeseries_end_to_end(points: &[Point]) {
         })
         .collect();
     let outputs: Vec<Vec<Output>> = points.iter().map(|p| vec![Output::Point(p.clone())]).collect();
-    let items: Vec<SinkItem<'_>> =
-        records.iter().zip(&outputs).map(|(record, outputs)| SinkItem { record, outputs }).collect();
+    let items: Vec<SinkItem<'_>> = records
+        .iter()
+        .zip(&outputs)
+        .map(|(record, outputs)| SinkItem { record, topic: &record.topic, outputs })
+        .collect();
     let start = Instant::now();
     for batch in items.chunks(1000) {
         let report = sink.write(batch, &mut Driver::unstoppable(RetryPolicy::default())).await.unwrap();

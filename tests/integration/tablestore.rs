@@ -740,3 +740,52 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
     running.shutdown();
     running.wait().await;
 }
+
+/// A migrated configuration with a transform chain: a router renames the topic (so the table
+/// and the `topic_partition` key follow it, as a Kafka Connect sink sees the routed topic),
+/// field edits change the columns, and a filter with a predicate drops a record whose offset
+/// is still committed. The expected rows are what Kafka Connect's documented semantics give.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transform_chain_routes_edits_and_filters_like_kafka_connect() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("orders", 1);
+    let chain = "value.converter=org.apache.kafka.connect.json.JsonConverter\nvalue.converter.schemas.enable=false\n\
+        auto.create=true\ntransforms=route,stamp,mask,rename,skip\n\
+        transforms.route.type=org.apache.kafka.connect.transforms.RegexRouter\n\
+        transforms.route.regex=orders\ntransforms.route.replacement=orders_archive\n\
+        transforms.stamp.type=org.apache.kafka.connect.transforms.InsertField$Value\n\
+        transforms.stamp.static.field=source\ntransforms.stamp.static.value=kafka\n\
+        transforms.mask.type=org.apache.kafka.connect.transforms.MaskField$Value\ntransforms.mask.fields=card\n\
+        transforms.rename.type=org.apache.kafka.connect.transforms.ReplaceField$Value\n\
+        transforms.rename.renames=qty:quantity\ntransforms.rename.exclude=internal\n\
+        transforms.skip.type=org.apache.kafka.connect.transforms.Filter\ntransforms.skip.predicate=is_test\n\
+        predicates=is_test\npredicates.is_test.type=org.apache.kafka.connect.transforms.predicates.HasHeaderKey\n\
+        predicates.is_test.name=test\n";
+    let mut records = vec![
+        record("orders", 0, "a", br#"{"id":1,"card":"4111-1111","qty":2,"internal":"x"}"#.to_vec()),
+        record("orders", 0, "b", br#"{"id":2,"card":"5500-0000","qty":5}"#.to_vec()),
+        record("orders", 0, "c", br#"{"id":3,"card":"3400-0000","qty":1}"#.to_vec()),
+    ];
+    records[1].headers = vec![sluice::model::Header { key: "test".into(), value: Some(b"1".to_vec()) }];
+    h.produce_records(&records).await;
+    let running = h.start(plain_worker(&h), vec![connector(&h, &s, "migrated", "orders", chain)]).await.unwrap();
+    let rows = s.wait_rows("orders_archive", 2).await;
+    assert_eq!(
+        rows,
+        vec![
+            json!({"pk": {"topic_partition": "orders_archive_0", "offset": 0},
+                   "columns": {"id": 1, "card": "", "quantity": 2, "source": "kafka"}}),
+            json!({"pk": {"topic_partition": "orders_archive_0", "offset": 2},
+                   "columns": {"id": 3, "card": "", "quantity": 1, "source": "kafka"}}),
+        ]
+    );
+    assert!(s.rows("orders").await.is_empty(), "nothing is written under the original topic");
+    assert!(
+        wait_until(Duration::from_secs(20), || h.committed("connect-migrated", "orders", 1) == vec![3]).await,
+        "the filtered record's offset is committed too: {:?}",
+        h.committed("connect-migrated", "orders", 1)
+    );
+    running.shutdown();
+    running.wait().await;
+}

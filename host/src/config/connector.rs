@@ -151,6 +151,9 @@ pub struct ConnectorConfig {
     pub limits: PluginLimits,
     /// Settings handed to the plugin's `configure`.
     pub parser_settings: Vec<(String, String)>,
+    /// The single message transforms (`transforms`, `predicates`), applied to each record
+    /// before it is parsed; `None` without any.
+    pub transforms: Option<std::sync::Arc<crate::transforms::RecordTransforms>>,
     /// The error policy.
     pub errors: ErrorPolicy,
     /// How failed records are logged.
@@ -197,16 +200,6 @@ impl ConnectorConfig {
             (Some(_), _) => KeySet { keys: &[], prefixes: &[] },
         };
         let checked = keys::check(map, &[CONNECTOR_KEYS, sink.keys(), parser_keys])?;
-        for key in ["transforms", "predicates"] {
-            if let Some(list) = map.get(key).map(str::trim).filter(|l| !l.is_empty()) {
-                bail!(
-                    "`{key}={list}` in {}: single message transforms and predicates are not applied by this \
-                     sluice, and running without them would write different data than Kafka Connect; move the \
-                     transformation into the parser (`parser.plugin`) and remove the `{key}` keys",
-                    map.origin()
-                );
-            }
-        }
 
         let tasks_max = map.parse_or("tasks.max", 1usize, "a positive whole number")?;
         if tasks_max == 0 {
@@ -302,14 +295,20 @@ impl ConnectorConfig {
             None => (batch_max_records, map.millis_or("sluice.batch.linger.ms", 20)?),
         };
 
+        let parser_settings = parser_settings(map, worker);
+        let entries: Vec<(String, String)> = map.entries().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let converters: Vec<(String, String)> =
+            parser_settings.iter().filter(|(k, _)| k.contains(".converter")).cloned().collect();
+        let transforms = crate::transforms::RecordTransforms::from_config(&entries, &converters, map.origin())?;
         let config = Self {
+            transforms,
             retry: retry_policy(map)?,
             errors: error_policy(map, worker, sink)?,
             error_log: ErrorLog {
                 enabled: map.bool_or("errors.log.enable", false)?,
                 include_messages: map.bool_or("errors.log.include.messages", false)?,
             },
-            parser_settings: parser_settings(map, worker),
+            parser_settings,
             name,
             sink,
             tasks_max,
@@ -562,15 +561,19 @@ mod tests {
     }
 
     #[test]
-    fn transforms_and_java_only_client_settings_are_refused_naming_the_key() {
+    fn unknown_transforms_and_java_only_client_settings_are_refused_naming_the_key() {
         let base = "name=x\nconnector.class=FileStreamSink\ntopics=a\nfile=/tmp/o\n";
+        let error = connector(&format!("{base}transforms=t\ntransforms.t.type=com.example.MyTransform\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("transforms.t.type") && error.contains("com.example.MyTransform"), "{error}");
         let error = connector(&format!(
             "{base}transforms=route\ntransforms.route.type=org.apache.kafka.connect.transforms.RegexRouter\n"
         ))
         .unwrap_err()
         .to_string();
-        assert!(error.contains("`transforms=route`") && error.contains("c.properties"), "{error}");
-        assert!(connector(&format!("{base}transforms=\n")).is_ok(), "an empty chain changes nothing");
+        assert!(error.contains("transforms.route.regex"), "{error}");
+        assert!(connector(&format!("{base}transforms=\n")).unwrap().transforms.is_none(), "an empty chain is none");
         let error = connector(&format!("{base}consumer.override.ssl.truststore.location=/etc/trust.jks\n"))
             .unwrap_err()
             .to_string();

@@ -22,6 +22,10 @@ use crate::source::client;
 /// Where in the pipeline a record failed (Kafka Connect's stage names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
+    /// The key converter could not read the record (for its transforms).
+    KeyConverter,
+    /// A single message transform failed on the record.
+    Transformation,
     /// The parser rejected the record or the sandbox failed on it.
     Parse,
     /// The sink rejected the record's outputs.
@@ -32,6 +36,8 @@ impl Stage {
     /// The `__connect.errors.stage` value.
     pub fn connect_name(self) -> &'static str {
         match self {
+            Stage::KeyConverter => "KEY_CONVERTER",
+            Stage::Transformation => "TRANSFORMATION",
             Stage::Parse => "VALUE_CONVERTER",
             Stage::Write => "TASK_PUT",
         }
@@ -70,6 +76,17 @@ impl Failure {
                 code: failure.kind.code().to_string(),
                 message: failure.message.clone(),
                 field: None,
+            },
+            RecordFailure::Transform(failure) => Self {
+                stage: match failure.stage {
+                    "KEY_CONVERTER" => Stage::KeyConverter,
+                    "TRANSFORMATION" => Stage::Transformation,
+                    _ => Stage::Parse,
+                },
+                component: failure.component.clone(),
+                code: if failure.stage == "TRANSFORMATION" { "transform" } else { "converter" }.to_string(),
+                message: failure.message.clone(),
+                field: failure.field.clone(),
             },
         }
     }

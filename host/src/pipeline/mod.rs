@@ -100,9 +100,15 @@ pub async fn start_connector(
         for thread in 0..config.parser_threads {
             let (batch_tx, batch_rx) = mpsc::unbounded_channel();
             let slot = task * config.parser_threads + thread;
-            ParserWorker { task, slot, status: status.clone(), abandon: abandon.clone() }
-                .spawn(batch_rx, parsed_tx.clone())
-                .context("starting a parser thread")?;
+            ParserWorker {
+                task,
+                slot,
+                status: status.clone(),
+                abandon: abandon.clone(),
+                transforms: config.transforms.clone(),
+            }
+            .spawn(batch_rx, parsed_tx.clone())
+            .context("starting a parser thread")?;
             task_senders.push(batch_tx);
         }
         drop(parsed_tx);

@@ -18,11 +18,12 @@ use super::status::{ConnectorStatus, Counters};
 use super::swap::ParserGeneration;
 use crate::config::ErrorLog;
 use crate::model::{KafkaRecord, Output};
-use crate::plugin::{parse_isolating, RecordFailure};
+use crate::plugin::{parse_isolating, InstanceError, PluginInstance, RecordFailure};
 use crate::sinks::driver::Driver;
 use crate::sinks::{retry, AnySink, Sink, SinkError, SinkItem};
 use crate::source::consumer::lock;
 use crate::source::offsets::{Epoch, OffsetTracker, PartitionKey};
+use crate::transforms::{RecordTransforms, Transformed};
 
 /// Records of one or more partitions, in offset order per partition.
 pub struct Batch {
@@ -52,6 +53,9 @@ pub struct ParsedBatch {
     pub records: Vec<KafkaRecord>,
     /// Outputs or failure, one per record.
     pub outcomes: Vec<Result<Vec<Output>, RecordFailure>>,
+    /// The topic a router transform gave each record, where it differs from the record's
+    /// (empty when no record of the batch was routed).
+    pub routed: Vec<Option<Arc<str>>>,
     /// The parser generation that parsed it.
     pub generation: Arc<ParserGeneration>,
     /// The epoch each partition of the batch was dispatched in.
@@ -73,6 +77,8 @@ pub struct ParserWorker {
     pub status: Arc<ConnectorStatus>,
     /// Set to stop after the current batch.
     pub abandon: Arc<AtomicBool>,
+    /// The connector's single message transforms, applied before parsing.
+    pub transforms: Option<Arc<RecordTransforms>>,
 }
 
 impl ParserWorker {
@@ -108,17 +114,21 @@ impl ParserWorker {
                 }
                 let mut make = || generation.instantiate();
                 let started = std::time::Instant::now();
-                let parsed = parse_isolating(&mut instance, &mut make, &batch.records);
+                let parsed = match &self.transforms {
+                    None => parse_isolating(&mut instance, &mut make, &batch.records).map(|o| (o, Vec::new())),
+                    Some(transforms) => transform_and_parse(transforms, &mut instance, &mut make, &batch.records),
+                };
                 let elapsed = started.elapsed();
                 self.status.count(self.task, |c| c.parse_time.record_time(elapsed));
                 self.status
                     .count(self.task, |c| c.parse_time_per_record.record_per_record(elapsed, batch.records.len()));
                 match parsed {
-                    Ok(outcomes) => {
+                    Ok((outcomes, routed)) => {
                         let parsed = ParsedBatch {
                             sequence: batch.sequence,
                             records: batch.records,
                             outcomes,
+                            routed,
                             generation,
                             epochs: batch.epochs,
                             bytes: batch.bytes,
@@ -137,6 +147,46 @@ impl ParserWorker {
             }
         })
     }
+}
+
+/// Outcomes of a batch whose records go through the connector's transforms first: the
+/// records they keep (possibly changed: another topic, other bytes) are parsed together, a
+/// dropped record has no outputs, and a record they fail on fails with the transform's reason.
+/// One outcome per original record, in order, and the topics routers gave them (empty when
+/// none was routed).
+#[allow(clippy::type_complexity)]
+fn transform_and_parse(
+    transforms: &RecordTransforms,
+    instance: &mut Option<PluginInstance>,
+    make: &mut dyn FnMut() -> Result<PluginInstance, InstanceError>,
+    records: &[KafkaRecord],
+) -> Result<(Vec<Result<Vec<Output>, RecordFailure>>, Vec<Option<Arc<str>>>), InstanceError> {
+    let mut kept = Vec::with_capacity(records.len());
+    let mut routed = Vec::new();
+    // For each record: `None` when it is parsed (its outcome comes from the parser, in order),
+    // else its outcome already.
+    let settled: Vec<Option<Result<Vec<Output>, RecordFailure>>> = records
+        .iter()
+        .enumerate()
+        .map(|(index, original)| match transforms.apply(original) {
+            Transformed::Record(record) => {
+                if record.topic != original.topic {
+                    routed.resize(records.len(), None);
+                    routed[index] = Some(Arc::clone(&record.topic));
+                }
+                kept.push(record);
+                None
+            }
+            Transformed::Dropped => Some(Ok(Vec::new())),
+            Transformed::Failed(failure) => Some(Err(RecordFailure::Transform(failure))),
+        })
+        .collect();
+    let mut parsed = parse_isolating(instance, make, &kept)?.into_iter();
+    let outcomes = settled
+        .into_iter()
+        .map(|outcome| outcome.unwrap_or_else(|| parsed.next().expect("one outcome per parsed record")))
+        .collect();
+    Ok((outcomes, routed))
 }
 
 /// How failed records are handled.
@@ -186,6 +236,7 @@ pub struct SinkLane {
 struct Part {
     records: Vec<KafkaRecord>,
     outcomes: Vec<Result<Vec<Output>, RecordFailure>>,
+    routed: Vec<Option<Arc<str>>>,
     generation: Arc<ParserGeneration>,
     epochs: Vec<(PartitionKey, Epoch)>,
 }
@@ -238,11 +289,11 @@ impl SinkLane {
         let mut parts = Vec::with_capacity(batches.len());
         let mut returns = Vec::with_capacity(batches.len());
         for batch in batches {
-            let ParsedBatch { records, outcomes, generation, epochs, spent, .. } = batch;
+            let ParsedBatch { records, outcomes, routed, generation, epochs, spent, .. } = batch;
             // Records of partitions revoked since they were read belong to their new owner
             // now: neither written nor acknowledged here (the new owner reads them again).
-            let (records, outcomes) = self.fence(records, outcomes, &epochs);
-            parts.push(Part { records, outcomes, generation, epochs });
+            let (records, outcomes, routed) = self.fence(records, outcomes, routed, &epochs);
+            parts.push(Part { records, outcomes, routed, generation, epochs });
             returns.push(spent);
         }
         let delivered = self.write_and_settle(&parts).await;
@@ -265,7 +316,9 @@ impl SinkLane {
             for (index, outcome) in part.outcomes.iter().enumerate() {
                 match outcome {
                     Ok(outputs) if !outputs.is_empty() => {
-                        items.push(SinkItem { record: &part.records[index], outputs });
+                        let record = &part.records[index];
+                        let topic = part.routed.get(index).and_then(Option::as_deref).unwrap_or(&record.topic);
+                        items.push(SinkItem { record, topic, outputs });
                         item_records.push((part_index, index));
                     }
                     Ok(_) => self.status.count(self.task, |c| Counters::add(&c.records_without_output, 1)),
@@ -452,26 +505,34 @@ impl SinkLane {
     }
 
     /// Drops the records (and outcomes) of partitions whose epoch is no longer current.
+    #[allow(clippy::type_complexity)]
     fn fence(
         &self,
         records: Vec<KafkaRecord>,
         outcomes: Vec<Result<Vec<Output>, RecordFailure>>,
+        routed: Vec<Option<Arc<str>>>,
         epochs: &[(PartitionKey, Epoch)],
-    ) -> (Vec<KafkaRecord>, Vec<Result<Vec<Output>, RecordFailure>>) {
+    ) -> (Vec<KafkaRecord>, Vec<Result<Vec<Output>, RecordFailure>>, Vec<Option<Arc<str>>>) {
         let stale: Vec<&PartitionKey> = {
             let tracker = lock(&self.tracker);
             epochs.iter().filter(|(key, epoch)| !tracker.is_current(key, *epoch)).map(|(key, _)| key).collect()
         };
         if stale.is_empty() {
-            return (records, outcomes);
+            return (records, outcomes, routed);
         }
         tracing::debug!(connector = %self.status.name, partitions = stale.len(),
             "Dropping records of partitions revoked since they were read; their new owner writes them.");
-        records
-            .into_iter()
-            .zip(outcomes)
-            .filter(|(r, _)| !stale.iter().any(|(topic, partition)| *partition == r.partition && **topic == *r.topic))
-            .unzip()
+        let keep: Vec<bool> = records
+            .iter()
+            .map(|r| !stale.iter().any(|(topic, partition)| *partition == r.partition && **topic == *r.topic))
+            .collect();
+        let routed = match routed.is_empty() {
+            true => routed,
+            false => routed.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(t, _)| t).collect(),
+        };
+        let (records, outcomes) =
+            records.into_iter().zip(outcomes).zip(&keep).filter(|(_, k)| **k).map(|(p, _)| p).unzip();
+        (records, outcomes, routed)
     }
 
     /// Acknowledges every record except the indices in `skip` (sorted), a run of

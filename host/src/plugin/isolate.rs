@@ -14,6 +14,8 @@ pub enum RecordFailure {
     Plugin(PluginError),
     /// Parsing this record (alone) made the sandbox fail.
     Sandbox(SandboxFailure),
+    /// Before parsing: a converter could not read it or a transform failed on it.
+    Transform(crate::transforms::TransformFailure),
 }
 
 impl std::fmt::Display for RecordFailure {
@@ -27,6 +29,7 @@ impl std::fmt::Display for RecordFailure {
                 Ok(())
             }
             RecordFailure::Sandbox(failure) => write!(f, "{failure}"),
+            RecordFailure::Transform(failure) => write!(f, "{}: {}", failure.component, failure.message),
         }
     }
 }

@@ -134,6 +134,10 @@ pub fn run(
                     "offset": record.offset,
                     "error": {"code": failure.kind.code(), "message": failure.message, "field": null},
                 }),
+                Err(RecordFailure::Transform(failure)) => json!({
+                    "offset": record.offset,
+                    "error": {"code": "transform", "message": failure.message, "field": failure.field},
+                }),
             });
         }
     }

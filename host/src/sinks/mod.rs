@@ -28,6 +28,9 @@ pub const SINK_MODE_SETTING: &str = "sluice.sink.mode";
 pub struct SinkItem<'a> {
     /// The source record (its coordinates name the record in errors).
     pub record: &'a KafkaRecord,
+    /// The topic that names the target table, measurement or database: the record's, or the
+    /// one a router transform (`RegexRouter`, `TimestampRouter`) gave it.
+    pub topic: &'a str,
     /// What the parser made of it (never empty).
     pub outputs: &'a [Output],
 }

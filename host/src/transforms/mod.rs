@@ -25,6 +25,7 @@ mod fields;
 mod headers;
 mod predicates;
 mod record;
+mod records;
 mod routing;
 mod schema;
 mod time;
@@ -36,6 +37,7 @@ use anyhow::{anyhow, bail};
 use serde_json::{Map, Value};
 
 pub use record::{ConnectRecord, Data, Header, Part};
+pub use records::{RecordTransforms, TransformFailure, Transformed};
 pub use schema::{Field, Schema, SchemaKind, DATE, DECIMAL, TIME, TIMESTAMP};
 
 use config::{split_list, Settings};

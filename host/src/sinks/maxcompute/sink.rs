@@ -396,7 +396,7 @@ mod tests {
             Column { name: "OFFSET".into(), value: Value::Int64(7) },
             Column { name: "topic".into(), value: Value::Null },
         ]);
-        let item = SinkItem { record: &record, outputs: &outputs };
+        let item = SinkItem { record: &record, topic: &record.topic, outputs: &outputs };
         let mut cells = Vec::new();
         item_rows(&schema(), &item, &config(), &mut cells).unwrap();
         assert_eq!(cells, vec![None, Some(Cell::Int(7))]);
@@ -405,12 +405,12 @@ mod tests {
     #[test]
     fn misfits_and_unknown_columns_are_rejections_naming_the_column() {
         let (record, outputs) = item_with(vec![Column { name: "offset".into(), value: Value::Text("x".into()) }]);
-        let item = SinkItem { record: &record, outputs: &outputs };
+        let item = SinkItem { record: &record, topic: &record.topic, outputs: &outputs };
         let mut cells = Vec::new();
         let error = item_rows(&schema(), &item, &config(), &mut cells).unwrap_err();
         assert!(error.contains("`offset`"), "{error}");
         let (record, outputs) = item_with(vec![Column { name: "nope".into(), value: Value::Int64(1) }]);
-        let item = SinkItem { record: &record, outputs: &outputs };
+        let item = SinkItem { record: &record, topic: &record.topic, outputs: &outputs };
         let error = item_rows(&schema(), &item, &config(), &mut cells).unwrap_err();
         assert!(error.contains("no column `nope`"), "{error}");
     }

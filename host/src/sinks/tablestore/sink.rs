@@ -308,7 +308,7 @@ impl Sink for TablestoreSink {
                     });
                     continue;
                 };
-                let topic = &*item.record.topic;
+                let topic = item.topic;
                 let same = last.as_ref().is_some_and(|(from, table, _)| match &row.table {
                     Some(named) => **table == **named,
                     None => *from == Some(topic),

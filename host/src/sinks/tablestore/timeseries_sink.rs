@@ -206,7 +206,7 @@ impl Sink for TimeseriesSink {
                 };
                 let table = match &point.table {
                     Some(named) => named.to_string(),
-                    None => self.shared.config.table_for(&item.record.topic),
+                    None => self.shared.config.table_for(item.topic),
                 };
                 if !ensured.contains(&table) {
                     self.ensure(&table).await.map_err(|e| {

@@ -95,7 +95,7 @@ impl TdengineSink {
 
     /// The pieces of one item, or why the item cannot be written.
     fn pieces(&self, item: &SinkItem<'_>) -> Result<Vec<(String, Protocol, Piece)>, String> {
-        let db = self.config.database_for(&item.record.topic)?;
+        let db = self.config.database_for(item.topic)?;
         let mut pieces = Vec::with_capacity(item.outputs.len());
         for output in item.outputs {
             match output {

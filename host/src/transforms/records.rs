@@ -1,0 +1,385 @@
+//! A connector's transform chain applied to the host's records, before they are parsed: the
+//! key and value are read with the connector's converters (`key.converter`,
+//! `value.converter`, as Kafka Connect does before its transforms), transformed, and written
+//! back in the same converter's form, so the parser sees records as if they had been produced
+//! that way. The original record stays what offsets, dead letters and error headers refer to.
+//!
+//! Why here and not in the parsers: transforms then apply to every parser (built-in or a
+//! plugin in any language) and every sink the same way, and a router's new topic names the
+//! target table exactly as a topic does.
+
+use std::sync::Arc;
+
+use anyhow::bail;
+use base64::Engine as _;
+use serde_json::Value as Json;
+
+use super::{Chain, ConnectRecord, Data, Header, Part, Schema, SchemaKind, TransformError};
+use crate::model::{self, KafkaRecord};
+
+const JSON_CONVERTER: &str = "org.apache.kafka.connect.json.JsonConverter";
+const STRING_CONVERTER: &str = "org.apache.kafka.connect.storage.StringConverter";
+const BYTE_ARRAY_CONVERTER: &str = "org.apache.kafka.connect.converters.ByteArrayConverter";
+
+/// How a record's key or value bytes become Kafka Connect data and back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Converter {
+    /// `JsonConverter`; `None` when `schemas.enable` is not set and each record says whether
+    /// it is an envelope (the built-in parser's default).
+    Json { schemas: Option<bool> },
+    /// `StringConverter`: a string.
+    String,
+    /// `ByteArrayConverter`: bytes.
+    ByteArray,
+}
+
+impl Converter {
+    fn from_settings(settings: &[(String, String)], prefix: &str) -> anyhow::Result<Self> {
+        let get = |key: &str| settings.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.trim());
+        let schemas_key = format!("{prefix}.schemas.enable");
+        let schemas = match get(&schemas_key) {
+            None => None,
+            Some(text) if text.eq_ignore_ascii_case("true") => Some(true),
+            Some(text) if text.eq_ignore_ascii_case("false") => Some(false),
+            Some(text) => bail!("`{schemas_key}` must be true or false, got `{text}`"),
+        };
+        Ok(match get(prefix) {
+            None => Converter::Json { schemas },
+            Some(JSON_CONVERTER) => Converter::Json { schemas: Some(schemas.unwrap_or(true)) },
+            Some(STRING_CONVERTER) => Converter::String,
+            Some(BYTE_ARRAY_CONVERTER) => Converter::ByteArray,
+            Some(other) => bail!(
+                "`{prefix}={other}` cannot be read for the transforms; use {JSON_CONVERTER}, {STRING_CONVERTER} \
+                 or {BYTE_ARRAY_CONVERTER}"
+            ),
+        })
+    }
+
+    fn structured(self) -> bool {
+        matches!(self, Converter::Json { .. })
+    }
+
+    /// The data the bytes hold, and the envelope choice to write it back with.
+    fn read(self, bytes: Option<&[u8]>) -> anyhow::Result<(Data, bool)> {
+        match self {
+            Converter::Json { schemas } => {
+                let envelope = match (schemas, bytes) {
+                    (Some(schemas), _) => schemas,
+                    (None, Some(bytes)) => is_envelope(bytes),
+                    (None, None) => false,
+                };
+                Ok((Data::from_json_converter(bytes, envelope)?, envelope))
+            }
+            Converter::String => {
+                let data = match bytes {
+                    None => Data::new(Some(Schema::new(SchemaKind::String).optional()), Json::Null),
+                    Some(bytes) => Data::new(
+                        Some(Schema::new(SchemaKind::String).optional()),
+                        Json::String(String::from_utf8_lossy(bytes).into_owned()),
+                    ),
+                };
+                Ok((data, false))
+            }
+            Converter::ByteArray => {
+                let value =
+                    bytes.map_or(Json::Null, |b| Json::String(base64::engine::general_purpose::STANDARD.encode(b)));
+                Ok((Data::new(Some(Schema::new(SchemaKind::Bytes).optional()), value), false))
+            }
+        }
+    }
+
+    fn write(self, data: &Data, envelope: bool) -> anyhow::Result<Option<Vec<u8>>> {
+        match self {
+            Converter::Json { .. } => data.to_json_converter(envelope),
+            Converter::String | Converter::ByteArray => Ok(match &data.value {
+                Json::Null => None,
+                Json::String(text) if self == Converter::ByteArray => {
+                    Some(base64::engine::general_purpose::STANDARD.decode(text)?)
+                }
+                Json::String(text) => Some(text.as_bytes().to_vec()),
+                other => Some(other.to_string().into_bytes()),
+            }),
+        }
+    }
+}
+
+/// Whether JSON bytes are a `{"schema":…,"payload":…}` envelope (and nothing else).
+fn is_envelope(bytes: &[u8]) -> bool {
+    match serde_json::from_slice::<serde_json::Map<String, Json>>(bytes) {
+        Ok(object) => object.len() == 2 && object.contains_key("schema") && object.contains_key("payload"),
+        Err(_) => false,
+    }
+}
+
+/// What the transforms made of one record.
+#[derive(Debug)]
+pub enum Transformed {
+    /// The record to parse instead of the original.
+    Record(KafkaRecord),
+    /// A transform (`Filter`) dropped it: nothing is written, the offset is done.
+    Dropped,
+    /// A converter could not read it or a transform failed on it.
+    Failed(TransformFailure),
+}
+
+/// Why transforming one record failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransformFailure {
+    /// Kafka Connect's stage: `KEY_CONVERTER`, `VALUE_CONVERTER` or `TRANSFORMATION`.
+    pub stage: &'static str,
+    /// What failed: `value.converter`, or `transforms.<alias> (<Class>)`.
+    pub component: String,
+    /// The field concerned, if known.
+    pub field: Option<String>,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl From<TransformError> for TransformFailure {
+    fn from(error: TransformError) -> Self {
+        TransformFailure {
+            stage: "TRANSFORMATION",
+            component: format!("transforms.{} ({})", error.alias, error.class),
+            field: error.field,
+            message: error.message,
+        }
+    }
+}
+
+/// A connector's transforms with the converters they read and write records with.
+#[derive(Debug)]
+pub struct RecordTransforms {
+    chain: Chain,
+    key: Converter,
+    value: Converter,
+    /// Whether any transform reads or writes the key / the value as data; an untouched part
+    /// is not converted and keeps its bytes.
+    reads_key: bool,
+    reads_value: bool,
+}
+
+impl RecordTransforms {
+    /// The connector's chain (`transforms`, `predicates` and their keys in `entries`), or
+    /// `None` when it has none. `converters` holds the converter settings in effect (the
+    /// worker's, then the connector's). A chain that reads the key or value as structured
+    /// data while its converter gives a string or bytes is refused, naming the transforms.
+    pub fn from_config(
+        entries: &[(String, String)],
+        converters: &[(String, String)],
+        origin: &str,
+    ) -> anyhow::Result<Option<Arc<Self>>> {
+        let chain = Chain::from_config(entries).map_err(|e| anyhow::anyhow!("{e:#} (in {origin})"))?;
+        if chain.is_empty() {
+            return Ok(None);
+        }
+        let key = Converter::from_settings(converters, "key.converter")?;
+        let value = Converter::from_settings(converters, "value.converter")?;
+        for (part, converter, needed) in
+            [(Part::Key, key, chain.needs_key()), (Part::Value, value, chain.needs_value())]
+        {
+            if needed && !converter.structured() {
+                bail!(
+                    "{} in {origin} work on the record {} as structured data, but `{}.converter` reads it as {}; \
+                     use {JSON_CONVERTER} for it",
+                    chain.users(part).join(", "),
+                    part.name(),
+                    part.name(),
+                    if converter == Converter::String { "a string" } else { "bytes" },
+                );
+            }
+        }
+        let (reads_key, reads_value) = (chain.needs_key(), chain.needs_value());
+        Ok(Some(Arc::new(RecordTransforms { chain, key, value, reads_key, reads_value })))
+    }
+
+    /// Applies the chain to `record`.
+    pub fn apply(&self, record: &KafkaRecord) -> Transformed {
+        match self.try_apply(record) {
+            Ok(Some(record)) => Transformed::Record(record),
+            Ok(None) => Transformed::Dropped,
+            Err(failure) => Transformed::Failed(failure),
+        }
+    }
+
+    fn try_apply(&self, record: &KafkaRecord) -> Result<Option<KafkaRecord>, TransformFailure> {
+        fn convert(stage: &'static str, component: &'static str) -> impl Fn(anyhow::Error) -> TransformFailure {
+            move |error| TransformFailure {
+                stage,
+                component: component.to_string(),
+                field: None,
+                message: format!("{error:#}"),
+            }
+        }
+        let (key, key_envelope) = match self.reads_key {
+            true => self.key.read(record.key.as_deref()).map_err(convert("KEY_CONVERTER", "key.converter"))?,
+            false => (unread(&record.key), false),
+        };
+        let (value, value_envelope) = match self.reads_value {
+            true => self.value.read(record.value.as_deref()).map_err(convert("VALUE_CONVERTER", "value.converter"))?,
+            false => (unread(&record.value), false),
+        };
+        let connect = ConnectRecord {
+            topic: record.topic.to_string(),
+            partition: record.partition,
+            offset: record.offset,
+            timestamp_ms: record.timestamp_ms,
+            key,
+            value,
+            headers: record.headers.iter().map(header_in).collect(),
+        };
+        let Some(done) = self.chain.apply(connect)? else { return Ok(None) };
+        let key = match self.reads_key {
+            true => self.key.write(&done.key, key_envelope).map_err(convert("KEY_CONVERTER", "key.converter"))?,
+            false => record.key.clone(),
+        };
+        let value = match self.reads_value {
+            true => {
+                self.value.write(&done.value, value_envelope).map_err(convert("VALUE_CONVERTER", "value.converter"))?
+            }
+            false => record.value.clone(),
+        };
+        let topic = if *done.topic == *record.topic { Arc::clone(&record.topic) } else { Arc::from(done.topic) };
+        Ok(Some(KafkaRecord {
+            topic,
+            partition: done.partition,
+            offset: done.offset,
+            timestamp_ms: done.timestamp_ms,
+            key,
+            value,
+            headers: done.headers.iter().map(header_out).collect(),
+        }))
+    }
+}
+
+/// A part no transform reads: only whether it is null is visible (`RecordIsTombstone`).
+fn unread(bytes: &Option<Vec<u8>>) -> Data {
+    Data::schemaless(if bytes.is_some() { Json::Bool(true) } else { Json::Null })
+}
+
+/// A header's bytes as Kafka Connect data (`SimpleHeaderConverter` reads text as a string).
+fn header_in(header: &model::Header) -> Header {
+    let value = match &header.value {
+        None => Data::null(),
+        Some(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => Data::new(Some(Schema::new(SchemaKind::String)), Json::String(text.to_string())),
+            Err(_) => Data::new(
+                Some(Schema::new(SchemaKind::Bytes)),
+                Json::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            ),
+        },
+    };
+    Header::new(header.key.clone(), value)
+}
+
+/// A header's data as bytes: strings as their text, bytes decoded, other values as their JSON
+/// text (what `SimpleHeaderConverter` writes for numbers and booleans).
+fn header_out(header: &Header) -> model::Header {
+    let is_bytes = header.value.schema.as_ref().is_some_and(|s| s.kind == SchemaKind::Bytes);
+    let value = match &header.value.value {
+        Json::Null => None,
+        Json::String(text) if is_bytes => {
+            Some(base64::engine::general_purpose::STANDARD.decode(text).unwrap_or_else(|_| text.as_bytes().to_vec()))
+        }
+        Json::String(text) => Some(text.as_bytes().to_vec()),
+        other => Some(other.to_string().into_bytes()),
+    };
+    model::Header { key: header.key.clone(), value }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn record(value: &str) -> KafkaRecord {
+        KafkaRecord {
+            topic: "orders".into(),
+            partition: 2,
+            offset: 9,
+            timestamp_ms: Some(1_700_000_000_000),
+            key: Some(b"k1".to_vec()),
+            value: Some(value.as_bytes().to_vec()),
+            headers: vec![model::Header { key: "trace".into(), value: Some(b"t-1".to_vec()) }],
+        }
+    }
+
+    const CHAIN: &[(&str, &str)] = &[
+        ("transforms", "route,insert,drop,mask"),
+        ("transforms.route.type", "org.apache.kafka.connect.transforms.RegexRouter"),
+        ("transforms.route.regex", "orders"),
+        ("transforms.route.replacement", "orders_v2"),
+        ("transforms.insert.type", "org.apache.kafka.connect.transforms.InsertField$Value"),
+        ("transforms.insert.offset.field", "kafka_offset"),
+        ("transforms.drop.type", "org.apache.kafka.connect.transforms.Filter"),
+        ("transforms.drop.predicate", "test"),
+        ("transforms.mask.type", "org.apache.kafka.connect.transforms.MaskField$Value"),
+        ("transforms.mask.fields", "card"),
+        ("predicates", "test"),
+        ("predicates.test.type", "org.apache.kafka.connect.transforms.predicates.HasHeaderKey"),
+        ("predicates.test.name", "test"),
+    ];
+
+    #[test]
+    fn a_chain_routes_edits_and_filters_schemaless_json() {
+        let converters = pairs(&[("value.converter", JSON_CONVERTER), ("value.converter.schemas.enable", "false")]);
+        let transforms = RecordTransforms::from_config(&pairs(CHAIN), &converters, "c.properties").unwrap().unwrap();
+        let out = match transforms.apply(&record(r#"{"id":1,"card":"4111"}"#)) {
+            Transformed::Record(out) => out,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(&*out.topic, "orders_v2");
+        let value: Json = serde_json::from_slice(out.value.as_deref().unwrap()).unwrap();
+        assert_eq!(value, serde_json::json!({"id": 1, "card": "", "kafka_offset": 9}));
+        assert_eq!((out.partition, out.offset, out.key.as_deref()), (2, 9, Some(&b"k1"[..])));
+        assert_eq!(out.headers, record("").headers);
+
+        let mut test = record(r#"{"id":2}"#);
+        test.headers.push(model::Header { key: "test".into(), value: None });
+        assert!(matches!(transforms.apply(&test), Transformed::Dropped));
+
+        let Transformed::Failed(failure) = transforms.apply(&record("not json")) else { panic!("not refused") };
+        assert_eq!((failure.stage, failure.component.as_str()), ("VALUE_CONVERTER", "value.converter"));
+    }
+
+    #[test]
+    fn envelopes_keep_their_schema_through_the_chain() {
+        let converters = pairs(&[("value.converter", JSON_CONVERTER)]);
+        let chain = pairs(&[
+            ("transforms", "cast"),
+            ("transforms.cast.type", "org.apache.kafka.connect.transforms.Cast$Value"),
+            ("transforms.cast.spec", "n:string"),
+        ]);
+        let transforms = RecordTransforms::from_config(&chain, &converters, "c").unwrap().unwrap();
+        let input = r#"{"schema":{"type":"struct","fields":[{"field":"n","type":"int32","optional":false}],"optional":false},"payload":{"n":7}}"#;
+        let out = match transforms.apply(&record(input)) {
+            Transformed::Record(out) => out,
+            other => panic!("{other:?}"),
+        };
+        let value: Json = serde_json::from_slice(out.value.as_deref().unwrap()).unwrap();
+        assert_eq!(value["payload"], serde_json::json!({"n": "7"}));
+        assert_eq!(value["schema"]["fields"][0]["type"], "string");
+    }
+
+    #[test]
+    fn field_transforms_need_a_structured_converter_and_no_chain_is_none() {
+        let converters = pairs(&[("value.converter", STRING_CONVERTER)]);
+        let error = RecordTransforms::from_config(&pairs(CHAIN), &converters, "c.properties").unwrap_err().to_string();
+        assert!(error.contains("transforms.insert") && error.contains("value.converter"), "{error}");
+        let routing_only = pairs(&[
+            ("transforms", "route"),
+            ("transforms.route.type", "org.apache.kafka.connect.transforms.RegexRouter"),
+            ("transforms.route.regex", "(.*)"),
+            ("transforms.route.replacement", "$1_copy"),
+        ]);
+        let transforms = RecordTransforms::from_config(&routing_only, &converters, "c").unwrap().unwrap();
+        let out = match transforms.apply(&record("plain text")) {
+            Transformed::Record(out) => out,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((&*out.topic, out.value.as_deref()), ("orders_copy", Some(&b"plain text"[..])));
+        assert!(RecordTransforms::from_config(&pairs(&[("transforms", "")]), &converters, "c").unwrap().is_none());
+    }
+}
