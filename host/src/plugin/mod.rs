@@ -25,7 +25,7 @@ use wasmtime::{Config, Engine};
 pub use bindings::{RecordResult, CONTRACT_PACKAGE, CONTRACT_VERSION, SUPPORTED_VERSIONS};
 pub use builtin::{builtin_keys, builtin_wasm, BUILTIN_PARSERS};
 pub use cache::ComponentCache;
-pub use compact::DecodeError;
+pub use compact::{decode as decode_compact, DecodeError};
 pub use contract::ContractReport;
 pub use instance::{InstanceError, PluginInstance, SandboxFailure, SandboxFailureKind};
 pub use isolate::{parse_isolating, RecordFailure};
