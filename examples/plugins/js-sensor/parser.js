@@ -8,7 +8,7 @@
 //
 // Settings: `sensor.measurement` (default `sensor`); the record key, when present, becomes
 // the `site` tag.
-import { log } from 'sluice:plugin/log@0.1.0';
+import { log } from 'sluice:plugin/log@0.2.0';
 
 let measurement = null;
 const decoder = new TextDecoder('utf-8', { fatal: true });
