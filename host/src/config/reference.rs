@@ -23,6 +23,8 @@ pub enum Scope {
     MaxComputeParser,
     /// Connectors using the Tablestore sink.
     TablestoreSink,
+    /// Kafka Connect keys sluice accepts without applying them, and why that changes nothing.
+    NotApplied,
 }
 
 impl Scope {
@@ -43,6 +45,7 @@ impl Scope {
             Scope::TablestoreSink => {
                 "Tablestore sink (`connector.class=TableStoreSinkConnector`, see docs/sinks/tablestore.md)"
             }
+            Scope::NotApplied => "Kafka Connect keys accepted but not applied, and why",
         }
     }
 }
@@ -202,6 +205,14 @@ pub const KEYS: &[KeyDoc] = &[
     key(TablestoreSink, "buffer.size, max.thread.count, bucket.count, flush.Interval", "1024, cores + 1, 3, 10000", "Accepted and validated as in the Java connector (power of two; at least 1; `bucket.count` at most `max.concurrency`); sluice needs no ring buffers or callback threads and flushes every batch."),
     key(TablestoreSink, "event.parse.class", "(DefaultEventParser)", "`DefaultEventParser` is what the built-in `json` parser does; any other (custom Java) class is refused at load: port it to a parser plugin (`parser.plugin`)."),
     key(TablestoreSink, "region, account.id, role.name, sts.endpoint, client.time.out.ms", "(none)", "The managed-service STS role flow's keys: accepted, not used."),
+    key(NotApplied, "plugin.path, plugin.discovery", "(none)", "Not needed: the connectors are built in, and parsers are WebAssembly components named by `parser.plugin`."),
+    key(NotApplied, "offset.storage.file.filename", "(none)", "Not needed for offsets: a sink connector's offsets are its consumer group's committed offsets, in Kafka Connect as here. Its folder holds `sluice-connectors.json` unless `sluice.state.dir` is set."),
+    key(NotApplied, "group.id, config.storage.topic, offset.storage.topic, status.storage.topic, config.storage.replication.factor, offset.storage.replication.factor, status.storage.replication.factor, offset.storage.partitions, status.storage.partitions", "(none)", "Distributed-mode keys; `sluice standalone` keeps connector configs in memory and its state folder, so they change nothing."),
+    key(NotApplied, "connector.client.config.override.policy", "All", "Not needed: `consumer.override.*`, `producer.override.*` and `admin.override.*` are always applied (Kafka Connect's default policy `All`)."),
+    key(NotApplied, "metric.reporters, metrics.recording.level, metrics.*", "(none)", "Not needed: metrics are served in Prometheus format at `/metrics` (see docs/operations.md)."),
+    key(NotApplied, "rest.extension.classes", "(none)", "Refused when set: Java REST extensions (often authentication) cannot run, and serving the API without them would open it; put an authenticating proxy in front."),
+    key(NotApplied, "key.deserializer, value.deserializer, interceptor.classes", "(none)", "Deserializers are not needed (records are read as bytes and converted by the connector's converters); `interceptor.classes` is refused, as a Java consumer interceptor could change records."),
+
 ];
 
 /// Renders the reference as Markdown tables, one per scope.
@@ -217,6 +228,7 @@ pub fn markdown() -> String {
         TdengineParser,
         MaxComputeSink,
         MaxComputeParser,
+        NotApplied,
     ] {
         out.push_str(&format!("### {}\n\n| key | default | meaning |\n|---|---|---|\n", scope.title()));
         for doc in KEYS.iter().filter(|k| k.scope == scope) {

@@ -196,6 +196,14 @@ impl WorkerConfig {
         // Before anything can fail with a value in its message: the log hides credentials.
         crate::logging::hide(super::connector::secret_values(map));
         let checked = keys::check(map, &[WORKER_KEYS])?;
+        if let Some(classes) = map.get("rest.extension.classes").map(str::trim).filter(|c| !c.is_empty()) {
+            anyhow::bail!(
+                "`rest.extension.classes={classes}` in {}: Java REST extensions (often authentication) cannot \
+                 run in sluice, and serving the API without them would open it; remove the key and put an \
+                 authenticating proxy in front of `listeners`",
+                map.origin()
+            );
+        }
         let converters = map
             .entries()
             .iter()
@@ -246,6 +254,13 @@ impl WorkerConfig {
 mod tests {
     use super::*;
     use crate::config::parse_text;
+
+    #[test]
+    fn a_java_rest_extension_is_refused_naming_the_key() {
+        let text = "rest.extension.classes=org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension\n";
+        let error = WorkerConfig::from_map(&parse_text("w.properties", text).unwrap()).unwrap_err().to_string();
+        assert!(error.contains("rest.extension.classes") && error.contains("proxy"), "{error}");
+    }
 
     #[test]
     fn seed_worker_file_is_accepted_with_kafka_connect_defaults() {
