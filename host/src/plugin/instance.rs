@@ -172,6 +172,13 @@ fn instantiate(plugin: &LoadedPlugin, store: &mut Store<HostState>) -> wasmtime:
     let configure = function(&parsing, "configure").ok_or_else(|| missing("configure"))?;
     let parse = function(&parsing, "parse").ok_or_else(|| missing("parse"))?;
     let parse_compact = function(&bindings::compact_export(version), "parse-compact");
+    // Check the signatures once here, so a plugin whose functions do not match the contract
+    // fails to start instead of failing every batch.
+    configure.typed::<(&[(String, String)],), (WitConfigureResult,)>(&*store)?;
+    parse.typed::<(&[RecordView<'static>],), (WitRecordResults,)>(&*store)?;
+    if let Some(compact) = parse_compact {
+        compact.typed::<(&[RecordView<'static>],), (Vec<u8>,)>(&*store)?;
+    }
     Ok((configure, parse, parse_compact))
 }
 
