@@ -75,7 +75,7 @@ pub const KEYS: &[KeyDoc] = &[
     key(Worker, "offset.flush.interval.ms", "60000", "How often positions of written records are committed, as in Kafka Connect."),
     key(Worker, "offset.flush.timeout.ms", "5000", "Accepted for compatibility; commits are synchronous."),
     key(Worker, "task.shutdown.graceful.timeout.ms", "5000", "On shutdown or revocation, how long in-flight records may take to finish; unfinished ones are not committed and are re-read."),
-    key(Worker, "key.converter*, value.converter*, header.converter*", "(none)", "Kafka Connect converter settings; passed to parsers (the `json` parser honours `JsonConverter`, `StringConverter`, `ByteArrayConverter` and `schemas.enable`)."),
+    key(Worker, "key.converter*, value.converter*, header.converter*", "(none)", "Kafka Connect converter settings; passed to parsers (the `json` parser honours `JsonConverter` with `schemas.enable`, `StringConverter`, `ByteArrayConverter` and the number and boolean converters `Short/Integer/Long/Float/Double/BooleanConverter`), and read by the transforms for the parts they change. `header.converter` is not applied: parsers receive header bytes as produced and transforms read text headers as strings (`SimpleHeaderConverter`'s reading of text)."),
     key(Worker, "consumer.*", "(none)", "Consumer settings for every connector (Java client names; Java-only keys are translated or ignored with a note)."),
     key(Worker, "producer.*", "(none)", "Settings of dead-letter producers."),
     key(Worker, "admin.*", "(none)", "Settings of the admin client that creates dead-letter topics."),

@@ -31,6 +31,9 @@ enum Converter {
     String,
     /// `ByteArrayConverter`: bytes.
     ByteArray,
+    /// Another converter (a number converter, a plugin's own format): the transforms can route,
+    /// filter and edit headers of such records but not read their key or value.
+    Opaque,
 }
 
 impl Converter {
@@ -48,10 +51,7 @@ impl Converter {
             Some(JSON_CONVERTER) => Converter::Json { schemas: Some(schemas.unwrap_or(true)) },
             Some(STRING_CONVERTER) => Converter::String,
             Some(BYTE_ARRAY_CONVERTER) => Converter::ByteArray,
-            Some(other) => bail!(
-                "`{prefix}={other}` cannot be read for the transforms; use {JSON_CONVERTER}, {STRING_CONVERTER} \
-                 or {BYTE_ARRAY_CONVERTER}"
-            ),
+            Some(_) => Converter::Opaque,
         })
     }
 
@@ -85,12 +85,14 @@ impl Converter {
                     bytes.map_or(Json::Null, |b| Json::String(base64::engine::general_purpose::STANDARD.encode(b)));
                 Ok((Data::new(Some(Schema::new(SchemaKind::Bytes).optional()), value), false))
             }
+            Converter::Opaque => Ok((unread(&bytes.map(<[u8]>::to_vec)), false)),
         }
     }
 
     fn write(self, data: &Data, envelope: bool) -> anyhow::Result<Option<Vec<u8>>> {
         match self {
             Converter::Json { .. } => data.to_json_converter(envelope),
+            Converter::Opaque => bail!("a converter other than JSON, String or ByteArray cannot write data back"),
             Converter::String | Converter::ByteArray => Ok(match &data.value {
                 Json::Null => None,
                 Json::String(text) if self == Converter::ByteArray => {
@@ -184,7 +186,11 @@ impl RecordTransforms {
                     chain.users(part).join(", "),
                     part.name(),
                     part.name(),
-                    if converter == Converter::String { "a string" } else { "bytes" },
+                    match converter {
+                        Converter::String => "a string",
+                        Converter::ByteArray => "bytes",
+                        _ => "something other than JSON",
+                    },
                 );
             }
         }

@@ -9,6 +9,97 @@ use crate::{envelope, plain};
 const JSON_CONVERTER: &str = "org.apache.kafka.connect.json.JsonConverter";
 const STRING_CONVERTER: &str = "org.apache.kafka.connect.storage.StringConverter";
 const BYTE_ARRAY_CONVERTER: &str = "org.apache.kafka.connect.converters.ByteArrayConverter";
+/// Kafka Connect's converters for single numbers and booleans (`org.apache.kafka.connect.converters.*`),
+/// reading what Kafka's `ShortSerializer`, `IntegerSerializer`, `LongSerializer`,
+/// `FloatSerializer`, `DoubleSerializer` and `BooleanSerializer` write: big-endian, fixed size.
+const PRIMITIVE_CONVERTERS: &[(&str, Primitive)] = &[
+    ("org.apache.kafka.connect.converters.ShortConverter", Primitive::Short),
+    ("org.apache.kafka.connect.converters.IntegerConverter", Primitive::Integer),
+    ("org.apache.kafka.connect.converters.LongConverter", Primitive::Long),
+    ("org.apache.kafka.connect.converters.FloatConverter", Primitive::Float),
+    ("org.apache.kafka.connect.converters.DoubleConverter", Primitive::Double),
+    ("org.apache.kafka.connect.converters.BooleanConverter", Primitive::Boolean),
+];
+
+/// The value type of a primitive converter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Primitive {
+    /// `int16`, 2 bytes.
+    Short,
+    /// `int32`, 4 bytes.
+    Integer,
+    /// `int64`, 8 bytes.
+    Long,
+    /// `float32`, 4 bytes.
+    Float,
+    /// `float64`, 8 bytes.
+    Double,
+    /// `boolean`, 1 byte (0 or 1).
+    Boolean,
+}
+
+impl Primitive {
+    fn size(self) -> usize {
+        match self {
+            Primitive::Boolean => 1,
+            Primitive::Short => 2,
+            Primitive::Integer | Primitive::Float => 4,
+            Primitive::Long | Primitive::Double => 8,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Primitive::Short => "Short",
+            Primitive::Integer => "Integer",
+            Primitive::Long => "Long",
+            Primitive::Float => "Float",
+            Primitive::Double => "Double",
+            Primitive::Boolean => "Boolean",
+        }
+    }
+
+    /// The value Kafka's deserializer reads from `bytes`, or its error.
+    fn read(self, bytes: &[u8]) -> Result<Value, PluginError> {
+        if bytes.len() != self.size() {
+            return Err(PluginError::new(
+                "invalid-size",
+                format!(
+                    "Size of data received by {}Deserializer is not {} (got {} bytes); {}Converter reads what Kafka's \
+                     {}Serializer writes",
+                    self.name(),
+                    self.size(),
+                    bytes.len(),
+                    self.name(),
+                    self.name()
+                ),
+            ));
+        }
+        let array = |bytes: &[u8]| -> [u8; 8] {
+            let mut out = [0u8; 8];
+            out[..bytes.len()].copy_from_slice(bytes);
+            out
+        };
+        let b = array(bytes);
+        Ok(match self {
+            Primitive::Short => Value::Int16(i16::from_be_bytes([b[0], b[1]])),
+            Primitive::Integer => Value::Int32(i32::from_be_bytes([b[0], b[1], b[2], b[3]])),
+            Primitive::Long => Value::Int64(i64::from_be_bytes(b)),
+            Primitive::Float => Value::Float32(f32::from_be_bytes([b[0], b[1], b[2], b[3]])),
+            Primitive::Double => Value::Float64(f64::from_be_bytes(b)),
+            Primitive::Boolean => match b[0] {
+                0 => Value::Boolean(false),
+                1 => Value::Boolean(true),
+                other => {
+                    return Err(PluginError::new(
+                        "invalid-boolean",
+                        format!("BooleanDeserializer reads 0 or 1, got {other}"),
+                    ))
+                }
+            },
+        })
+    }
+}
 
 /// Kafka Connect's message when `schemas.enable=true` meets data without an envelope.
 const MISSING_ENVELOPE: &str = "JsonConverter with schemas.enable requires \"schema\" and \
@@ -44,6 +135,8 @@ pub(crate) enum Converter {
     String,
     /// `ByteArrayConverter`: one binary column.
     ByteArray,
+    /// `ShortConverter`, `IntegerConverter`, ...: one typed column.
+    Primitive(Primitive),
 }
 
 impl Converter {
@@ -67,14 +160,18 @@ impl Converter {
             Some(JSON_CONVERTER) => Ok(json(envelope(schemas.unwrap_or(true)))),
             Some(STRING_CONVERTER) => Ok(Converter::String),
             Some(BYTE_ARRAY_CONVERTER) => Ok(Converter::ByteArray),
-            Some(other) => Err(PluginError::new(
-                "bad-setting",
-                format!(
-                    "{prefix} {other:?} is not supported; use {JSON_CONVERTER}, \
-                     {STRING_CONVERTER} or {BYTE_ARRAY_CONVERTER}"
-                ),
-            )
-            .with_field(prefix)),
+            Some(other) => match PRIMITIVE_CONVERTERS.iter().find(|(class, _)| *class == other) {
+                Some((_, primitive)) => Ok(Converter::Primitive(*primitive)),
+                None => Err(PluginError::new(
+                    "bad-setting",
+                    format!(
+                        "{prefix} {other:?} is not supported; use {JSON_CONVERTER}, {STRING_CONVERTER}, \
+                         {BYTE_ARRAY_CONVERTER} or one of Kafka Connect's number and boolean converters \
+                         (org.apache.kafka.connect.converters.IntegerConverter, ...)"
+                    ),
+                )
+                .with_field(prefix)),
+            },
         }
     }
 
@@ -89,6 +186,10 @@ impl Converter {
                     .with_field(scalar_name)),
             },
             Converter::ByteArray => Ok(Some(vec![Column::new(scalar_name, Value::binary(bytes))])),
+            Converter::Primitive(primitive) => {
+                let value = primitive.read(bytes).map_err(|e| e.with_field(scalar_name))?;
+                Ok(Some(vec![Column::new(scalar_name, value)]))
+            }
         }
     }
 }

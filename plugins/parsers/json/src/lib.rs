@@ -1,5 +1,6 @@
-//! sluice's default parser: Kafka Connect's `JsonConverter` (plus `StringConverter` and
-//! `ByteArrayConverter`) combined with the Tablestore connector's `DefaultEventParser`.
+//! sluice's default parser: Kafka Connect's `JsonConverter` (plus `StringConverter`,
+//! `ByteArrayConverter` and the number and boolean converters) combined with the Tablestore
+//! connector's `DefaultEventParser`.
 //!
 //! Each record becomes one `put` row for the connector's default table. The primary key
 //! follows `primarykey.mode`; the columns follow the value converter:
@@ -8,7 +9,9 @@
 //!   array becomes one column `value`;
 //! - a Kafka Connect envelope (`{"schema": ..., "payload": ...}`): the schema types the
 //!   columns, including the `Decimal`, `Timestamp`, `Date` and `Time` logical types;
-//! - `StringConverter` / `ByteArrayConverter`: one `value` column of text / binary.
+//! - `StringConverter` / `ByteArrayConverter`: one `value` column of text / binary;
+//! - `ShortConverter`, `IntegerConverter`, `LongConverter`, `FloatConverter`,
+//!   `DoubleConverter`, `BooleanConverter`: one `value` column of that type.
 //!
 //! Null values (tombstones) produce no output, except for the Tablestore sink, where the
 //! connector's delete rules apply (see the `tablestore` module). See [`JsonParser`] for the
@@ -35,8 +38,9 @@ use config::Config;
 ///
 /// - `value.converter` / `key.converter`: a Kafka Connect converter class
 ///   (`org.apache.kafka.connect.json.JsonConverter`, the default,
-///   `org.apache.kafka.connect.storage.StringConverter` or
-///   `org.apache.kafka.connect.converters.ByteArrayConverter`);
+///   `org.apache.kafka.connect.storage.StringConverter`,
+///   `org.apache.kafka.connect.converters.ByteArrayConverter` or one of the
+///   `org.apache.kafka.connect.converters.{Short,Integer,Long,Float,Double,Boolean}Converter`);
 /// - `value.converter.schemas.enable` / `key.converter.schemas.enable`: `true` requires the
 ///   `{"schema","payload"}` envelope, `false` reads plain JSON. When neither the converter
 ///   nor this key is set, an object with exactly the keys `schema` and `payload` is read as

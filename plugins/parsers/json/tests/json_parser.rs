@@ -345,6 +345,30 @@ fn byte_array_converter() {
     assert_eq!(row.columns, columns(vec![("value", Value::binary(vec![0, 159, 255]))]));
 }
 
+/// Kafka Connect's number and boolean converters read what Kafka's serializers write: fixed
+/// size, big-endian (`IntegerSerializer` writes 42 as 00 00 00 2a, `DoubleSerializer` 1.5 as
+/// the IEEE 754 bits 3f f8 00 ...).
+#[test]
+fn primitive_converters() {
+    let cases: [(&str, Vec<u8>, Value); 6] = [
+        ("ShortConverter", vec![0xff, 0xfe], Value::Int16(-2)),
+        ("IntegerConverter", vec![0, 0, 0, 0x2a], Value::Int32(42)),
+        ("LongConverter", vec![0, 0, 0, 1, 0, 0, 0, 0], Value::Int64(1 << 32)),
+        ("FloatConverter", vec![0x3f, 0xc0, 0, 0], Value::Float32(1.5)),
+        ("DoubleConverter", vec![0x3f, 0xf8, 0, 0, 0, 0, 0, 0], Value::Float64(1.5)),
+        ("BooleanConverter", vec![1], Value::Boolean(true)),
+    ];
+    for (class, bytes, value) in cases {
+        let class = format!("org.apache.kafka.connect.converters.{class}");
+        let mut p = parser(&[("value.converter", &class)]);
+        let row = single_row(p.parse_one(&record(None, Some(&bytes))).unwrap());
+        assert_eq!(row.columns, columns(vec![("value", value)]), "{class}");
+        let err = p.parse_one(&record(None, Some(&[1, 2, 3]))).unwrap_err();
+        assert_eq!((err.code.as_str(), err.field.as_deref()), ("invalid-size", Some("value")), "{class}");
+        assert!(err.message.contains("Size of data received by"), "{}", err.message);
+    }
+}
+
 #[test]
 fn batches_keep_one_result_per_record_in_order() {
     let mut p = parser(&[]);
