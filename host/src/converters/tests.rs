@@ -332,3 +332,77 @@ fn converter_is_shareable_between_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<RegistryConverter>();
 }
+
+/// Named types and the less common Avro shapes, as Confluent's AvroData maps them: a record
+/// type reused by reference (same Connect struct, named with its inherited namespace), as an
+/// optional field and inside a general union (member field named after the record's simple
+/// name, the union flagged for its `null` default), a named fixed (`connect.fixed.size`), a
+/// decimal on a fixed (the fixed's name dropped, shortest two's complement), an array of
+/// `io.confluent.connect.avro.MapEntry` records read as a map with int keys (pairs in the
+/// payload), and a record default.
+#[test]
+fn avro_named_types_unions_fixed_and_map_entries() {
+    let standin = registry(&[]);
+    let url = standin.base_url();
+    let schema = r#"{"type":"record","name":"Shipment","namespace":"shop","fields":[
+      {"name":"from","type":{"type":"record","name":"Address","fields":[{"name":"city","type":"string"}]}},
+      {"name":"to","type":["null","Address"],"default":null},
+      {"name":"pick","type":["null","int","Address"],"default":null},
+      {"name":"hash","type":{"type":"fixed","name":"Hash","size":4}},
+      {"name":"price","type":{"type":"fixed","name":"Price","size":8,"logicalType":"decimal","precision":18,"scale":3}},
+      {"name":"counts","type":{"type":"array","items":{"type":"record","name":"MapEntry",
+        "namespace":"io.confluent.connect.avro","fields":[{"name":"key","type":"int"},{"name":"value","type":"string"}]}}},
+      {"name":"home","type":"Address","default":{"city":"Oslo"}}
+    ]}"#;
+    let records = confluent_serialize(&json!({"url": url, "records": [
+        {"format": "avro", "topic": "shipments", "part": "value", "schema": schema, "value": {
+            "from": {"city": "Bergen"}, "to": {"city": "Oslo"}, "pick": {"city": "Rome"},
+            "hash": {"$bytes": "AQIDBA=="}, "price": {"$decimal": "-1.500"},
+            "counts": [{"key": 1, "value": "a"}, {"key": 2, "value": "b"}], "home": {"city": "Turku"}}},
+    ]}));
+    let values = converter("value.converter", AVRO_CONVERTER, &url, &[]);
+    let data = values.to_connect_in_topic("shipments", some(&records[0])).unwrap();
+    let address = r#"{"type":"struct","fields":[{"type":"string","optional":false,"field":"city"}],"#;
+    let expected = [
+        r#"{"schema":{"type":"struct","fields":["#,
+        address,
+        r#""optional":false,"name":"shop.Address","field":"from"},"#,
+        address,
+        r#""optional":true,"name":"shop.Address","field":"to"},"#,
+        r#"{"type":"struct","fields":[{"type":"int32","optional":true,"field":"int"},"#,
+        address,
+        r#""optional":true,"name":"shop.Address","field":"Address"}],"optional":true,"#,
+        r#""name":"io.confluent.connect.avro.Union","parameters":{"io.confluent.connect.avro.field.default":"true"},"#,
+        r#""field":"pick"},"#,
+        r#"{"type":"bytes","optional":false,"name":"shop.Hash","parameters":{"connect.fixed.size":"4"},"field":"hash"},"#,
+        r#"{"type":"bytes","optional":false,"name":"org.apache.kafka.connect.data.Decimal","version":1,"#,
+        r#""parameters":{"scale":"3","connect.decimal.precision":"18","connect.fixed.size":"8"},"field":"price"},"#,
+        r#"{"type":"map","keys":{"type":"int32","optional":false},"values":{"type":"string","optional":false},"#,
+        r#""optional":false,"field":"counts"},"#,
+        address,
+        r#""optional":false,"name":"shop.Address","parameters":{"io.confluent.connect.avro.field.default":"true"},"#,
+        r#""default":{"city":"Oslo"},"field":"home"}"#,
+        r#"],"optional":false,"name":"shop.Shipment","version":1},"#,
+        r#""payload":{"from":{"city":"Bergen"},"to":{"city":"Oslo"},"pick":{"int":null,"Address":{"city":"Rome"}},"#,
+        // -1.500 at scale 3 is the unscaled -1500 = 0xFA24.
+        r#""hash":"AQIDBA==","price":"+iQ=","counts":[[1,"a"],[2,"b"]],"home":{"city":"Turku"}}}"#,
+    ]
+    .concat();
+    assert_eq!(envelope(&data), expected);
+}
+
+#[test]
+fn unsupported_shapes_are_refused_with_the_reason() {
+    let recursive = r#"{"type":"record","name":"Node","fields":[{"name":"next","type":["null","Node"]}]}"#;
+    let error = format!("{:#}", avro::AvroSchema::compile(3, recursive, None).unwrap_err());
+    assert!(error.contains("schema id 3") && error.contains("`Node` refers to itself"), "{error}");
+
+    let untyped = r#"{"type":"object","properties":{"any":{}}}"#;
+    let error = format!("{:#}", json_schema::JsonSchema::compile(4, untyped, None).unwrap_err());
+    assert!(error.contains("JSON Schema id 4") && error.contains("property `any`"), "{error}");
+
+    let person = r#"{"type":"object","properties":{"name":{"type":"string"}},"required":["name"]}"#;
+    let compiled = json_schema::JsonSchema::compile(5, person, None).unwrap();
+    let error = format!("{:#}", compiled.decode(b"{}").unwrap_err());
+    assert!(error.contains("field `name`") && error.contains("required"), "{error}");
+}
