@@ -12,6 +12,7 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod converters;
 pub mod fuzzing;
 pub mod logging;
 pub mod model;

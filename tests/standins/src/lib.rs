@@ -6,7 +6,7 @@
 //! stdout once it accepts connections (`PORT <n>`, or a JSON object of ports for MaxCompute),
 //! so starting one waits for that event instead of sleeping.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -19,6 +19,8 @@ pub enum Service {
     Tdengine,
     /// MaxCompute's service and tunnel endpoints (`maxcompute/server.py`, PyPI `pyodps`).
     MaxCompute,
+    /// Confluent Schema Registry's REST API (`schema_registry/server.py`).
+    SchemaRegistry,
 }
 
 impl Service {
@@ -28,6 +30,7 @@ impl Service {
             Service::Tablestore => "tablestore/server.py",
             Service::Tdengine => "tdengine/taosadapter.py",
             Service::MaxCompute => "maxcompute/server.py",
+            Service::SchemaRegistry => "schema_registry/server.py",
         };
         Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
     }
@@ -118,4 +121,35 @@ impl Drop for Standin {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Serializes records with Confluent's official serializers (PyPI `confluent-kafka`'s
+/// `AvroSerializer` / `JSONSerializer`, run by `schema_registry/serialize.py`), which register
+/// their schemas in the registry at `job["url"]`. `job` is the script's input (see its
+/// docstring): `{"url", "user_info"?, "records": [{"format", "topic", "part", "schema",
+/// "value"}]}`. Returns the serialized bytes, in order.
+///
+/// Panics with the script's stderr when it fails (tests only).
+pub fn confluent_serialize(job: &serde_json::Value) -> Vec<Vec<u8>> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema_registry/serialize.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running the official serializer needs python3 ({e})"));
+    child.stdin.take().expect("piped stdin").write_all(job.to_string().as_bytes()).expect("writing the job");
+    let output = child.wait_with_output().expect("waiting for the serializer");
+    assert!(
+        output.status.success(),
+        "the official serializer failed ({}); its packages are installed by `python3 -m pip install -r \
+         tests/standins/requirements.txt`:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let hex: Vec<String> = serde_json::from_slice(&output.stdout).expect("the serializer prints a JSON list");
+    hex.iter()
+        .map(|h| (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("hex")).collect())
+        .collect()
 }

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Serializes records with Confluent's OFFICIAL serializers (PyPI `confluent-kafka`:
+`confluent_kafka.schema_registry.avro.AvroSerializer` and `...json_schema.JSONSerializer`),
+registering their schemas in a registry (the stand-in), so sluice's converters are tested on
+bytes written by code we did not write.
+
+Input (stdin, JSON):
+  {"url": "http://127.0.0.1:PORT", "user_info": "user:password" (optional),
+   "records": [{"format": "avro" | "json", "topic": "t", "part": "value" | "key",
+                "schema": <schema text or JSON>, "value": <value>}, ...]}
+Values are JSON, with tagged objects for the Python types the serializers expect for logical
+types: {"$decimal": "12.34"} (decimal.Decimal), {"$date": "2024-01-31"} (datetime.date),
+{"$time": "12:34:56.789"} (datetime.time), {"$timestamp": "2024-01-31T12:34:56.789+00:00"}
+(datetime.datetime), {"$bytes": "<base64>"} (bytes).
+Output (stdout, JSON): the serialized records as hex strings, in order.
+"""
+
+import base64
+import datetime
+import decimal
+import json
+import sys
+
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.schema_registry.json_schema import JSONSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+
+def python_value(value):
+    if isinstance(value, list):
+        return [python_value(v) for v in value]
+    if isinstance(value, dict):
+        if len(value) == 1:
+            ((tag, text),) = value.items()
+            if tag == "$decimal":
+                return decimal.Decimal(text)
+            if tag == "$date":
+                return datetime.date.fromisoformat(text)
+            if tag == "$time":
+                return datetime.time.fromisoformat(text)
+            if tag == "$timestamp":
+                return datetime.datetime.fromisoformat(text)
+            if tag == "$bytes":
+                return base64.b64decode(text)
+        return {k: python_value(v) for k, v in value.items()}
+    return value
+
+
+def main():
+    job = json.load(sys.stdin)
+    conf = {"url": job["url"]}
+    if job.get("user_info"):
+        conf["basic.auth.user.info"] = job["user_info"]
+    client = SchemaRegistryClient(conf)
+    out = []
+    for record in job["records"]:
+        schema = record["schema"]
+        if not isinstance(schema, str):
+            schema = json.dumps(schema)
+        if record["format"] == "avro":
+            serializer = AvroSerializer(client, schema)
+        elif record["format"] == "json":
+            serializer = JSONSerializer(schema, client)
+        else:
+            raise SystemExit(f"unknown format {record['format']!r}")
+        field = MessageField.KEY if record.get("part") == "key" else MessageField.VALUE
+        data = serializer(python_value(record["value"]), SerializationContext(record["topic"], field))
+        out.append(data.hex())
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
