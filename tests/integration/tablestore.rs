@@ -789,3 +789,49 @@ async fn a_transform_chain_routes_edits_and_filters_like_kafka_connect() {
     running.shutdown();
     running.wait().await;
 }
+
+/// Records written by Confluent's official Avro serializer (PyPI `confluent-kafka`, against the
+/// Schema Registry stand-in) land with their Avro types: `value.converter=AvroConverter` is read
+/// in the host and handed to the built-in parser as a typed envelope, so a decimal, a
+/// timestamp and a nullable field arrive as Tablestore would store them from Kafka Connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn avro_records_from_the_official_serializer_land_with_their_types() {
+    use sluice_standins::{confluent_serialize, Service, Standin as Registry, Stderr as RegistryStderr};
+    let registry = Registry::start(Service::SchemaRegistry, &[], RegistryStderr::Inherit);
+    let schema = r#"{"type":"record","name":"Payment","fields":[
+        {"name":"id","type":"long"},{"name":"customer","type":"string"},
+        {"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":10,"scale":2}},
+        {"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}},
+        {"name":"note","type":["null","string"],"default":null}]}"#;
+    let records = confluent_serialize(&json!({"url": registry.base_url(), "records": [
+        {"format": "avro", "topic": "payments", "part": "value", "schema": schema,
+         "value": {"id": 1, "customer": "ann", "amount": {"$decimal": "12.50"}, "at": {"$timestamp": "2023-11-14T22:13:20.123+00:00"}, "note": "first"}},
+        {"format": "avro", "topic": "payments", "part": "value", "schema": schema,
+         "value": {"id": 2, "customer": "bob", "amount": {"$decimal": "-0.07"}, "at": {"$timestamp": "2023-11-14T22:13:21+00:00"}, "note": null}},
+    ]}));
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("payments", 1);
+    let produced: Vec<_> =
+        records.into_iter().enumerate().map(|(i, bytes)| record("payments", 0, &format!("k{i}"), bytes)).collect();
+    h.produce_records(&produced).await;
+    let extra = format!(
+        "auto.create=true\nvalue.converter=io.confluent.connect.avro.AvroConverter\n\
+         value.converter.schema.registry.url={}\n",
+        registry.base_url()
+    );
+    let running = h.start(plain_worker(&h), vec![connector(&h, &s, "avro", "payments", &extra)]).await.unwrap();
+    let rows = s.wait_rows("payments", 2).await;
+    running.shutdown();
+    running.wait().await;
+    let columns: Vec<&Json> = rows.iter().map(|r| &r["columns"]).collect();
+    // Kafka Connect's Decimal becomes its decimal text, Timestamp its milliseconds, a null
+    // optional field no column (the Tablestore connector's DefaultEventParser rules).
+    assert_eq!(columns[0]["id"], json!(1));
+    assert_eq!(columns[0]["customer"], json!("ann"));
+    assert_eq!(columns[0]["amount"], json!("12.50"));
+    assert_eq!(columns[0]["at"], json!(1_700_000_000_123i64));
+    assert_eq!(columns[0]["note"], json!("first"));
+    assert_eq!(columns[1]["amount"], json!("-0.07"));
+    assert!(columns[1].get("note").is_none_or(Json::is_null), "{:?}", columns[1]);
+}

@@ -64,7 +64,8 @@ pub const CONNECTOR_KEYS: KeySet<'static> = KeySet {
 };
 
 /// Settings never passed to a plugin's `configure` (credentials).
-const SECRET_MARKERS: &[&str] = &["password", "secret", "access.key", "access_key", "access_id", "token", "jaas"];
+const SECRET_MARKERS: &[&str] =
+    &["password", "secret", "access.key", "access_key", "access_id", "token", "jaas", "user.info"];
 
 /// Which topics a connector reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -295,11 +296,18 @@ impl ConnectorConfig {
             None => (batch_max_records, map.millis_or("sluice.batch.linger.ms", 20)?),
         };
 
-        let parser_settings = parser_settings(map, worker);
         let entries: Vec<(String, String)> = map.entries().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let converters: Vec<(String, String)> =
-            parser_settings.iter().filter(|(k, _)| k.contains(".converter")).cloned().collect();
+        // The worker's converter settings, then the connector's, credentials included (a
+        // Schema Registry's basic auth), unlike what parsers get.
+        let converters: Vec<(String, String)> = worker
+            .converters
+            .iter()
+            .cloned()
+            .chain(entries.iter().filter(|(k, _)| k.contains("converter")).cloned())
+            .collect();
         let transforms = crate::transforms::RecordTransforms::from_config(&entries, &converters, map.origin())?;
+        let mut parser_settings = parser_settings(map, worker);
+        crate::transforms::parser_converter_settings(&converters, &mut parser_settings);
         let config = Self {
             transforms,
             retry: retry_policy(map)?,

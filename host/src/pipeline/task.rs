@@ -115,7 +115,9 @@ impl ParserWorker {
                 let mut make = || generation.instantiate();
                 let started = std::time::Instant::now();
                 let parsed = match &self.transforms {
-                    None => parse_isolating(&mut instance, &mut make, &batch.records).map(|o| (o, Vec::new())),
+                    None => parse_isolating(&mut instance, &mut make, &batch.records)
+                        .map(|o| (o, Vec::new()))
+                        .map_err(PrepareError::from),
                     Some(transforms) => transform_and_parse(transforms, &mut instance, &mut make, &batch.records),
                 };
                 let elapsed = started.elapsed();
@@ -138,9 +140,16 @@ impl ParserWorker {
                             break;
                         }
                     }
-                    Err(error) => {
+                    Err(PrepareError::Instance(error)) => {
                         self.status
                             .fail(format!("the parser `{}` cannot be restarted: {error}", generation.plugin.name));
+                        break;
+                    }
+                    Err(PrepareError::Unavailable(reason)) => {
+                        self.status.fail_transiently(format!(
+                            "the records cannot be converted for now ({reason}); nothing past them is committed and \
+                             the connector restarts with backoff"
+                        ));
                         break;
                     }
                 }
@@ -160,9 +169,10 @@ fn transform_and_parse(
     instance: &mut Option<PluginInstance>,
     make: &mut dyn FnMut() -> Result<PluginInstance, InstanceError>,
     records: &[KafkaRecord],
-) -> Result<(Vec<Result<Vec<Output>, RecordFailure>>, Vec<Option<Arc<str>>>), InstanceError> {
+) -> Result<(Vec<Result<Vec<Output>, RecordFailure>>, Vec<Option<Arc<str>>>), PrepareError> {
     let mut kept = Vec::with_capacity(records.len());
     let mut routed = Vec::new();
+    let mut unavailable = None;
     // For each record: `None` when it is parsed (its outcome comes from the parser, in order),
     // else its outcome already.
     let settled: Vec<Option<Result<Vec<Output>, RecordFailure>>> = records
@@ -179,14 +189,32 @@ fn transform_and_parse(
             }
             Transformed::Dropped => Some(Ok(Vec::new())),
             Transformed::Failed(failure) => Some(Err(RecordFailure::Transform(failure))),
+            Transformed::Unavailable(reason) => {
+                unavailable.get_or_insert(reason);
+                None
+            }
         })
         .collect();
+    if let Some(reason) = unavailable {
+        return Err(PrepareError::Unavailable(reason));
+    }
     let mut parsed = parse_isolating(instance, make, &kept)?.into_iter();
     let outcomes = settled
         .into_iter()
         .map(|outcome| outcome.unwrap_or_else(|| parsed.next().expect("one outcome per parsed record")))
         .collect();
     Ok((outcomes, routed))
+}
+
+/// Why a batch could not be made ready for its sink.
+#[derive(Debug, thiserror::Error)]
+enum PrepareError {
+    /// No parser instance could be made.
+    #[error(transparent)]
+    Instance(#[from] InstanceError),
+    /// A service the converters need (the Schema Registry) is unavailable.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// How failed records are handled.

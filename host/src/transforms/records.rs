@@ -4,6 +4,11 @@
 //! back in the same converter's form, so the parser sees records as if they had been produced
 //! that way. The original record stays what offsets, dead letters and error headers refer to.
 //!
+//! A Schema Registry converter (`AvroConverter`, `JsonSchemaConverter`) is read here too, with
+//! or without transforms: its data is written back as a JsonConverter envelope, and the
+//! parser is told the part is `JsonConverter` with `schemas.enable=true`
+//! ([`parser_converter_settings`]), so every parser gets typed values, logical types included.
+//!
 //! Why here and not in the parsers: transforms then apply to every parser (built-in or a
 //! plugin in any language) and every sink the same way, and a router's new topic names the
 //! target table exactly as a topic does.
@@ -15,6 +20,7 @@ use base64::Engine as _;
 use serde_json::Value as Json;
 
 use super::{Chain, ConnectRecord, Data, Header, Part, Schema, SchemaKind, TransformError};
+use crate::converters::{RegistryConverter, RegistryUnavailable};
 use crate::model::{self, KafkaRecord};
 
 const JSON_CONVERTER: &str = "org.apache.kafka.connect.json.JsonConverter";
@@ -22,7 +28,7 @@ const STRING_CONVERTER: &str = "org.apache.kafka.connect.storage.StringConverter
 const BYTE_ARRAY_CONVERTER: &str = "org.apache.kafka.connect.converters.ByteArrayConverter";
 
 /// How a record's key or value bytes become Kafka Connect data and back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum Converter {
     /// `JsonConverter`; `None` when `schemas.enable` is not set and each record says whether
     /// it is an envelope (the built-in parser's default).
@@ -34,10 +40,15 @@ enum Converter {
     /// Another converter (a number converter, a plugin's own format): the transforms can route,
     /// filter and edit headers of such records but not read their key or value.
     Opaque,
+    /// A Schema Registry converter; written back as a JsonConverter envelope.
+    Registry(Arc<RegistryConverter>),
 }
 
 impl Converter {
     fn from_settings(settings: &[(String, String)], prefix: &str) -> anyhow::Result<Self> {
+        if let Some(registry) = RegistryConverter::from_settings(settings, prefix)? {
+            return Ok(Converter::Registry(Arc::new(registry)));
+        }
         let get = |key: &str| settings.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.trim());
         let schemas_key = format!("{prefix}.schemas.enable");
         let schemas = match get(&schemas_key) {
@@ -55,14 +66,19 @@ impl Converter {
         })
     }
 
-    fn structured(self) -> bool {
-        matches!(self, Converter::Json { .. })
+    fn structured(&self) -> bool {
+        matches!(self, Converter::Json { .. } | Converter::Registry(_))
+    }
+
+    fn is_registry(&self) -> bool {
+        matches!(self, Converter::Registry(_))
     }
 
     /// The data the bytes hold, and the envelope choice to write it back with.
-    fn read(self, bytes: Option<&[u8]>) -> anyhow::Result<(Data, bool)> {
+    fn read(&self, topic: &str, bytes: Option<&[u8]>) -> anyhow::Result<(Data, bool)> {
         match self {
-            Converter::Json { schemas } => {
+            Converter::Registry(registry) => Ok((registry.to_connect_in_topic(topic, bytes)?, true)),
+            &Converter::Json { schemas } => {
                 let envelope = match (schemas, bytes) {
                     (Some(schemas), _) => schemas,
                     (None, Some(bytes)) => is_envelope(bytes),
@@ -89,13 +105,13 @@ impl Converter {
         }
     }
 
-    fn write(self, data: &Data, envelope: bool) -> anyhow::Result<Option<Vec<u8>>> {
+    fn write(&self, data: &Data, envelope: bool) -> anyhow::Result<Option<Vec<u8>>> {
         match self {
-            Converter::Json { .. } => data.to_json_converter(envelope),
+            Converter::Json { .. } | Converter::Registry(_) => data.to_json_converter(envelope),
             Converter::Opaque => bail!("a converter other than JSON, String or ByteArray cannot write data back"),
             Converter::String | Converter::ByteArray => Ok(match &data.value {
                 Json::Null => None,
-                Json::String(text) if self == Converter::ByteArray => {
+                Json::String(text) if matches!(self, Converter::ByteArray) => {
                     Some(base64::engine::general_purpose::STANDARD.decode(text)?)
                 }
                 Json::String(text) => Some(text.as_bytes().to_vec()),
@@ -113,6 +129,24 @@ fn is_envelope(bytes: &[u8]) -> bool {
     }
 }
 
+/// Tells the parser how the records it gets are encoded: a part read by a Schema Registry
+/// converter (per `converters`) reaches it as a JsonConverter envelope, so its `*.converter`
+/// setting in `parser_settings` becomes `JsonConverter` with `schemas.enable=true`.
+pub fn parser_converter_settings(converters: &[(String, String)], parser_settings: &mut Vec<(String, String)>) {
+    for prefix in ["key.converter", "value.converter"] {
+        let class = converters.iter().rev().find(|(k, _)| k == prefix).map(|(_, v)| v.trim());
+        if !class
+            .is_some_and(|c| c == crate::converters::AVRO_CONVERTER || c == crate::converters::JSON_SCHEMA_CONVERTER)
+        {
+            continue;
+        }
+        let schemas = format!("{prefix}.schemas.enable");
+        parser_settings.retain(|(k, _)| k != prefix && *k != schemas);
+        parser_settings.push((prefix.to_string(), JSON_CONVERTER.to_string()));
+        parser_settings.push((schemas, "true".to_string()));
+    }
+}
+
 /// What the transforms made of one record.
 #[derive(Debug)]
 pub enum Transformed {
@@ -122,6 +156,9 @@ pub enum Transformed {
     Dropped,
     /// A converter could not read it or a transform failed on it.
     Failed(TransformFailure),
+    /// The Schema Registry could not be reached: nothing is wrong with the record, so it is
+    /// neither dead-lettered nor committed; the connector fails transiently and restarts.
+    Unavailable(String),
 }
 
 /// Why transforming one record failed.
@@ -171,13 +208,13 @@ impl RecordTransforms {
         origin: &str,
     ) -> anyhow::Result<Option<Arc<Self>>> {
         let chain = Chain::from_config(entries).map_err(|e| anyhow::anyhow!("{e:#} (in {origin})"))?;
-        if chain.is_empty() {
-            return Ok(None);
-        }
         let key = Converter::from_settings(converters, "key.converter")?;
         let value = Converter::from_settings(converters, "value.converter")?;
+        if chain.is_empty() && !key.is_registry() && !value.is_registry() {
+            return Ok(None);
+        }
         for (part, converter, needed) in
-            [(Part::Key, key, chain.needs_key()), (Part::Value, value, chain.needs_value())]
+            [(Part::Key, &key, chain.needs_key()), (Part::Value, &value, chain.needs_value())]
         {
             if needed && !converter.structured() {
                 bail!(
@@ -194,7 +231,8 @@ impl RecordTransforms {
                 );
             }
         }
-        let (reads_key, reads_value) = (chain.needs_key(), chain.needs_value());
+        let reads_key = chain.needs_key() || key.is_registry();
+        let reads_value = chain.needs_value() || value.is_registry();
         Ok(Some(Arc::new(RecordTransforms { chain, key, value, reads_key, reads_value })))
     }
 
@@ -203,25 +241,41 @@ impl RecordTransforms {
         match self.try_apply(record) {
             Ok(Some(record)) => Transformed::Record(record),
             Ok(None) => Transformed::Dropped,
-            Err(failure) => Transformed::Failed(failure),
+            Err(Err(reason)) => Transformed::Unavailable(reason),
+            Err(Ok(failure)) => Transformed::Failed(failure),
         }
     }
 
-    fn try_apply(&self, record: &KafkaRecord) -> Result<Option<KafkaRecord>, TransformFailure> {
-        fn convert(stage: &'static str, component: &'static str) -> impl Fn(anyhow::Error) -> TransformFailure {
-            move |error| TransformFailure {
-                stage,
-                component: component.to_string(),
-                field: None,
-                message: format!("{error:#}"),
+    /// The transformed record, `None` when dropped; `Err(Ok(_))` for a failure of the record,
+    /// `Err(Err(_))` when the Schema Registry is unavailable.
+    #[allow(clippy::type_complexity)]
+    fn try_apply(&self, record: &KafkaRecord) -> Result<Option<KafkaRecord>, Result<TransformFailure, String>> {
+        fn convert(
+            stage: &'static str,
+            component: &'static str,
+        ) -> impl Fn(anyhow::Error) -> Result<TransformFailure, String> {
+            move |error| match error.downcast_ref::<RegistryUnavailable>() {
+                Some(_) => Err(format!("{component}: {error:#}")),
+                None => Ok(TransformFailure {
+                    stage,
+                    component: component.to_string(),
+                    field: None,
+                    message: format!("{error:#}"),
+                }),
             }
         }
         let (key, key_envelope) = match self.reads_key {
-            true => self.key.read(record.key.as_deref()).map_err(convert("KEY_CONVERTER", "key.converter"))?,
+            true => self
+                .key
+                .read(&record.topic, record.key.as_deref())
+                .map_err(convert("KEY_CONVERTER", "key.converter"))?,
             false => (unread(&record.key), false),
         };
         let (value, value_envelope) = match self.reads_value {
-            true => self.value.read(record.value.as_deref()).map_err(convert("VALUE_CONVERTER", "value.converter"))?,
+            true => self
+                .value
+                .read(&record.topic, record.value.as_deref())
+                .map_err(convert("VALUE_CONVERTER", "value.converter"))?,
             false => (unread(&record.value), false),
         };
         let connect = ConnectRecord {
@@ -233,7 +287,7 @@ impl RecordTransforms {
             value,
             headers: record.headers.iter().map(header_in).collect(),
         };
-        let Some(done) = self.chain.apply(connect)? else { return Ok(None) };
+        let Some(done) = self.chain.apply(connect).map_err(|e| Ok(e.into()))? else { return Ok(None) };
         let key = match self.reads_key {
             true => self.key.write(&done.key, key_envelope).map_err(convert("KEY_CONVERTER", "key.converter"))?,
             false => record.key.clone(),
