@@ -881,10 +881,10 @@ pub fn timeseries_rows(data: &[u8]) {
                         0 => FieldValue::Long(bits as i64),
                         1 => FieldValue::Bool(bits & 1 == 1),
                         2 => FieldValue::Double(f64::from_bits(bits)),
-                        3 => FieldValue::Text(input.text()),
+                        3 => FieldValue::Text(input.text().into()),
                         _ => {
                             let length = usize::from(input.byte() % 24);
-                            FieldValue::Binary(input.take(length))
+                            FieldValue::Binary(input.take(length).into())
                         }
                     };
                     (name, value)
@@ -892,7 +892,9 @@ pub fn timeseries_rows(data: &[u8]) {
                 .collect();
             fields.sort_by(|a, b| a.0.cmp(&b.0));
             fields.dedup_by(|a, b| a.0 == b.0);
-            TimeseriesRow { measurement, data_source, tags, time_us, fields }
+            let tags = tags.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+            let fields = fields.into_iter().map(|(k, v)| (k.into(), v)).collect();
+            TimeseriesRow { measurement: measurement.into(), data_source: data_source.into(), tags, time_us, fields }
         })
         .collect();
     let buffer = encode(rows.iter());
@@ -1039,7 +1041,7 @@ fn read_timeseries_rows(buf: &[u8]) -> Result<Vec<crate::sinks::tablestore::flat
                 1 => FieldValue::Long(longs.next().ok_or_else(missing)?),
                 2 => FieldValue::Bool(bools.next().ok_or_else(missing)?),
                 3 => FieldValue::Double(doubles.next().ok_or_else(missing)?),
-                4 => FieldValue::Text(texts.next().ok_or_else(missing)?),
+                4 => FieldValue::Text(texts.next().ok_or_else(missing)?.into()),
                 5 => {
                     let bytes = binaries.next().ok_or_else(missing)?;
                     FieldValue::Binary(bytes.scalars::<1>(0)?.into_iter().map(|[b]| b).collect())
@@ -1056,7 +1058,15 @@ fn read_timeseries_rows(buf: &[u8]) -> Result<Vec<crate::sinks::tablestore::flat
         {
             return Err("values left over after the last field".into());
         }
-        rows.push(TimeseriesRow { measurement, data_source, tags, time_us, fields });
+        let tags = tags.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let fields = fields.into_iter().map(|(k, v)| (crate::model::ByteString::from(k), v)).collect();
+        rows.push(TimeseriesRow {
+            measurement: measurement.into(),
+            data_source: data_source.into(),
+            tags,
+            time_us,
+            fields,
+        });
     }
     Ok(rows)
 }
@@ -1284,6 +1294,6 @@ mod tests {
         let golden: &[u8] = include_bytes!("../../tests/standins/tablestore/golden/timeseries_rows.bin");
         let rows = super::read_timeseries_rows(golden).unwrap();
         assert_eq!(rows.len(), 2);
-        assert_eq!((rows[0].measurement.as_str(), rows[0].fields.len(), rows[1].fields.len()), ("cpu_usage", 5, 1));
+        assert_eq!((&*rows[0].measurement, rows[0].fields.len(), rows[1].fields.len()), ("cpu_usage", 5, 1));
     }
 }

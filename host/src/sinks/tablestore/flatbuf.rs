@@ -6,6 +6,8 @@
 
 use flatbuffers::{FlatBufferBuilder, WIPOffset};
 
+use crate::model::{ByteString, Bytes};
+
 /// `DataType` of the schema.
 mod data_type {
     pub const LONG: u8 = 1;
@@ -30,24 +32,24 @@ pub enum FieldValue {
     /// `DOUBLE`.
     Double(f64),
     /// `STRING`.
-    Text(String),
+    Text(ByteString),
     /// `BINARY`.
-    Binary(Vec<u8>),
+    Binary(Bytes),
 }
 
 /// One time-series row ready to encode: tags and fields sorted by name, names unique.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimeseriesRow {
     /// Measurement name.
-    pub measurement: String,
+    pub measurement: ByteString,
     /// Data source ("" when none).
-    pub data_source: String,
+    pub data_source: ByteString,
     /// Tags, sorted by name.
-    pub tags: Vec<(String, String)>,
+    pub tags: Vec<(ByteString, ByteString)>,
     /// Time in microseconds since the epoch.
     pub time_us: i64,
     /// Fields, sorted by name.
-    pub fields: Vec<(String, FieldValue)>,
+    pub fields: Vec<(ByteString, FieldValue)>,
 }
 
 impl TimeseriesRow {
@@ -193,7 +195,7 @@ mod tests {
 
     /// The rows of `tests/standins/tablestore/make_timeseries_golden.py`.
     fn golden_rows() -> Vec<TimeseriesRow> {
-        let s = String::from;
+        let s = |text: &str| ByteString::from(text);
         vec![
             TimeseriesRow {
                 measurement: s("cpu_usage"),
@@ -205,7 +207,7 @@ mod tests {
                     (s("io"), FieldValue::Long(7)),
                     (s("note"), FieldValue::Text(s("fine"))),
                     (s("ok"), FieldValue::Bool(true)),
-                    (s("raw"), FieldValue::Binary(vec![0, 1, 0xff])),
+                    (s("raw"), FieldValue::Binary(Bytes::from_static(&[0, 1, 0xff]))),
                 ],
             },
             TimeseriesRow {

@@ -36,7 +36,7 @@ pub struct EncodedPoint {
 
 /// Checks `point` and turns it into a row; errors name the point and the offending part.
 pub fn encode(item: usize, table: &str, point: &Point) -> Result<EncodedPoint, String> {
-    let mut tags: Vec<(String, String)> = point.tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut tags = point.tags.clone();
     tags.sort();
     let label = format!(
         "{}/{}/[{}]@{}",
@@ -91,13 +91,13 @@ pub fn encode(item: usize, table: &str, point: &Point) -> Result<EncodedPoint, S
             })?),
             Value::Float32(v) => FieldValue::Double((*v).into()),
             Value::Float64(v) => FieldValue::Double(*v),
-            Value::Text(s) => FieldValue::Text(s.to_string()),
-            Value::Binary(b) => FieldValue::Binary(b.to_vec()),
+            Value::Text(s) => FieldValue::Text(s.clone()),
+            Value::Binary(b) => FieldValue::Binary(b.clone()),
         };
         if column.name.is_empty() {
             return Err(fail("a field has an empty name".into()));
         }
-        fields.push((column.name.to_string(), value));
+        fields.push((column.name.clone(), value));
     }
     if fields.is_empty() {
         return Err(fail("the point has no (non-null) fields; a time-series row needs at least one".into()));
@@ -109,8 +109,8 @@ pub fn encode(item: usize, table: &str, point: &Point) -> Result<EncodedPoint, S
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (table, &point.measurement, &point.data_source, &tags, point.time_us).hash(&mut hasher);
     let row = TimeseriesRow {
-        measurement: point.measurement.to_string(),
-        data_source: point.data_source.to_string(),
+        measurement: point.measurement.clone(),
+        data_source: point.data_source.clone(),
         tags,
         time_us: point.time_us,
         fields,
