@@ -612,3 +612,39 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
     running.shutdown();
     running.wait().await;
 }
+
+/// A migrated chain on line-protocol records, which no transform reads: a router names the
+/// database (`connection.database.prefix` + the routed topic, as a Kafka Connect sink sees the
+/// routed topic) and a filter with a predicate drops a record whose offset is still committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_router_names_the_database_and_a_filter_drops_records_by_header() {
+    let adapter = Adapter::start(&[]);
+    let h = Harness::new();
+    h.topic("metrics-raw", 1);
+    let mut records: Vec<sluice::model::KafkaRecord> = ["o,r=a n=1i 1", "o,r=b n=2i 2", "o,r=c n=3i 3"]
+        .iter()
+        .map(|line| record("metrics-raw", 0, "k", line.as_bytes().to_vec()))
+        .collect();
+    records[1].headers = vec![sluice::model::Header { key: "skip".into(), value: None }];
+    h.produce_records(&records).await;
+    let chain = "db.schemaless=line\nconnection.database.prefix=k_\n\
+        transforms=route,skip\ntransforms.route.type=org.apache.kafka.connect.transforms.RegexRouter\n\
+        transforms.route.regex=(.*)-raw\ntransforms.route.replacement=$1\n\
+        transforms.skip.type=org.apache.kafka.connect.transforms.Filter\ntransforms.skip.predicate=marked\n\
+        predicates=marked\npredicates.marked.type=org.apache.kafka.connect.transforms.predicates.HasHeaderKey\n\
+        predicates.marked.name=skip\n";
+    let running =
+        h.start(h.worker(""), vec![h.connector(&connector("routed", "metrics-raw", &adapter, chain))]).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || h.committed("connect-routed", "metrics-raw", 1) == vec![3]).await,
+        "committed {:?}",
+        h.committed("connect-routed", "metrics-raw", 1)
+    );
+    running.shutdown();
+    running.wait().await;
+    let rows = adapter.rows("k_metrics", "o");
+    assert_eq!(rows.len(), 2, "{}", adapter.dump());
+    let dump = adapter.dump();
+    let unrouted = dump["k_metrics_raw"]["stables"].as_object().map_or(0, |s| s.len());
+    assert_eq!(unrouted, 0, "nothing under the original topic's database: {dump}");
+}
