@@ -782,3 +782,35 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
     running.shutdown();
     running.wait().await;
 }
+
+/// A migrated chain into MaxCompute: a router renames the topic the `topic` column records
+/// (the routed one, as a Kafka Connect sink sees it) and a filter with the `RecordIsTombstone`
+/// predicate drops tombstones, whose offsets are still committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_router_and_a_tombstone_filter_shape_the_rows_like_kafka_connect() {
+    let s = StandIn::start(&[("clicks_table", KAFKA_COLUMNS)], None);
+    let h = Harness::new();
+    h.topic("clicks", 1);
+    produce_raw(
+        &h,
+        "clicks",
+        &[(Some(b"k1"), Some(b"v1"), None), (Some(b"k2"), None, None), (Some(b"k3"), Some(b"v3"), None)],
+    )
+    .await;
+    let chain = "transforms=route,tombstones\ntransforms.route.type=org.apache.kafka.connect.transforms.RegexRouter\n\
+        transforms.route.regex=clicks\ntransforms.route.replacement=clicks_v2\n\
+        transforms.tombstones.type=org.apache.kafka.connect.transforms.Filter\ntransforms.tombstones.predicate=deleted\n\
+        predicates=deleted\npredicates.deleted.type=org.apache.kafka.connect.transforms.predicates.RecordIsTombstone\n";
+    let running =
+        h.start(h.worker(""), vec![connector(&h, &s, "routed", "clicks", "clicks_table", chain)]).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || h.committed("connect-routed", "clicks", 1) == vec![3]).await,
+        "committed {:?}",
+        h.committed("connect-routed", "clicks", 1)
+    );
+    running.shutdown();
+    running.wait().await;
+    let rows = s.rows("clicks_table").await;
+    let rows = rows.as_object().unwrap().values().next().unwrap().clone();
+    assert_eq!(rows, json!([["clicks_v2", 0, 0, "k1", "v1"], ["clicks_v2", 0, 2, "k3", "v3"]]));
+}
