@@ -358,3 +358,39 @@ async fn a_broker_outage_mid_stream_loses_nothing_and_never_commits_past_written
     running.shutdown();
     running.wait().await;
 }
+
+/// A chain over Kafka Connect envelopes (`schemas.enable=true`) into the file sink: the schema
+/// is edited with the value (Cast to string, ReplaceField's exclude and rename, InsertField's
+/// topic field), so the parser types the columns by the new schema, as a Kafka Connect sink
+/// receiving the transformed Struct would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transforms_edit_envelopes_and_their_schema_before_the_parser() {
+    let h = Harness::new();
+    h.topic("stock", 1);
+    let envelope = r#"{"schema":{"type":"struct","optional":false,"fields":[{"field":"sku","type":"string","optional":false},{"field":"qty","type":"int32","optional":false},{"field":"secret","type":"string","optional":true}]},"payload":{"sku":"A-1","qty":7,"secret":"x"}}"#;
+    h.produce("stock", Some(0), &[envelope.to_string()]).await;
+    let out = h.path("stock.jsonl");
+    let connector = h.connector(&format!(
+        "name=stock\nconnector.class=FileStreamSink\ntopics=stock\nfile={}\n\
+         value.converter=org.apache.kafka.connect.json.JsonConverter\nvalue.converter.schemas.enable=true\n\
+         transforms=cast,fields,origin\n\
+         transforms.cast.type=org.apache.kafka.connect.transforms.Cast$Value\ntransforms.cast.spec=qty:string\n\
+         transforms.fields.type=org.apache.kafka.connect.transforms.ReplaceField$Value\n\
+         transforms.fields.exclude=secret\ntransforms.fields.renames=sku:item\n\
+         transforms.origin.type=org.apache.kafka.connect.transforms.InsertField$Value\n\
+         transforms.origin.topic.field=source_topic\n",
+        out.display()
+    ));
+    let running = h.start(h.worker(""), vec![connector]).await.unwrap();
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-stock", "stock", 1) == vec![1]).await);
+    running.shutdown();
+    running.wait().await;
+    let lines = output_lines(&out);
+    let columns = &lines[0]["output"]["row"]["columns"];
+    assert_eq!(
+        columns,
+        &serde_json::json!([{"name": "item", "text": "A-1"}, {"name": "qty", "text": "7"}, {"name": "source_topic", "text": "stock"}]),
+        "{}",
+        lines[0]
+    );
+}
