@@ -25,16 +25,31 @@ pub trait Parser: Sized + 'static {
     fn parse_batch(&mut self, batch: &[KafkaRecord]) -> Vec<RecordResult> {
         batch.iter().map(|record| self.parse_one(record)).collect()
     }
+
+    /// Parse a batch into the compact encoding (what the host calls). The default encodes
+    /// [`Parser::parse_batch`]'s results; a parser whose records are independent can encode
+    /// each record's result as soon as it is made (see [`crate::compact::write_result`]), so
+    /// its outputs are freed while still in cache.
+    fn parse_compact(&mut self, batch: &[KafkaRecord], out: &mut Vec<u8>) {
+        for result in checked(batch, self.parse_batch(batch)) {
+            crate::compact::write_result(out, &result);
+        }
+    }
 }
 
 /// Object-safe view of a configured [`Parser`], so one global slot can hold any of them.
 trait AnyParser {
     fn parse_batch(&mut self, batch: &[KafkaRecord]) -> Vec<RecordResult>;
+    fn parse_compact(&mut self, batch: &[KafkaRecord], out: &mut Vec<u8>);
 }
 
 impl<P: Parser> AnyParser for P {
     fn parse_batch(&mut self, batch: &[KafkaRecord]) -> Vec<RecordResult> {
         Parser::parse_batch(self, batch)
+    }
+
+    fn parse_compact(&mut self, batch: &[KafkaRecord], out: &mut Vec<u8>) {
+        Parser::parse_compact(self, batch, out)
     }
 }
 
@@ -61,15 +76,27 @@ pub(crate) fn parse(batch: &[KafkaRecord]) -> Vec<RecordResult> {
             .iter()
             .map(|_| Err(PluginError::new("not-configured", "parse was called before configure succeeded")))
             .collect(),
+        Some(parser) => checked(batch, parser.parse_batch(batch)),
+    })
+}
+
+/// `results` when there is one per record, else a `plugin-bug` error for every record.
+fn checked(batch: &[KafkaRecord], results: Vec<RecordResult>) -> Vec<RecordResult> {
+    if results.len() == batch.len() {
+        return results;
+    }
+    let message = format!("the plugin returned {} results for a batch of {} records", results.len(), batch.len());
+    batch.iter().map(|_| Err(PluginError::new("plugin-bug", message.clone()))).collect()
+}
+
+/// Parse `batch` with the active parser into the compact encoding.
+pub(crate) fn parse_compact(batch: &[KafkaRecord]) -> Vec<u8> {
+    INSTANCE.with(|slot| match slot.borrow_mut().as_mut() {
+        None => crate::compact::encode(&parse(batch)),
         Some(parser) => {
-            let results = parser.parse_batch(batch);
-            if results.len() == batch.len() {
-                results
-            } else {
-                let message =
-                    format!("the plugin returned {} results for a batch of {} records", results.len(), batch.len());
-                batch.iter().map(|_| Err(PluginError::new("plugin-bug", message.clone()))).collect()
-            }
+            let mut out = Vec::with_capacity(batch.len() * 256);
+            parser.parse_compact(batch, &mut out);
+            out
         }
     })
 }
@@ -90,7 +117,7 @@ impl<P: Parser> Guest for Export<P> {
 
 impl<P: Parser> CompactGuest for Export<P> {
     fn parse_compact(batch: Vec<KafkaRecord>) -> Vec<u8> {
-        crate::compact::encode(&parse(&batch))
+        parse_compact(&batch)
     }
 }
 

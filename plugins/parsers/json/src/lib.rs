@@ -105,6 +105,13 @@ impl Parser for JsonParser {
         Ok(JsonParser { config: Config::from_settings(&settings)?, names: Vec::new() })
     }
 
+    /// Records are independent: each one's result is encoded as soon as it is made.
+    fn parse_compact(&mut self, batch: &[KafkaRecord], out: &mut Vec<u8>) {
+        for record in batch {
+            sluice_plugin_sdk::compact::write_result(out, &self.parse_one(record));
+        }
+    }
+
     fn parse_one(&mut self, record: &KafkaRecord) -> Result<Vec<Output>, PluginError> {
         let config = &self.config;
         let names = Names::of(&mut self.names, config, record);
