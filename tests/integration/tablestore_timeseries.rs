@@ -426,3 +426,35 @@ async fn a_poison_matrix_is_dead_lettered_record_by_record_and_every_good_record
     running.shutdown();
     running.wait().await;
 }
+
+/// A migrated chain into a time-series table: a router renames the topic (the table, the
+/// `<topic>` measurement and the per-table mapping keys follow the routed name), and
+/// InsertField adds the tag the records lack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_router_and_an_inserted_tag_shape_the_points_like_kafka_connect() {
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("sensors_raw", 1);
+    h.produce("sensors_raw", Some(0), &[r#"{"d":"dev-1","timestamp":1700000000123,"t":21.5}"#.to_string()]).await;
+    let text = format!(
+        "name=routed-ts\nconnector.class=TableStoreSinkConnector\ntopics=sensors_raw\n{}tablestore.mode=timeseries\n\
+         auto.create=true\nvalue.converter=org.apache.kafka.connect.json.JsonConverter\nvalue.converter.schemas.enable=false\n\
+         tablestore.timeseries.sensors.measurement=<topic>\ntablestore.timeseries.sensors.dataSource=d\n\
+         tablestore.timeseries.sensors.tags=region\ntablestore.timeseries.sensors.time=timestamp\n\
+         transforms=route,region\ntransforms.route.type=org.apache.kafka.connect.transforms.RegexRouter\n\
+         transforms.route.regex=(.*)_raw\ntransforms.route.replacement=$1\n\
+         transforms.region.type=org.apache.kafka.connect.transforms.InsertField$Value\n\
+         transforms.region.static.field=region\ntransforms.region.static.value=hz\n",
+        s.keys()
+    );
+    let running = h.start(h.worker(""), vec![h.connector(&text)]).await.unwrap();
+    let points = wait_points(&s, "sensors", 1).await;
+    running.shutdown();
+    running.wait().await;
+    assert_eq!(points.len(), 1, "{points:?}");
+    assert_eq!(points[0]["measurement"], "sensors");
+    assert_eq!(points[0]["data_source"], "dev-1");
+    assert_eq!(points[0]["tags"], json!("[\"region=hz\"]"), "the SDK's tag text");
+    assert_eq!(points[0]["time_us"], 1_700_000_000_123_000i64);
+    assert_eq!(points[0]["fields"]["t"], json!({"type": "double", "value": 21.5}));
+}
