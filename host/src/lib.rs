@@ -2,8 +2,9 @@
 //! in sandboxed WebAssembly components.
 //!
 //! Data flows one way: [`config`] → [`source`] (Kafka) → [`pipeline`] (batching, ordering,
-//! acknowledgements) → [`plugin`] (wasmtime) → [`sinks`] → acknowledgements back to
-//! [`source`] → offset commits. [`worker`] supervises the connectors; [`api`] serves Kafka
+//! acknowledgements; [`converters`] and [`transforms`] before parsing) → [`plugin`] (wasmtime)
+//! → [`sinks`] → acknowledgements back to [`source`] → offset commits. [`model`] is the record
+//! and output model they share. [`worker`] supervises the connectors; [`api`] serves Kafka
 //! Connect's REST API, metrics and health through it.
 
 #![warn(missing_docs)]
