@@ -120,6 +120,7 @@ async fn tolerance_none_fails_the_connector_and_never_commits_past_the_bad_recor
     running.shutdown();
     running.wait().await;
     assert_eq!(h.committed("connect-strict", "strict", 1), vec![10], "commit stops right before offset 10");
+    assert_eq!(output_lines(&h.path("o")).len(), 10, "nothing past the bad record is written, as in Kafka Connect");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

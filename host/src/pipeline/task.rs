@@ -355,6 +355,16 @@ impl SinkLane {
             }
         }
 
+        // Under `errors.tolerance=none` nothing past the first record the parser (or a
+        // transform) refused is written, as Kafka Connect stops before `put`.
+        if matches!(self.errors, ErrorPath::Fail | ErrorPath::DeadLetterThenFail(_)) {
+            if let Some(&(part, index, _)) = failures.first() {
+                let keep = item_records.iter().take_while(|(p, i)| (*p, *i) < (part, index)).count();
+                items.truncate(keep);
+                item_records.truncate(keep);
+            }
+        }
+
         if !items.is_empty() {
             let report = match self.write_with_retries(&items).await {
                 Some(report) => report,
