@@ -131,7 +131,8 @@ fn is_envelope(bytes: &[u8]) -> bool {
 
 /// Tells the parser how the records it gets are encoded: a part read by a Schema Registry
 /// converter (per `converters`) reaches it as a JsonConverter envelope, so its `*.converter`
-/// setting in `parser_settings` becomes `JsonConverter` with `schemas.enable=true`.
+/// setting in `parser_settings` becomes `JsonConverter` with `schemas.enable=true`, and the
+/// registry's own `*.converter.*` settings are not passed on.
 pub fn parser_converter_settings(converters: &[(String, String)], parser_settings: &mut Vec<(String, String)>) {
     for prefix in ["key.converter", "value.converter"] {
         let class = converters.iter().rev().find(|(k, _)| k == prefix).map(|(_, v)| v.trim());
@@ -140,8 +141,10 @@ pub fn parser_converter_settings(converters: &[(String, String)], parser_setting
         {
             continue;
         }
+        // The registry's settings (its URL may hold credentials) are the host's business.
         let schemas = format!("{prefix}.schemas.enable");
-        parser_settings.retain(|(k, _)| k != prefix && *k != schemas);
+        let nested = format!("{prefix}.");
+        parser_settings.retain(|(k, _)| k != prefix && !k.starts_with(&nested));
         parser_settings.push((prefix.to_string(), JSON_CONVERTER.to_string()));
         parser_settings.push((schemas, "true".to_string()));
     }
@@ -441,5 +444,26 @@ mod tests {
         };
         assert_eq!((&*out.topic, out.value.as_deref()), ("orders_copy", Some(&b"plain text"[..])));
         assert!(RecordTransforms::from_config(&pairs(&[("transforms", "")]), &converters, "c").unwrap().is_none());
+    }
+
+    #[test]
+    fn parsers_are_told_registry_parts_are_envelopes_and_never_see_the_registry_settings() {
+        let converters = pairs(&[
+            ("value.converter", crate::converters::AVRO_CONVERTER),
+            ("value.converter.schema.registry.url", "https://user:pw@registry:8081"),
+            ("key.converter", STRING_CONVERTER),
+        ]);
+        let mut parser = converters.clone();
+        parser.push(("value.converter.schemas.enable".into(), "false".into()));
+        parser_converter_settings(&converters, &mut parser);
+        parser.sort();
+        assert_eq!(
+            parser,
+            pairs(&[
+                ("key.converter", STRING_CONVERTER),
+                ("value.converter", JSON_CONVERTER),
+                ("value.converter.schemas.enable", "true"),
+            ])
+        );
     }
 }
