@@ -83,8 +83,8 @@ fn typo_budget(key: &str) -> usize {
     }
 }
 
-/// Levenshtein distance over bytes (keys are ASCII).
-fn distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance over bytes (keys are ASCII); also used for transform settings.
+pub(crate) fn distance(a: &str, b: &str) -> usize {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let mut previous: Vec<usize> = (0..=b.len()).collect();
     let mut current = vec![0; b.len() + 1];

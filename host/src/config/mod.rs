@@ -3,7 +3,7 @@
 
 mod connector;
 mod files;
-mod keys;
+pub(crate) mod keys;
 pub mod properties;
 mod providers;
 pub mod reference;

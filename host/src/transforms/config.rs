@@ -190,21 +190,7 @@ fn typo_budget(key: &str) -> usize {
     }
 }
 
-/// Levenshtein distance over bytes (setting names are ASCII).
-pub(crate) fn distance(a: &str, b: &str) -> usize {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current = vec![0; b.len() + 1];
-    for (i, &ca) in a.iter().enumerate() {
-        current[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        std::mem::swap(&mut previous, &mut current);
-    }
-    previous[b.len()]
-}
+pub(crate) use crate::config::keys::distance;
 
 #[cfg(test)]
 mod tests {
