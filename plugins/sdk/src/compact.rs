@@ -32,16 +32,119 @@ pub fn encode(results: &[RecordResult]) -> Vec<u8> {
     buffer
 }
 
+/// Writes one record's result holding a single row straight into the buffer, name by name
+/// and value by value, without building an [`Output`] first: for parsers that stream their
+/// input (see the JSON parser). Calls go: [`RowWriter::begin`], the primary key's columns
+/// ([`RowWriter::name`] then one value each), [`RowWriter::columns`], the row's columns the
+/// same way, [`RowWriter::finish`]. A writer dropped before `finish` removes everything it
+/// wrote, so a parser can give up half-way and encode the record another way.
+#[derive(Debug)]
+pub struct RowWriter<'a> {
+    buffer: &'a mut Vec<u8>,
+    /// Where this record's result starts.
+    start: usize,
+    /// Where the open list's count goes (one byte reserved; widened at close if needed).
+    count_at: usize,
+    /// Columns in the open list.
+    count: u64,
+    /// Whether the primary key's list is closed.
+    in_columns: bool,
+    finished: bool,
+}
+
+impl<'a> RowWriter<'a> {
+    /// Starts a result of one row for `table` (`None`: the connector's default) written as
+    /// `kind`; the primary key's columns come next.
+    pub fn begin(buffer: &'a mut Vec<u8>, table: Option<&str>, kind: WriteKind) -> Self {
+        let start = buffer.len();
+        buffer.extend([0x00, 0x01, 0x00]);
+        opt_str(buffer, table);
+        buffer.push(kind_tag(kind));
+        let count_at = buffer.len();
+        buffer.push(0);
+        RowWriter { buffer, start, count_at, count: 0, in_columns: false, finished: false }
+    }
+
+    /// Starts a column named `name`; exactly one value call follows. Returns where the name's
+    /// bytes are in the buffer (see [`RowWriter::written`]).
+    pub fn name(&mut self, name: &str) -> std::ops::Range<usize> {
+        self.count += 1;
+        uvar(self.buffer, name.len() as u64);
+        let at = self.buffer.len();
+        self.buffer.extend_from_slice(name.as_bytes());
+        at..self.buffer.len()
+    }
+
+    /// The column's value.
+    pub fn value(&mut self, value: &Value) {
+        write_value(self.buffer, value);
+    }
+
+    /// The column's value, text.
+    pub fn text(&mut self, text: &str) {
+        self.buffer.push(0x0c);
+        str(self.buffer, text);
+    }
+
+    /// Bytes this writer has put in the buffer, e.g. a name returned by [`RowWriter::name`].
+    pub fn written(&self, range: std::ops::Range<usize>) -> &[u8] {
+        &self.buffer[range]
+    }
+
+    /// Closes the primary key; the row's columns come next.
+    pub fn columns(&mut self) {
+        debug_assert!(!self.in_columns, "RowWriter::columns called twice");
+        self.close_list();
+        self.count_at = self.buffer.len();
+        self.buffer.push(0);
+        self.count = 0;
+        self.in_columns = true;
+    }
+
+    /// Closes the row (no deleted columns) and keeps what was written.
+    pub fn finish(mut self) {
+        if !self.in_columns {
+            self.columns();
+        }
+        self.close_list();
+        self.buffer.push(0x00);
+        self.finished = true;
+    }
+
+    /// Writes the open list's count in its reserved byte, widening it for 128 or more.
+    fn close_list(&mut self) {
+        if self.count < 0x80 {
+            self.buffer[self.count_at] = self.count as u8;
+            return;
+        }
+        let mut count = Vec::with_capacity(10);
+        uvar(&mut count, self.count);
+        self.buffer.splice(self.count_at..self.count_at + 1, count);
+    }
+}
+
+impl Drop for RowWriter<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.buffer.truncate(self.start);
+        }
+    }
+}
+
+fn kind_tag(kind: WriteKind) -> u8 {
+    match kind {
+        WriteKind::Put => 0x00,
+        WriteKind::Update => 0x01,
+        WriteKind::Delete => 0x02,
+    }
+}
+
 fn write_output(buffer: &mut Vec<u8>, output: &Output) {
     match output {
         Output::Row(row) => {
             buffer.push(0x00);
             opt_str(buffer, row.table.as_deref());
-            buffer.push(match row.kind {
-                WriteKind::Put => 0x00,
-                WriteKind::Update => 0x01,
-                WriteKind::Delete => 0x02,
-            });
+            buffer.push(kind_tag(row.kind));
             columns(buffer, &row.primary_key);
             columns(buffer, &row.columns);
             uvar(buffer, row.deleted_columns.len() as u64);
@@ -74,11 +177,11 @@ fn columns(buffer: &mut Vec<u8>, columns: &[Column]) {
     uvar(buffer, columns.len() as u64);
     for column in columns {
         str(buffer, &column.name);
-        value(buffer, &column.value);
+        write_value(buffer, &column.value);
     }
 }
 
-fn value(buffer: &mut Vec<u8>, value: &Value) {
+fn write_value(buffer: &mut Vec<u8>, value: &Value) {
     match value {
         Value::Null => buffer.push(0x00),
         Value::Boolean(v) => buffer.extend([0x01, u8::from(*v)]),
@@ -154,7 +257,7 @@ fn bytes(buffer: &mut Vec<u8>, data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{point, raw, row, PluginError};
+    use crate::{point, raw, row, PluginError, Row};
 
     /// The bytes wit/README.md's grammar gives, written out by hand.
     #[test]
@@ -183,6 +286,46 @@ mod tests {
         expected.extend([0x00, 0x01, 0x01, 0x00, 0x03, b'c', b'p', b'u', 0x00, 0x01, 0x01, b'h', 0x01, b'1']);
         expected.extend([0x80, 0x01, 0x01, 0x01, b'v', 0x07, 0xff, 0xff, 0x03]);
         assert_eq!(encode(&results), expected);
+    }
+
+    /// A row written field by field encodes as the same row built first; a writer given up
+    /// half-way leaves the buffer as it was.
+    #[test]
+    fn row_writer_matches_the_built_row() {
+        let many: Vec<Column> = (0..130).map(|i| Column::new(format!("c{i}"), i64::from(i))).collect();
+        for (table, kind, columns) in
+            [(Some("t"), WriteKind::Update, many.clone()), (None, WriteKind::Put, many[..2].to_vec())]
+        {
+            let built = Row {
+                table: table.map(str::to_owned),
+                kind,
+                primary_key: vec![Column::new("k", "é"), Column::new("o", 7i64)],
+                columns: columns.clone(),
+                deleted_columns: Vec::new(),
+            };
+            let mut buffer = vec![0xaa];
+            let mut row = RowWriter::begin(&mut buffer, table, kind);
+            let at = row.name("k");
+            assert_eq!(row.written(at), b"k");
+            row.text("é");
+            row.name("o");
+            row.value(&Value::Int64(7));
+            row.columns();
+            for column in &columns {
+                row.name(&column.name);
+                row.value(&column.value);
+            }
+            row.finish();
+            let mut expected = vec![0xaa];
+            expected.extend(encode(&[Ok(vec![Output::Row(built)])]));
+            assert_eq!(buffer, expected);
+        }
+        let mut buffer = vec![0xaa];
+        let mut row = RowWriter::begin(&mut buffer, None, WriteKind::Put);
+        row.name("k");
+        row.text("v");
+        drop(row);
+        assert_eq!(buffer, [0xaa]);
     }
 
     #[test]

@@ -2,8 +2,9 @@
 
 use sluice_plugin_sdk::{PluginError, Settings};
 
-use crate::converter::{Converter, Integers};
-use crate::primary_key::PrimaryKey;
+use crate::converter::{Converter, Envelope, Integers};
+use crate::direct::Plan;
+use crate::primary_key::{Mode, PrimaryKey};
 use crate::tablestore::{self, Mapping};
 use crate::timeseries::TimeseriesMapping;
 
@@ -23,6 +24,8 @@ pub(crate) struct Config {
     pub(crate) tablestore: bool,
     /// The time-series mapping (`tablestore.mode=timeseries`).
     pub(crate) timeseries: Option<TimeseriesMapping>,
+    /// The fast path's plan, when the settings allow it for every record (see `direct`).
+    pub(crate) direct: Option<Plan>,
 }
 
 impl Config {
@@ -35,12 +38,21 @@ impl Config {
         let value = Converter::from_settings(settings, "value.converter", integers)?;
         let key = Converter::from_settings(settings, "key.converter", integers)?;
         let primary_key = PrimaryKey::from_settings(settings, key)?;
-        Ok(Config {
-            value,
-            primary_key,
-            mapping: Mapping::from_settings(settings)?,
-            tablestore: tablestore::is_tablestore(settings),
-            timeseries: TimeseriesMapping::from_settings(settings)?,
-        })
+        let mapping = Mapping::from_settings(settings)?;
+        let tablestore = tablestore::is_tablestore(settings);
+        let timeseries = TimeseriesMapping::from_settings(settings)?;
+        // The fast path writes `put` rows of schemaless objects keyed without the value.
+        let direct = match value {
+            Converter::Json { envelope, integers }
+                if envelope != Envelope::Required
+                    && matches!(primary_key.mode, Mode::Kafka | Mode::None)
+                    && timeseries.is_none()
+                    && !(tablestore && mapping.update) =>
+            {
+                Some(Plan { integers, detect_envelope: envelope == Envelope::Auto, drop_nulls: tablestore })
+            }
+            _ => None,
+        };
+        Ok(Config { value, primary_key, mapping, tablestore, timeseries, direct })
     }
 }

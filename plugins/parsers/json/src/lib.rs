@@ -21,6 +21,7 @@
 mod config;
 mod converter;
 mod decimal;
+mod direct;
 mod envelope;
 mod plain;
 mod primary_key;
@@ -73,6 +74,9 @@ struct Names {
     partition: i32,
     table: String,
     topic_partition: String,
+    /// Whether this table's rows may take the fast path (no column whitelist, a key within
+    /// Tablestore's size limit).
+    direct: bool,
 }
 
 /// Topic partitions whose names are kept (a connector usually reads fewer).
@@ -87,11 +91,16 @@ impl Names {
                 if cache.len() == NAMES_KEPT {
                     cache.clear();
                 }
+                let table = config.mapping.table_for(&record.topic);
+                let topic_partition = format!("{}_{}", record.topic, record.partition);
+                let whitelist = config.mapping.table(&table).is_some_and(|spec| spec.whitelist.is_some());
+                let direct = !whitelist && topic_partition.len() <= tablestore::MAX_KEY_VALUE;
                 cache.push(Names {
                     topic: record.topic.clone(),
                     partition: record.partition,
-                    table: config.mapping.table_for(&record.topic),
-                    topic_partition: format!("{}_{}", record.topic, record.partition),
+                    table,
+                    topic_partition,
+                    direct,
                 });
                 cache.len() - 1
             }
@@ -105,10 +114,13 @@ impl Parser for JsonParser {
         Ok(JsonParser { config: Config::from_settings(&settings)?, names: Vec::new() })
     }
 
-    /// Records are independent: each one's result is encoded as soon as it is made.
+    /// Records are independent: each one's result is encoded as soon as it is made, by the
+    /// fast path when it applies (see `direct`).
     fn parse_compact(&mut self, batch: &[KafkaRecord], out: &mut Vec<u8>) {
         for record in batch {
-            sluice_plugin_sdk::compact::write_result(out, &self.parse_one(record));
+            if !self.write_direct(record, out) {
+                sluice_plugin_sdk::compact::write_result(out, &self.parse_one(record));
+            }
         }
     }
 
@@ -173,6 +185,32 @@ impl Parser for JsonParser {
             columns,
             deleted_columns,
         })])
+    }
+}
+
+impl JsonParser {
+    /// Writes `record`'s result by the fast path (see `direct`) when the settings, its table
+    /// and the record allow it; `false` leaves `out` unchanged.
+    fn write_direct(&mut self, record: &KafkaRecord, out: &mut Vec<u8>) -> bool {
+        let config = &self.config;
+        let (Some(plan), Some(json)) = (config.direct, record.value.as_deref()) else {
+            return false;
+        };
+        // No text in the row can then be over Tablestore's attribute size limit (nested JSON
+        // is rewritten compactly, at most ~4.5 times longer: `1e15` becomes `1000000000000000.0`).
+        if config.tablestore && json.len() > tablestore::MAX_ATTRIBUTE_VALUE / 8 {
+            return false;
+        }
+        let names = Names::of(&mut self.names, config, record);
+        if !names.direct {
+            return false;
+        }
+        let target = direct::Target {
+            table: config.tablestore.then_some(names.table.as_str()),
+            kafka_key: (config.primary_key.mode == primary_key::Mode::Kafka)
+                .then_some((names.topic_partition.as_str(), record.offset)),
+        };
+        direct::write(out, json, plan, target)
     }
 }
 

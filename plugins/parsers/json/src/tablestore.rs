@@ -19,9 +19,9 @@ use sluice_plugin_sdk::{Column, PluginError, Settings, Value, WriteKind};
 const SINK_MODE: &str = "sluice.sink.mode";
 
 /// Largest primary key value (string/binary) in bytes.
-const MAX_KEY_VALUE: usize = 1024;
+pub(crate) const MAX_KEY_VALUE: usize = 1024;
 /// Largest attribute value (string/binary) in bytes.
-const MAX_ATTRIBUTE_VALUE: usize = 2 * 1024 * 1024;
+pub(crate) const MAX_ATTRIBUTE_VALUE: usize = 2 * 1024 * 1024;
 
 /// Whether the connector writes to Tablestore (the sink said so).
 pub(crate) fn is_tablestore(settings: &Settings) -> bool {

@@ -385,3 +385,59 @@ fn batches_keep_one_result_per_record_in_order() {
     assert_eq!(results[2], Ok(vec![]));
     assert_eq!(single_row(results[3].clone().unwrap()).columns, struct_envelope_columns());
 }
+
+/// The fast path of `parse_compact` (schemaless objects written straight into the compact
+/// encoding) gives exactly what encoding `parse_one`'s results gives, for every kind of
+/// document it takes or gives up on, under every setting that decides whether it applies.
+#[test]
+fn compact_parsing_equals_the_general_path() {
+    let documents: &[&str] = &[
+        r#"{"order_id":100001,"product":"bagel","quantity":2,"price":1.25,"paid":true,"customer":{"id":"c-1","tier":"gold"},"ts":1700000000000}"#,
+        r#"{"a":null,"b":1}"#,
+        r#"{"a":1,"b":2,"a":3}"#,
+        r#"{"esc\"aped":"line\nbreak \u00e9 \ud83d\ude00","a":"b"}"#,
+        r#"{"big":18446744073709551615,"neg":-9223372036854775808,"huge":1e400,"f":1e15,"list":[1, {"x": [true,null]}]}"#,
+        r#"{"nested":{"k":1,"k":2,"z":{}}}"#,
+        r#"{"schema":null,"payload":{"a":1}}"#,
+        r#"{"schema":1,"x":2}"#,
+        r#"{"payload":1}"#,
+        "{}",
+        "  { \"spaced\" : [ 1 , 2 ] }  ",
+        "null",
+        "7",
+        r#""text""#,
+        "[1,2]",
+        r#"{"a":1"#,
+        r#"{"a":1} trailing"#,
+        "not json",
+    ];
+    let wide = format!("{{{}}}", (0..40).map(|i| format!("\"f{i}\":{i}")).collect::<Vec<_>>().join(","));
+    let at_limit = format!("{{{}}}", (0..32).map(|i| format!("\"f{i}\":\"v{i}\"")).collect::<Vec<_>>().join(","));
+    let settings: &[&[(&str, &str)]] = &[
+        &[],
+        &[("value.converter.schemas.enable", "false")],
+        &[("value.converter", JSON), ("value.converter.schemas.enable", "false"), ("json.integers", "text")],
+        &[("primarykey.mode", "none")],
+        &[("sluice.sink.mode", "tablestore"), ("table.name.format", "t_${topic}")],
+        &[("sluice.sink.mode", "tablestore"), ("insert.mode", "update"), ("delete.mode", "column")],
+        &[("sluice.sink.mode", "tablestore"), ("primarykey.mode", "search")],
+        &[
+            ("sluice.sink.mode", "tablestore"),
+            ("tablestore.orders.columns.whitelist.name", "a"),
+            ("tablestore.orders.columns.whitelist.type", "integer"),
+        ],
+        &[("value.converter", JSON)],
+    ];
+    for settings in settings {
+        let mut fast = parser(settings);
+        let mut general = parser(settings);
+        let mut batch: Vec<KafkaRecord> = documents.iter().map(|d| record(None, Some(d.as_bytes()))).collect();
+        batch.push(record(None, Some(wide.as_bytes())));
+        batch.push(record(None, Some(at_limit.as_bytes())));
+        batch.push(record(None, None));
+        let mut compact = Vec::new();
+        fast.parse_compact(&batch, &mut compact);
+        let expected: Vec<_> = batch.iter().map(|r| general.parse_one(r)).collect();
+        assert_eq!(compact, sluice_plugin_sdk::compact::encode(&expected), "settings {settings:?}");
+    }
+}
