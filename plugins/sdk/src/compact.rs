@@ -86,6 +86,23 @@ impl<'a> RowWriter<'a> {
         str(self.buffer, text);
     }
 
+    /// The column's value, text appended by `write` (which must append UTF-8 only). What
+    /// `write` returns is returned; on an error the caller is expected to give the row up.
+    pub fn text_with<E>(&mut self, write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<(), E> {
+        self.buffer.extend([0x0c, 0]);
+        let at = self.buffer.len();
+        write(self.buffer)?;
+        let length = self.buffer.len() - at;
+        if length < 0x80 {
+            self.buffer[at - 1] = length as u8;
+        } else {
+            let mut prefix = Vec::with_capacity(10);
+            uvar(&mut prefix, length as u64);
+            self.buffer.splice(at - 1..at, prefix);
+        }
+        Ok(())
+    }
+
     /// Bytes this writer has put in the buffer, e.g. a name returned by [`RowWriter::name`].
     pub fn written(&self, range: std::ops::Range<usize>) -> &[u8] {
         &self.buffer[range]
@@ -300,7 +317,10 @@ mod tests {
                 table: table.map(str::to_owned),
                 kind,
                 primary_key: vec![Column::new("k", "é"), Column::new("o", 7i64)],
-                columns: columns.clone(),
+                columns: [Column::new("t", "short"), Column::new("t", "long".repeat(40))]
+                    .into_iter()
+                    .chain(columns.iter().cloned())
+                    .collect(),
                 deleted_columns: Vec::new(),
             };
             let mut buffer = vec![0xaa];
@@ -311,6 +331,14 @@ mod tests {
             row.name("o");
             row.value(&Value::Int64(7));
             row.columns();
+            for text in ["short", &"long".repeat(40)] {
+                row.name("t");
+                let appended: Result<(), ()> = row.text_with(|b| {
+                    b.extend_from_slice(text.as_bytes());
+                    Ok(())
+                });
+                assert_eq!(appended, Ok(()));
+            }
             for column in &columns {
                 row.name(&column.name);
                 row.value(&column.value);

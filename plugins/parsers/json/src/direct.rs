@@ -1,11 +1,13 @@
 //! The fast path of the common case: a schemaless JSON object written straight into the
 //! compact encoding while it is read. Names and text are copied from the input once; no
-//! [`Column`](sluice_plugin_sdk::Column), [`Value`] tree or `Output` is built (only nested
-//! objects and arrays still go through a `serde_json::Value` to become their compact text).
+//! [`Column`](sluice_plugin_sdk::Column), [`Value`] tree or `Output` is built, and nested
+//! objects and arrays are rewritten as compact JSON text as they are read, not through a
+//! `serde_json::Value`.
 //!
 //! The path gives up on anything outside that case — a value that is not an object, a
-//! repeated name, more than [`FIELDS`] fields, a `schema` or `payload` field while envelopes
-//! are detected, a null field where nulls are dropped, invalid JSON — and the caller then
+//! repeated name (at the top or in a nested object), more than [`FIELDS`] fields in one
+//! object, a `schema` or `payload` field while envelopes are detected, a null field where
+//! nulls are dropped, invalid JSON — and the caller then
 //! parses the record the general way. So both paths give the same result by construction:
 //! the fast path only writes what the general one would, in the same order.
 
@@ -13,13 +15,10 @@ use std::fmt;
 use std::ops::Range;
 
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize as _;
-use serde_json::Value as Json;
 use sluice_plugin_sdk::compact::RowWriter;
 use sluice_plugin_sdk::{Value, WriteKind};
 
 use crate::converter::Integers;
-use crate::plain;
 
 /// Fields of one object up to which the fast path is taken (repeated names are found by a
 /// linear scan over the names written so far).
@@ -147,10 +146,6 @@ impl Field<'_, '_> {
             (Integers::Text, Err(v)) => self.row.text(&v.to_string()),
         }
     }
-
-    fn nested(self, tree: &Json) {
-        self.row.text(&plain::compact(tree));
-    }
 }
 
 impl<'de> DeserializeSeed<'de> for Field<'_, '_> {
@@ -202,14 +197,134 @@ impl<'de> Visitor<'de> for Field<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        let tree = Json::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
-        self.nested(&tree);
-        Ok(())
+        self.row.text_with(|out| Nested { out }.visit_seq(seq))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        let tree = Json::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-        self.nested(&tree);
+        self.row.text_with(|out| Nested { out }.visit_map(map))
+    }
+}
+
+/// A nested value, appended to `out` as the compact JSON text serde_json writes for the
+/// `serde_json::Value` the general path builds (same escapes, same number formats).
+struct Nested<'o> {
+    out: &'o mut Vec<u8>,
+}
+
+impl Nested<'_> {
+    fn json<T: serde::Serialize + ?Sized, E: serde::de::Error>(self, value: &T) -> Result<(), E> {
+        // Writing a string or a number to a `Vec` cannot fail.
+        serde_json::to_writer(self.out, value).map_err(|_| E::custom(GIVE_UP))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Nested<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Nested<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.out.extend_from_slice(b"null");
         Ok(())
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.out.extend_from_slice(if v { b"true" } else { b"false" });
+        Ok(())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+        self.json(&v)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
+        self.json(&v)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        // A `serde_json::Value` holds a non-finite number as null; serde_json writes both as `null`.
+        self.json(&v)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        self.json(v)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.out.push(b'[');
+        let mut first = true;
+        loop {
+            let at = self.out.len();
+            if !first {
+                self.out.push(b',');
+            }
+            if seq.next_element_seed(Nested { out: &mut *self.out })?.is_none() {
+                self.out.truncate(at);
+                break;
+            }
+            first = false;
+        }
+        self.out.push(b']');
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut keys: [Range<usize>; FIELDS] = std::array::from_fn(|_| 0..0);
+        let mut count = 0;
+        self.out.push(b'{');
+        while let Some(key) = map.next_key_seed(Key { out: &mut *self.out, first: count == 0 })? {
+            // Keys are compared as written: equal names are written the same.
+            let repeated = keys[..count].iter().any(|earlier| self.out[earlier.clone()] == self.out[key.clone()]);
+            if repeated || count == FIELDS {
+                return Err(A::Error::custom(GIVE_UP));
+            }
+            keys[count] = key;
+            count += 1;
+            self.out.push(b':');
+            map.next_value_seed(Nested { out: &mut *self.out })?;
+        }
+        self.out.push(b'}');
+        Ok(())
+    }
+}
+
+/// A nested object's key, written as a JSON string after a comma unless it is the first.
+struct Key<'o> {
+    out: &'o mut Vec<u8>,
+    first: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Key<'_> {
+    type Value = Range<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Range<usize>, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key<'_> {
+    type Value = Range<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Range<usize>, E> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        let at = self.out.len();
+        serde_json::to_writer(&mut *self.out, key).map_err(|_| E::custom(GIVE_UP))?;
+        Ok(at..self.out.len())
     }
 }

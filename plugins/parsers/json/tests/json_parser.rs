@@ -398,6 +398,9 @@ fn compact_parsing_equals_the_general_path() {
         r#"{"esc\"aped":"line\nbreak \u00e9 \ud83d\ude00","a":"b"}"#,
         r#"{"big":18446744073709551615,"neg":-9223372036854775808,"huge":1e400,"f":1e15,"list":[1, {"x": [true,null]}]}"#,
         r#"{"nested":{"k":1,"k":2,"z":{}}}"#,
+        r#"{"n":{"a\"b":"\u0001\/é","c":[],"d":{},"e":[[1.5e300,-0.0,3.0,1E2]],"f":{"g":{"h":[null,false]}}}}"#,
+        r#"{"n":[18446744073709551615,-9223372036854775808,12345678901234567890123]}"#,
+        r#"{"n":{"x":1,"y":{"x":2},"z":[{"x":3},{"x":4}]}}"#,
         r#"{"schema":null,"payload":{"a":1}}"#,
         r#"{"schema":1,"x":2}"#,
         r#"{"payload":1}"#,
@@ -412,6 +415,8 @@ fn compact_parsing_equals_the_general_path() {
         "not json",
     ];
     let wide = format!("{{{}}}", (0..40).map(|i| format!("\"f{i}\":{i}")).collect::<Vec<_>>().join(","));
+    let nested_wide =
+        format!("{{\"n\":{{{}}}}}", (0..33).map(|i| format!("\"k{i}\":{i}")).collect::<Vec<_>>().join(","));
     let at_limit = format!("{{{}}}", (0..32).map(|i| format!("\"f{i}\":\"v{i}\"")).collect::<Vec<_>>().join(","));
     let settings: &[&[(&str, &str)]] = &[
         &[],
@@ -433,6 +438,7 @@ fn compact_parsing_equals_the_general_path() {
         let mut general = parser(settings);
         let mut batch: Vec<KafkaRecord> = documents.iter().map(|d| record(None, Some(d.as_bytes()))).collect();
         batch.push(record(None, Some(wide.as_bytes())));
+        batch.push(record(None, Some(nested_wide.as_bytes())));
         batch.push(record(None, Some(at_limit.as_bytes())));
         batch.push(record(None, None));
         let mut compact = Vec::new();
