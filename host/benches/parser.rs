@@ -10,11 +10,14 @@
 //!
 //! `wasm` goes through the production path (`PluginRuntime` → `PluginInstance::parse`),
 //! including the canonical-ABI copies of records in and outputs out. `native` calls
-//! `sluice_parser_json::JsonParser` directly through the `Parser` trait. Two probes
-//! (`ByteArrayConverter`, which copies each value into one column without parsing, and
-//! tombstones, which carry no value at all) show how much of the difference is the boundary
-//! rather than the parsing. Before timing, the two paths' results are compared record by
-//! record; each figure is the median of several passes over the whole set after a warm-up.
+//! `sluice_parser_json::JsonParser::parse_compact` directly (the same code the host calls in
+//! the sandbox) and reads its buffer with the host's decoder, so the difference is what
+//! the sandbox costs. Two probes (`ByteArrayConverter`, which copies each value into one
+//! column without parsing, and tombstones, which carry no value at all) show how much of the
+//! difference is the boundary rather than the parsing. Before timing, the two paths' results
+//! are compared record by record with each other and with the parser's general path
+//! (`parse_batch`); each figure is the median of several passes over the whole set after a
+//! warm-up.
 //! A last line puts the native parser beside serde_json's own parse of the same plain values
 //! (to a `Value`, and skipping with `IgnoredAny`).
 //!
@@ -129,7 +132,7 @@ fn compare(set: &RecordSet, wasm: &mut PluginInstance, native: &mut JsonParser) 
     let mut native_pass = || {
         let mut counts = Counts::default();
         for chunk in set.native.chunks(BATCH) {
-            counts.add_native(&native.parse_batch(chunk));
+            counts.add_host(&native_compact(native, chunk));
         }
         counts
     };
@@ -146,18 +149,29 @@ fn compare(set: &RecordSet, wasm: &mut PluginInstance, native: &mut JsonParser) 
     }
 }
 
-/// Checks record by record that both paths produce the same outputs and errors: the native
-/// parser's results (the SDK's types) are mapped into the host's model and compared.
+/// What the host does with the parser in the sandbox, done natively: the parser's
+/// `parse_compact` (the export the host calls) into a buffer, read by the host's decoder.
+fn native_compact(native: &mut JsonParser, chunk: &[sdk::KafkaRecord]) -> Vec<host::RecordResult> {
+    let mut buffer = Vec::new();
+    native.parse_compact(chunk, &mut buffer);
+    host::decode_compact(buffer.into(), chunk.len()).expect("the native parser's compact output reads back")
+}
+
+/// Checks record by record that both paths produce the same outputs and errors, and that
+/// they are what the parser's general path (`parse_batch`, the SDK's types mapped into the
+/// host's model) gives.
 fn assert_same_outputs(set: &RecordSet, wasm: &mut PluginInstance, native: &mut JsonParser) {
     for (host_chunk, native_chunk) in set.host.chunks(BATCH).zip(set.native.chunks(BATCH)) {
         let wasm_results = wasm.parse(host_chunk).expect("the sandboxed parser failed");
-        let native_results = native.parse_batch(native_chunk);
-        for ((record, w), n) in host_chunk.iter().zip(&wasm_results).zip(&native_results) {
-            let n = n
+        let compact_results = native_compact(native, native_chunk);
+        let general_results = native.parse_batch(native_chunk);
+        for (((record, w), c), g) in host_chunk.iter().zip(&wasm_results).zip(&compact_results).zip(&general_results) {
+            let g = g
                 .clone()
                 .map(|outputs| outputs.into_iter().map(to_host).collect())
                 .map_err(|e| sluice::model::PluginError { code: e.code, message: e.message, field: e.field });
-            assert_eq!(*w, n, "{}: wasm and native differ at offset {}", set.name, record.offset);
+            assert_eq!(*w, g, "{}: wasm and the general path differ at offset {}", set.name, record.offset);
+            assert_eq!(*c, g, "{}: native and the general path differ at offset {}", set.name, record.offset);
         }
     }
 }
@@ -252,25 +266,6 @@ impl Counts {
                         .iter()
                         .map(|o| match o {
                             sluice::model::Output::Row(row) => row.primary_key.len() + row.columns.len(),
-                            _ => 0,
-                        })
-                        .sum::<usize>();
-                }
-                Err(_) => self.errors += 1,
-            }
-        }
-    }
-
-    fn add_native(&mut self, results: &[sdk::RecordResult]) {
-        for result in results {
-            match result {
-                Ok(outputs) => {
-                    self.ok += 1;
-                    self.outputs += outputs.len();
-                    self.columns += outputs
-                        .iter()
-                        .map(|o| match o {
-                            sdk::Output::Row(row) => row.primary_key.len() + row.columns.len(),
                             _ => 0,
                         })
                         .sum::<usize>();
