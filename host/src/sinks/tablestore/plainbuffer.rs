@@ -4,6 +4,8 @@
 //! Only the encoder lives here: sluice writes rows and never reads them back, and it sends
 //! no cell timestamps (the server assigns them).
 
+use std::ops::Range;
+
 /// Buffer header (int32, little-endian).
 const HEADER: u32 = 0x75;
 const TAG_ROW_PK: u8 = 0x01;
@@ -178,12 +180,14 @@ impl<'b> Encoder<'b> {
         self.row_crc = crc8(self.row_crc, &[crc]);
     }
 
-    fn primary_key(&mut self, pk: &[(&str, Value<'_>)]) {
+    fn primary_key(&mut self, pk: &[(&str, Value<'_>)]) -> Range<usize> {
         self.row_crc = 0;
         self.out.push(TAG_ROW_PK);
+        let at = self.out.len();
         for (name, value) in pk {
             self.cell(name, Some(value), None);
         }
+        at..self.out.len()
     }
 
     fn finish_row(&mut self, deleted: bool) {
@@ -194,21 +198,32 @@ impl<'b> Encoder<'b> {
         self.out.extend_from_slice(&[TAG_ROW_CHECKSUM, crc]);
     }
 
-    /// A PutRow change: the primary key, then the attribute columns.
-    pub fn put(&mut self, pk: &[(&str, Value<'_>)], columns: &[(&str, Value<'_>)]) {
-        self.primary_key(pk);
-        if !columns.is_empty() {
-            self.out.push(TAG_ROW_DATA);
-            for (name, value) in columns {
-                self.cell(name, Some(value), None);
-            }
+    /// A PutRow change: the primary key, then the attribute columns. Returns where the
+    /// primary key's cells are in the buffer.
+    pub fn put<'v>(
+        &mut self,
+        pk: &[(&str, Value<'_>)],
+        columns: impl IntoIterator<Item = (&'v str, Value<'v>)>,
+    ) -> Range<usize> {
+        let key = self.primary_key(pk);
+        let data_at = self.out.len();
+        self.out.push(TAG_ROW_DATA);
+        let mut any = false;
+        for (name, value) in columns {
+            self.cell(name, Some(&value), None);
+            any = true;
+        }
+        if !any {
+            self.out.truncate(data_at);
         }
         self.finish_row(false);
+        key
     }
 
-    /// An UpdateRow change: columns to set and columns to delete (all versions).
-    pub fn update(&mut self, pk: &[(&str, Value<'_>)], cells: &[Update<'_>]) {
-        self.primary_key(pk);
+    /// An UpdateRow change: columns to set and columns to delete (all versions). Returns
+    /// where the primary key's cells are in the buffer.
+    pub fn update(&mut self, pk: &[(&str, Value<'_>)], cells: &[Update<'_>]) -> Range<usize> {
+        let key = self.primary_key(pk);
         if !cells.is_empty() {
             self.out.push(TAG_ROW_DATA);
             for cell in cells {
@@ -219,12 +234,15 @@ impl<'b> Encoder<'b> {
             }
         }
         self.finish_row(false);
+        key
     }
 
-    /// A DeleteRow change: the primary key and the delete marker.
-    pub fn delete(&mut self, pk: &[(&str, Value<'_>)]) {
-        self.primary_key(pk);
+    /// A DeleteRow change: the primary key and the delete marker. Returns where the primary
+    /// key's cells are in the buffer.
+    pub fn delete(&mut self, pk: &[(&str, Value<'_>)]) -> Range<usize> {
+        let key = self.primary_key(pk);
         self.finish_row(true);
+        key
     }
 
     /// A bare primary key (GetRow and range bounds).
@@ -232,12 +250,18 @@ impl<'b> Encoder<'b> {
         self.primary_key(pk);
         self.finish_row(false);
     }
+
+    /// Bytes `value` takes in a cell, beyond its name: for sizing buffers.
+    pub fn cell_size(name: &str, value: &Value<'_>) -> usize {
+        // Tag, name tag, name length, value tag, value length, checksum tag and checksum.
+        12 + name.len() + 1 + value.payload_len()
+    }
 }
 
 /// One encoded PutRow change.
 pub fn encode_put(pk: &[(&str, Value<'_>)], columns: &[(&str, Value<'_>)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
-    Encoder::new(&mut out).put(pk, columns);
+    Encoder::new(&mut out).put(pk, columns.iter().copied());
     out
 }
 

@@ -4,12 +4,12 @@
 //! `insert.order.enable` — never two writes of the same key in flight (a repeated key
 //! starts a new wave; waves run one after another, the requests of a wave in parallel).
 
-use std::collections::HashSet;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use super::config::{KeyColumn, WriteApi};
-use super::plainbuffer::{self, Update, Value as Pb};
+use super::plainbuffer::{Encoder, Update, Value as Pb};
 use super::protocol::{self, OperationType, PrimaryKeyType};
 use crate::model::{Column, Row, Value, WriteKind};
 
@@ -23,6 +23,8 @@ pub const MAX_KEY_VALUE: usize = 1024;
 pub const MAX_ATTRIBUTE_VALUE: usize = 2 * 1024 * 1024;
 /// Most columns in one row write.
 pub const MAX_COLUMNS: usize = 1024;
+/// Most columns in a primary key.
+pub const MAX_KEY_COLUMNS: usize = 4;
 
 /// One encoded row change.
 #[derive(Debug, Clone)]
@@ -47,9 +49,11 @@ pub fn encode(item: usize, table: &Arc<str>, row: &Row, schema: Option<&[KeyColu
     let label = key_label(table, &row.primary_key);
     let fail = |field: &str, why: String| format!("row {label}: field `{field}`: {why}");
     if let Some(schema) = schema {
-        let names: Vec<&str> = row.primary_key.iter().map(|c| &*c.name).collect();
-        let expected: Vec<&str> = schema.iter().map(|c| c.name.as_str()).collect();
-        if names != expected {
+        let same = row.primary_key.len() == schema.len()
+            && row.primary_key.iter().zip(schema).all(|(column, key)| *column.name == *key.name);
+        if !same {
+            let names: Vec<&str> = row.primary_key.iter().map(|c| &*c.name).collect();
+            let expected: Vec<&str> = schema.iter().map(|c| c.name.as_str()).collect();
             return Err(format!(
                 "row {label}: the primary key columns are ({}) but table `{table}` has ({})",
                 names.join(", "),
@@ -57,13 +61,14 @@ pub fn encode(item: usize, table: &Arc<str>, row: &Row, schema: Option<&[KeyColu
             ));
         }
     }
-    if row.primary_key.is_empty() || row.primary_key.len() > 4 {
+    if row.primary_key.is_empty() || row.primary_key.len() > MAX_KEY_COLUMNS {
         return Err(format!(
-            "row {label}: a Tablestore primary key has 1 to 4 columns, this row has {}",
+            "row {label}: a Tablestore primary key has 1 to {MAX_KEY_COLUMNS} columns, this row has {}",
             row.primary_key.len()
         ));
     }
-    let mut pk = Vec::with_capacity(row.primary_key.len());
+    // At most four key columns: kept on the stack (this runs for every row).
+    let mut pk: [(&str, Pb<'_>); MAX_KEY_COLUMNS] = [("", Pb::InfMin); MAX_KEY_COLUMNS];
     for (i, column) in row.primary_key.iter().enumerate() {
         let spec = schema.and_then(|s| s.get(i));
         let value = match (&column.value, spec) {
@@ -89,49 +94,16 @@ pub fn encode(item: usize, table: &Arc<str>, row: &Row, schema: Option<&[KeyColu
                 format!("a primary key value may have at most 1 KB, this one has {} bytes", value.data_size()),
             ));
         }
-        pk.push((&*column.name, value));
+        pk[i] = (&*column.name, value);
     }
-    let mut key_hasher = DefaultHasher::new();
-    table.hash(&mut key_hasher);
-    let key_bytes = plainbuffer::encode_key(&pk);
-    key_hasher.write(&key_bytes);
-    let key = key_hasher.finish();
+    let pk = &pk[..row.primary_key.len()];
 
-    let columns = attributes(&row.columns, &fail)?;
-    if columns.len() + row.deleted_columns.len() > MAX_COLUMNS {
-        return Err(format!(
-            "row {label}: at most {MAX_COLUMNS} columns can be written at once, this row has {}",
-            columns.len()
-        ));
-    }
-    let (op, bytes) = match row.kind {
-        WriteKind::Put => (OperationType::Put, plainbuffer::encode_put(&pk, &columns)),
-        WriteKind::Update => {
-            let mut cells: Vec<Update<'_>> = columns.iter().map(|(n, v)| Update::Put(n, *v)).collect();
-            cells.extend(row.deleted_columns.iter().map(|n| Update::DeleteAll(n)));
-            if cells.is_empty() {
-                return Err(format!("row {label}: an update needs at least one column to set or delete"));
-            }
-            (OperationType::Update, plainbuffer::encode_update(&pk, &cells))
-        }
-        WriteKind::Delete => (OperationType::Delete, plainbuffer::encode_delete(&pk)),
-    };
-    if bytes.len() > MAX_BYTES {
-        return Err(format!("row {label}: the row has {} bytes; a row write may have at most 4 MB", bytes.len()));
-    }
-    Ok(EncodedRow { item, table: table.clone(), op, bytes: bytes.into(), key, label })
-}
-
-fn attributes<'r>(
-    columns: &'r [Column],
-    fail: &impl Fn(&str, String) -> String,
-) -> Result<Vec<(&'r str, Pb<'r>)>, String> {
-    let mut out = Vec::with_capacity(columns.len());
-    for column in columns {
-        let value = match attribute_value(&column.value) {
-            Ok(Some(value)) => value,
-            Ok(None) => continue,
-            Err(why) => return Err(fail(&column.name, why)),
+    // The columns are checked in one pass and encoded in a second, without collecting them.
+    let mut written = 0;
+    let mut size = 16 + pk.iter().map(|(name, value)| Encoder::cell_size(name, value)).sum::<usize>();
+    for column in &row.columns {
+        let Some(value) = attribute_value(&column.value).map_err(|why| fail(&column.name, why))? else {
+            continue;
         };
         if value.data_size() > MAX_ATTRIBUTE_VALUE && matches!(value, Pb::String(_) | Pb::Binary(_)) {
             return Err(fail(
@@ -139,9 +111,39 @@ fn attributes<'r>(
                 format!("an attribute value may have at most 2 MB, this one has {} bytes", value.data_size()),
             ));
         }
-        out.push((&*column.name, value));
+        written += 1;
+        size += Encoder::cell_size(&column.name, &value);
     }
-    Ok(out)
+    if written + row.deleted_columns.len() > MAX_COLUMNS {
+        return Err(format!(
+            "row {label}: at most {MAX_COLUMNS} columns can be written at once, this row has {written}"
+        ));
+    }
+    // Every value converts: checked above.
+    let attributes = row.columns.iter().filter_map(|c| Some((&*c.name, attribute_value(&c.value).ok()??)));
+    let mut bytes = Vec::with_capacity(size);
+    let mut encoder = Encoder::new(&mut bytes);
+    let (op, key_cells) = match row.kind {
+        WriteKind::Put => (OperationType::Put, encoder.put(pk, attributes)),
+        WriteKind::Update => {
+            let mut cells: Vec<Update<'_>> = attributes.map(|(name, value)| Update::Put(name, value)).collect();
+            cells.extend(row.deleted_columns.iter().map(|n| Update::DeleteAll(n)));
+            if cells.is_empty() {
+                return Err(format!("row {label}: an update needs at least one column to set or delete"));
+            }
+            (OperationType::Update, encoder.update(pk, &cells))
+        }
+        WriteKind::Delete => (OperationType::Delete, encoder.delete(pk)),
+    };
+    if bytes.len() > MAX_BYTES {
+        return Err(format!("row {label}: the row has {} bytes; a row write may have at most 4 MB", bytes.len()));
+    }
+    // Equal keys of one table encode to equal cells.
+    let mut key_hasher = DefaultHasher::new();
+    table.hash(&mut key_hasher);
+    key_hasher.write(&bytes[key_cells]);
+    let key = key_hasher.finish();
+    Ok(EncodedRow { item, table: table.clone(), op, bytes: bytes.into(), key, label })
 }
 
 fn integer(value: &Value) -> Option<Result<i64, String>> {
@@ -218,6 +220,31 @@ fn key_label(table: &str, pk: &[Column]) -> String {
     label
 }
 
+/// Hashes [`EncodedRow::key`]s, which are hashes already, by passing them through.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+}
+
+/// A set of row keys.
+pub type KeySet = HashSet<u64, BuildHasherDefault<KeyHasher>>;
+/// A map from row keys.
+pub type KeyMap<V> = HashMap<u64, V, BuildHasherDefault<KeyHasher>>;
+
 /// Indices of rows making up one request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request {
@@ -237,8 +264,8 @@ pub fn plan(
     let mut wave: Vec<Request> = Vec::new();
     // Open request per table (BulkImport) or one open request (BatchWriteRow): index into `wave`.
     let mut open: Vec<(Arc<str>, usize)> = Vec::new();
-    let mut wave_keys: HashSet<u64> = HashSet::new();
-    let mut request_keys: Vec<HashSet<u64>> = Vec::new();
+    let mut wave_keys = KeySet::default();
+    let mut request_keys: Vec<KeySet> = Vec::new();
     for index in indices {
         let row = &rows[index];
         if keep_order && wave_keys.contains(&row.key) {
@@ -251,14 +278,14 @@ pub fn plan(
             WriteApi::BatchWriteRow => open.first().map(|(_, i)| *i),
             WriteApi::BulkImport => open.iter().find(|(t, _)| *t == row.table).map(|(_, i)| *i),
         };
-        let fits = |r: &Request, keys: &HashSet<u64>| {
+        let fits = |r: &Request, keys: &KeySet| {
             r.rows.len() < MAX_ROWS && r.bytes + row.bytes.len() <= MAX_BYTES && !keys.contains(&row.key)
         };
         let target = match slot {
             Some(i) if fits(&wave[i], &request_keys[i]) => i,
             _ => {
                 wave.push(Request::default());
-                request_keys.push(HashSet::new());
+                request_keys.push(KeySet::default());
                 let i = wave.len() - 1;
                 let name = if api == WriteApi::BulkImport { row.table.clone() } else { Arc::from("") };
                 open.retain(|(t, _)| *t != name);

@@ -45,7 +45,7 @@ struct Shared {
 /// come from different partitions, which different lanes write).
 #[derive(Default)]
 struct InFlight {
-    keys: Mutex<HashMap<u64, usize>>,
+    keys: Mutex<request::KeyMap<usize>>,
     released: Notify,
 }
 
