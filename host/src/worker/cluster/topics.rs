@@ -23,26 +23,34 @@ pub async fn ensure(worker: &WorkerConfig, cluster: &DistributedConfig) -> anyho
         (&cluster.config_topic, 1, cluster.config_replication, "config.storage"),
         (&cluster.status_topic, cluster.status_partitions, cluster.status_replication, "status.storage"),
     ];
-    let topics: Vec<NewTopic<'_>> = wanted
-        .iter()
-        .map(|(name, partitions, replication, _)| {
-            NewTopic::new(name, *partitions, TopicReplication::Fixed(*replication)).set("cleanup.policy", "compact")
-        })
-        .collect();
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = admin.create_topics(&topics, &options).await.context("creating the cluster's internal topics")?;
-    for (result, (name, _, replication, key)) in results.into_iter().zip(wanted) {
-        match result {
-            Ok(_) => tracing::info!(topic = %name, "Created internal topic."),
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((_, RDKafkaErrorCode::InvalidReplicationFactor)) => anyhow::bail!(
-                "cannot create `{name}` (`{key}.topic`) with replication factor {replication}: the cluster has fewer \
-                 brokers; set `{key}.replication.factor` in {} to at most the broker count",
-                worker.origin
-            ),
-            Err((_, code)) => anyhow::bail!(
-                "cannot create `{name}` (`{key}.topic`): {code}; create it (compacted) or let the worker create it"
-            ),
+    let exists = |topic: &str| {
+        tokio::task::block_in_place(|| admin.inner().fetch_metadata(Some(topic), Duration::from_secs(10))).is_ok_and(
+            |m| m.topics().iter().any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty()),
+        )
+    };
+    let missing: Vec<_> = wanted.iter().filter(|(name, ..)| !exists(name)).collect();
+    if !missing.is_empty() {
+        let topics: Vec<NewTopic<'_>> = missing
+            .iter()
+            .map(|(name, partitions, replication, _)| {
+                NewTopic::new(name, *partitions, TopicReplication::Fixed(*replication)).set("cleanup.policy", "compact")
+            })
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let results = admin.create_topics(&topics, &options).await.context("creating the cluster's internal topics")?;
+        for (result, (name, _, replication, key)) in results.into_iter().zip(missing) {
+            match result {
+                Ok(_) => tracing::info!(topic = %name, "Created internal topic."),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((_, RDKafkaErrorCode::InvalidReplicationFactor)) => anyhow::bail!(
+                    "cannot create `{name}` (`{key}.topic`) with replication factor {replication}: the cluster has \
+                     fewer brokers; set `{key}.replication.factor` in {} to at most the broker count",
+                    worker.origin
+                ),
+                Err((_, code)) => anyhow::bail!(
+                    "cannot create `{name}` (`{key}.topic`): {code}; create it (compacted) or let the worker create it"
+                ),
+            }
         }
     }
     let metadata = tokio::task::block_in_place(|| {
