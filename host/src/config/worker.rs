@@ -260,6 +260,22 @@ impl WorkerConfig {
     }
 }
 
+/// The worker keys [`DistributedConfig`] reads.
+pub const DISTRIBUTED_KEYS: &[&str] = &[
+    "group.id",
+    "config.storage.topic",
+    "offset.storage.topic",
+    "status.storage.topic",
+    "config.storage.replication.factor",
+    "offset.storage.replication.factor",
+    "status.storage.replication.factor",
+    "offset.storage.partitions",
+    "status.storage.partitions",
+    "heartbeat.interval.ms",
+    "session.timeout.ms",
+    "worker.sync.timeout.ms",
+];
+
 /// The keys of Kafka Connect's distributed worker file that `sluice distributed` reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DistributedConfig {
