@@ -97,6 +97,7 @@ pub const KEYS: &[KeyDoc] = &[
     key(Distributed, "offset.storage.topic", "(required)", "Required as in Kafka Connect, and not written: a sink connector's offsets are its consumer group's committed offsets."),
     key(Distributed, "config.storage.replication.factor, status.storage.replication.factor, offset.storage.replication.factor", "3", "Replication factor of the internal topics sluice creates (-1: the broker's default)."),
     key(Distributed, "status.storage.partitions, offset.storage.partitions", "5, 25", "Partitions of the status topic when sluice creates it (`offset.storage.partitions` is accepted and unused)."),
+    key(Distributed, "rest.advertised.host.name", "(this machine's name when listening on every interface)", "The host part of the worker's `worker_id`, which keys its status records: it must differ between the workers of a cluster."),
     key(Distributed, "heartbeat.interval.ms", "3000", "How often each worker writes its connector states and membership to the status topic again."),
     key(Distributed, "session.timeout.ms", "10000", "A worker that has written nothing to the status topic for this long is no longer shown in status and `GET /` (a worker that exits cleanly is removed at once)."),
     key(Distributed, "worker.sync.timeout.ms", "3000 (at least 10000 here)", "How long a REST call waits for its change to be read back from the config topic before answering 500."),

@@ -29,6 +29,16 @@ use crate::worker::Worker;
 /// How long a starting worker may take to read the config topic.
 const STARTUP_READ_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// This machine's name (`localhost` when it has none).
+fn machine_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
 /// A running distributed worker.
 pub struct Cluster {
     worker: Arc<Worker>,
@@ -44,10 +54,23 @@ impl Cluster {
     /// topic, and starts every connector the config topic holds (in its target state).
     /// Returns once this worker has caught up with the config topic.
     pub async fn start(
-        worker: WorkerConfig,
+        mut worker: WorkerConfig,
         config: DistributedConfig,
         runtime: PluginRuntime,
     ) -> anyhow::Result<Self> {
+        // The worker id keys this worker's status records: it must differ between machines,
+        // so a worker listening on every interface advertises this machine's name (as Kafka
+        // Connect does), not `localhost`.
+        let rest = &worker.rest;
+        if rest.advertised_host.is_none() && matches!(rest.host.as_str(), "" | "0.0.0.0" | "::") {
+            worker.rest.advertised_host = Some(machine_name());
+        }
+        // Workers join and leave the connectors' groups: with cooperative-sticky assignment a
+        // rebalance moves only the partitions that change owner, instead of stopping every
+        // consumer of the group (the eager default). A worker file that names a strategy wins.
+        if !worker.consumer.iter().any(|(key, _)| key == "partition.assignment.strategy") {
+            worker.consumer.push(("partition.assignment.strategy".to_string(), "cooperative-sticky".to_string()));
+        }
         topics::ensure(&worker, &config).await?;
         let settings: Vec<(String, String)> = worker.client_common.clone();
         let mut producer_config = client::client_config(&worker.bootstrap_servers, &settings);

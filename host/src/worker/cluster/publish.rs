@@ -50,8 +50,7 @@ pub async fn publish(
                 crate::pipeline::status::ConnectorState::Failed(reason) => Some(view.redact(reason)),
                 _ => None,
             };
-            let partitions: Vec<String> =
-                view.status.lag().into_iter().map(|(topic, partition, _)| format!("{topic}-{partition}")).collect();
+            let partitions = if view.target == TargetState::Stopped { Vec::new() } else { view.status.assignment() };
             let task = status::state_value(state.name(), trace.as_deref(), &worker_id, generation, Some(&partitions));
             send(status::task_key(&view.name, &worker_id), Some(task)).await;
             let connector = status::state_value(state.name(), trace.as_deref(), &worker_id, generation, None);
