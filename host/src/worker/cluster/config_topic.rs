@@ -229,3 +229,46 @@ fn change_for(
         ConfigRecord::Skipped => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(name: &str, tasks: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([("name".to_string(), name.to_string()), ("tasks.max".to_string(), tasks.to_string())])
+    }
+
+    #[test]
+    fn a_new_connectors_target_state_goes_before_its_config_and_a_delete_tombstones_both() {
+        let map = ConfigMap::new("rest", config("c1", "1"));
+        let create = records_for(&Change::Config { map: map.clone(), target: Some(TargetState::Paused) });
+        let keys: Vec<&str> = create.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["target-state-c1", "connector-c1"]);
+        assert_eq!(records_for(&Change::Config { map, target: None }).len(), 1, "a reconfigure keeps the target");
+        let delete = records_for(&Change::Delete { name: "c1".into() });
+        assert_eq!(delete, vec![("connector-c1".to_string(), None), ("target-state-c1".to_string(), None)]);
+    }
+
+    #[test]
+    fn the_startup_snapshot_keeps_only_the_last_word_per_connector() {
+        let mut snapshot = Snapshot::default();
+        let records = [
+            ConfigRecord::Connector { name: "gone".into(), config: Some(config("gone", "1")) },
+            ConfigRecord::TargetState { name: "c1".into(), target: Some(TargetState::Running) },
+            ConfigRecord::Connector { name: "c1".into(), config: Some(config("c1", "1")) },
+            ConfigRecord::Connector { name: "c1".into(), config: Some(config("c1", "4")) },
+            ConfigRecord::TargetState { name: "c1".into(), target: Some(TargetState::Stopped) },
+            ConfigRecord::Connector { name: "gone".into(), config: None },
+            ConfigRecord::TargetState { name: "gone".into(), target: None },
+            ConfigRecord::Skipped,
+        ];
+        for record in records {
+            snapshot.fold(record);
+        }
+        assert_eq!(snapshot.configs.keys().collect::<Vec<_>>(), ["c1"]);
+        assert_eq!(snapshot.configs["c1"]["tasks.max"], "4");
+        assert_eq!(snapshot.targets, BTreeMap::from([("c1".to_string(), TargetState::Stopped)]));
+        let map = config_map("cfg", "c2", BTreeMap::new());
+        assert_eq!((map.get("name"), map.origin()), (Some("c2"), "connector `c2` in config topic `cfg`"));
+    }
+}
