@@ -295,6 +295,30 @@ async fn three_workers_share_a_connector_survive_a_kill_and_obey_any_worker() {
     }
 
     phase("status shows the restarted worker");
+
+    // A restart through one worker restarts the connector on all: a connector that could not
+    // start anywhere (its output folder is a file), with automatic restarts off, runs on every
+    // worker after one restart call once the cause is gone.
+    h.topic("late", 3);
+    let blocker = dir.join("blocker");
+    std::fs::write(&blocker, "not a folder").unwrap();
+    let late = json!({"name": "late", "config": {
+        "connector.class": "FileStreamSink",
+        "topics": "late",
+        "file": format!("{}/late-${{env:SLUICE_WORKER}}.jsonl", blocker.display()),
+        "sluice.restart.backoff.max.ms": "0",
+    }});
+    assert_eq!(http.call("POST", format!("{}/connectors", nodes[0].url), Some(late)).await.0, 201);
+    let all_in = |state: &'static str| {
+        move |status: &Json| tasks(status).len() == 3 && tasks(status).values().all(|(s, _)| s == state)
+    };
+    let failed = http.wait_for(&nodes[1], "/connectors/late/status", "failed on every worker", all_in("FAILED")).await;
+    assert!(failed["tasks"][0]["trace"].as_str().is_some_and(|t| t.contains("blocker")), "{failed}");
+    std::fs::remove_file(&blocker).unwrap();
+    assert_eq!(http.call("POST", format!("{}/connectors/late/restart", nodes[1].url), None).await.0, 204);
+    http.wait_for(&nodes[2], "/connectors/late/status", "running on every worker after one restart", all_in("RUNNING"))
+        .await;
+    phase("restarted on every worker through one");
     // Paused through worker 2: no worker writes. The proof is a control connector on the
     // same workers that writes the records produced meanwhile.
     assert_eq!(http.put(&nodes[1], "/connectors/spread/pause", None).await, 202);
@@ -359,7 +383,8 @@ async fn three_workers_share_a_connector_survive_a_kill_and_obey_any_worker() {
     let (code, _) = http.call("DELETE", format!("{}/connectors/spread", nodes[1].url), None).await;
     assert_eq!(code, 204);
     for node in &nodes {
-        http.wait_for(node, "/connectors", "deleted on every worker", |names| names == &json!(["control"])).await;
+        http.wait_for(node, "/connectors", "deleted on every worker", |names| names == &json!(["late", "control"]))
+            .await;
     }
 
     for node in &mut nodes {

@@ -245,7 +245,7 @@ pub(super) async fn restart(State(api): State<Api>, Path(name): Path<String>, Ra
     let params = query(&raw);
     let include_tasks = flag(&params, "includeTasks")?;
     let only_failed = flag(&params, "onlyFailed")?;
-    api.worker.restart(&name, only_failed).await?;
+    api.worker.request_restart(&name, only_failed).await?;
     if !include_tasks && !only_failed {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -312,7 +312,7 @@ pub(super) async fn task_status(State(api): State<Api>, Path((name, task)): Path
 pub(super) async fn task_restart(State(api): State<Api>, Path((name, task)): Path<(String, String)>) -> Answer {
     let view = api.worker.view(&name)?;
     task_index(&view, &task)?;
-    api.worker.restart(&name, false).await?;
+    api.worker.request_restart(&name, false).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

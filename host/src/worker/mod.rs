@@ -274,6 +274,13 @@ impl Worker {
         self.set_target(name, TargetState::Stopped).await
     }
 
+    /// Restarts a connector (REST `POST .../restart`): on every worker of a cluster, here
+    /// when alone. With `only_failed`, only where it has FAILED.
+    pub async fn request_restart(&self, name: &str, only_failed: bool) -> Result<(), Refusal> {
+        self.view(name)?;
+        self.store.submit(self, store::Change::Restart { name: name.to_string(), only_failed }).await
+    }
+
     async fn set_target(&self, name: &str, target: TargetState) -> Result<(), Refusal> {
         self.view(name)?;
         self.store.submit(self, store::Change::Target { name: name.to_string(), target }).await
@@ -299,6 +306,7 @@ impl Worker {
             store::Change::Target { name, target: TargetState::Running } => self.resume_here(&name).await,
             store::Change::Target { name, target: TargetState::Stopped } => self.stop_here(&name).await,
             store::Change::Delete { name } => self.delete_here(&name).await,
+            store::Change::Restart { name, only_failed } => self.restart(&name, only_failed).await.map(|_| ()),
         }
     }
 

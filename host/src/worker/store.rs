@@ -30,6 +30,13 @@ pub enum Change {
         /// Its new target state.
         target: TargetState,
     },
+    /// Restarts a connector (where it FAILED only, with `only_failed`).
+    Restart {
+        /// The connector.
+        name: String,
+        /// Only where it has FAILED.
+        only_failed: bool,
+    },
     /// Stops and forgets a connector.
     Delete {
         /// The connector.

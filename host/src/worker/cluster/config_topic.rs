@@ -74,6 +74,9 @@ fn records_for(change: &Change) -> Vec<(String, Option<Vec<u8>>)> {
             vec![(records::target_state_key(name), Some(records::target_state_value(*target)))]
         }
         Change::Delete { name } => vec![(records::connector_key(name), None), (records::target_state_key(name), None)],
+        Change::Restart { name, only_failed } => {
+            vec![(records::restart_key(name), Some(records::restart_value(*only_failed)))]
+        }
     }
 }
 
@@ -133,7 +136,8 @@ impl Snapshot {
             ConfigRecord::TargetState { name, target: None } => {
                 self.targets.remove(&name);
             }
-            ConfigRecord::Skipped => {}
+            // A restart asked for before this worker started is done: it starts afresh.
+            ConfigRecord::Restart { .. } | ConfigRecord::Skipped => {}
         }
     }
 }
@@ -225,6 +229,9 @@ fn change_for(
         ConfigRecord::TargetState { name, target: None } => {
             targets.remove(&name);
             None
+        }
+        ConfigRecord::Restart { name, only_failed } => {
+            worker.contains(&name).then_some(Change::Restart { name, only_failed })
         }
         ConfigRecord::Skipped => None,
     }

@@ -6,9 +6,10 @@
 //! |---|---|
 //! | `connector-<name>` | `{"properties": {…}}`; a tombstone deletes the connector |
 //! | `target-state-<name>` | `{"state": "STARTED"\|"PAUSED", "state.v2": "STARTED"\|"PAUSED"\|"STOPPED"}` |
+//! | `restart-connector-<name>` | `{"include-tasks": bool, "only-failed": bool}` |
 //!
-//! Kafka Connect's other records (`task-<name>-<n>`, `commit-<name>`, `restart-connector-…`,
-//! `session-key`) are read and skipped: sluice derives its tasks from the connector config.
+//! Kafka Connect's other records (`task-<name>-<n>`, `commit-<name>`, `session-key`) are read
+//! and skipped: sluice derives its tasks from the connector config.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +19,7 @@ use crate::worker::TargetState;
 
 const CONNECTOR_PREFIX: &str = "connector-";
 const TARGET_STATE_PREFIX: &str = "target-state-";
+const RESTART_PREFIX: &str = "restart-connector-";
 
 /// One record of the config topic, as sluice reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +38,14 @@ pub enum ConfigRecord {
         /// Its target state.
         target: Option<TargetState>,
     },
-    /// A record sluice does not use (task configs, commits, restart requests, session keys).
+    /// A request to restart a connector (on every worker running it).
+    Restart {
+        /// The connector.
+        name: String,
+        /// Only where it has FAILED.
+        only_failed: bool,
+    },
+    /// A record sluice does not use (task configs, commits, session keys).
     Skipped,
 }
 
@@ -61,6 +70,17 @@ pub fn target_state_value(target: TargetState) -> Vec<u8> {
     let v2 = kafka_connect_name(target);
     let v1 = if target == TargetState::Stopped { "PAUSED" } else { v2 };
     json!({ "state": v1, "state.v2": v2 }).to_string().into_bytes()
+}
+
+/// The key of a restart request.
+pub fn restart_key(name: &str) -> String {
+    format!("{RESTART_PREFIX}{name}")
+}
+
+/// The value of a restart request (sluice's tasks share their connector's pipeline, so the
+/// whole connector restarts either way; `include-tasks` says so to Kafka Connect readers).
+pub fn restart_value(only_failed: bool) -> Vec<u8> {
+    json!({ "include-tasks": true, "only-failed": only_failed }).to_string().into_bytes()
 }
 
 /// Kafka Connect's name of a target state (`STARTED` for running).
@@ -92,6 +112,12 @@ pub fn decode(key: &str, value: Option<&[u8]>) -> Result<ConfigRecord, String> {
             other => return Err(format!("`{key}` names an unknown target state `{other}`")),
         };
         return Ok(ConfigRecord::TargetState { name: name.to_string(), target: Some(target) });
+    }
+    if let Some(name) = key.strip_prefix(RESTART_PREFIX) {
+        let Some(value) = value else { return Ok(ConfigRecord::Skipped) };
+        let value = payload(value)?;
+        let only_failed = value.get("only-failed").and_then(Value::as_bool).unwrap_or(false);
+        return Ok(ConfigRecord::Restart { name: name.to_string(), only_failed });
     }
     if let Some(name) = key.strip_prefix(CONNECTOR_PREFIX) {
         let Some(value) = value else {
@@ -150,6 +176,14 @@ mod tests {
         );
         assert_eq!(decode("connector-c1", None).unwrap(), ConfigRecord::Connector { name: "c1".into(), config: None });
         assert_eq!(decode("commit-c1", Some(br#"{"tasks":2}"#)).unwrap(), ConfigRecord::Skipped);
+        assert_eq!(
+            decode("restart-connector-c1", Some(br#"{"include-tasks":false,"only-failed":true}"#)).unwrap(),
+            ConfigRecord::Restart { name: "c1".into(), only_failed: true }
+        );
+        assert_eq!(
+            decode(&restart_key("c1"), Some(&restart_value(false))).unwrap(),
+            ConfigRecord::Restart { name: "c1".into(), only_failed: false }
+        );
         assert_eq!(decode("task-c1-0", Some(br#"{"properties":{}}"#)).unwrap(), ConfigRecord::Skipped);
         let enveloped = br#"{"schema":{"type":"struct"},"payload":{"state":"PAUSED"}}"#;
         assert_eq!(
