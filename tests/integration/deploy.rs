@@ -105,6 +105,11 @@ fn the_image_recipe_builds_as_ci_does_and_runs_unprivileged() {
     assert!(!user.starts_with("root") && !user.starts_with("0"), "runs as {user}");
     assert!(runtime.contains("COPY --from=build /usr/local/bin/sluice"));
     assert!(runtime.contains("distributed"), "the default command runs a distributed worker");
+    // The build context leaves local build output out (BuildKit reads `<Dockerfile>.dockerignore`).
+    let ignore = read("deploy/Dockerfile.dockerignore");
+    for excluded in ["target", "plugins/target", "**/node_modules"] {
+        assert!(ignore.lines().any(|l| l == excluded), "{excluded} is not excluded from the build context");
+    }
 }
 
 #[test]
