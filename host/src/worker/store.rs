@@ -113,8 +113,12 @@ impl FileStore {
 impl ConnectorStore for FileStore {
     fn submit<'a>(&'a self, worker: &'a Worker, change: Change) -> BoxFuture<'a, Result<(), Refusal>> {
         Box::pin(async move {
+            // A restart changes nothing the state file keeps.
+            let kept = !matches!(change, Change::Restart { .. });
             let outcome = worker.apply(change).await;
-            self.keep(worker);
+            if kept {
+                self.keep(worker);
+            }
             outcome
         })
     }
