@@ -395,3 +395,23 @@ async fn three_workers_share_a_connector_survive_a_kill_and_obey_any_worker() {
         assert!(status.success(), "a worker exited with {status}");
     }
 }
+
+#[test]
+fn a_distributed_worker_file_without_a_required_key_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let worker = dir.path().join("connect-distributed.properties");
+    std::fs::write(
+        &worker,
+        "bootstrap.servers=localhost:1\ngroup.id=c\nconfig.storage.topic=configs\noffset.storage.topic=offsets\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .env("SLUICE_CACHE_DIR", cache_dir())
+        .arg("distributed")
+        .arg(&worker)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("`status.storage.topic`") && stderr.contains("connect-distributed.properties"), "{stderr}");
+}
