@@ -1,4 +1,4 @@
-//! Command-line interface: `standalone`, `quickstart` and `produce`.
+//! Command-line interface: `standalone`, `distributed`, `quickstart` and `produce`.
 
 use std::io::BufReader;
 use std::path::PathBuf;
@@ -45,6 +45,13 @@ enum Command {
         /// Connector files: `.properties`, a flat JSON map, or a `{"name","config"}` body.
         /// None is fine: connectors can be created through the REST API.
         connectors: Vec<PathBuf>,
+    },
+    /// Run as one worker of a cluster like `connect-distributed.sh worker.properties`:
+    /// connectors are created through any worker's REST API, kept in the config topic, and
+    /// run on every worker, which share each connector's partitions.
+    Distributed {
+        /// The worker file (`connect-distributed.properties`).
+        worker: PathBuf,
     },
     /// Try sluice with nothing installed: embedded Kafka, sample records, the built-in JSON
     /// parser, the file sink and a dead-letter topic, then a summary.
@@ -118,6 +125,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Standalone { embedded_kafka, embedded_partitions, exit_on_failure, worker, connectors } => {
             standalone(embedded_kafka, embedded_partitions, exit_on_failure, worker, connectors).await
         }
+        Command::Distributed { worker } => distributed(worker).await,
         Command::Quickstart(args) => quickstart::run(args).await,
         Command::Plugin(command) => tokio::task::block_in_place(|| plugin::run(command)),
         Command::Validate { worker, connectors } => validate::run(worker, connectors),
@@ -198,6 +206,35 @@ async fn standalone(
     }
     drop(embedded);
     Ok(code)
+}
+
+async fn distributed(worker: PathBuf) -> anyhow::Result<ExitCode> {
+    let map = crate::config::read_worker_file(&worker)?;
+    let config = crate::config::WorkerConfig::from_map(&map)?;
+    let cluster = crate::config::DistributedConfig::from_map(&map)?;
+    let cache_dir = config.plugin_cache_dir.clone().or_else(crate::plugin::ComponentCache::default_dir);
+    let runtime = crate::plugin::PluginRuntime::new(crate::plugin::ComponentCache::new(cache_dir))?;
+    let limit = config.shutdown_timeout + app::SHUTDOWN_MARGIN;
+    let group = cluster.group_id.clone();
+    let running = crate::worker::cluster::Cluster::start(config, cluster, runtime).await?;
+    let server = match RestServer::start(running.worker()).await {
+        Ok(server) => server,
+        Err(error) => {
+            running.shutdown().await;
+            return Err(error);
+        }
+    };
+    running.publish_status();
+    println!("REST API listening on {}", server.url());
+    println!("worker {} joined cluster `{group}`", running.worker().worker_id());
+    wait_for_signal().await;
+    server.stop();
+    tracing::info!("Shutting down.");
+    if tokio::time::timeout(limit, running.shutdown()).await.is_err() {
+        tracing::error!("Connectors did not stop in time; records not committed are read again by the other workers.");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Resolves once every connector (at least one) has FAILED.

@@ -44,6 +44,12 @@ fn every_key_sluice_reads_is_documented() {
             missing.push(*key);
         }
     }
+    for key in sluice::config::DISTRIBUTED_KEYS {
+        assert!(WORKER_KEYS.keys.contains(key), "`{key}` is read by `sluice distributed` but refused in worker files");
+        if !reference::documents(key) {
+            missing.push(*key);
+        }
+    }
     for key in sluice::sinks::file::FILE_KEYS
         .keys
         .iter()

@@ -4,6 +4,8 @@
 mod cli;
 mod dead_letter;
 mod delivery;
+mod deploy;
+mod distributed;
 mod docs;
 mod examples;
 mod maxcompute;

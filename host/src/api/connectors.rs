@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use super::{Api, ApiError};
 use crate::config::{parse_text, ConfigMap};
 use crate::pipeline::status::ConnectorState;
+use crate::worker::store::MemberState;
 use crate::worker::{ConnectorView, TargetState};
 
 type Answer = Result<Response, ApiError>;
@@ -77,10 +78,25 @@ fn task_state(view: &ConnectorView) -> ConnectorState {
 }
 
 /// ConnectorStateInfo: `{name, connector:{state, worker_id, trace?}, tasks:[...], type}`.
-pub(super) fn status_json(view: &ConnectorView, worker_id: &str) -> Value {
+/// In a cluster (`members`), one task per worker running the connector, with the partitions
+/// it holds; alone, `tasks.max` tasks of this worker.
+pub(super) fn status_json(view: &ConnectorView, worker_id: &str, members: Option<Vec<MemberState>>) -> Value {
     let state = view.status.state();
     let tasks: Vec<Value> = if view.target == TargetState::Stopped {
         Vec::new()
+    } else if let Some(members) = members {
+        members
+            .into_iter()
+            .enumerate()
+            .map(|(id, member)| {
+                let mut task = json!({"id": id, "state": member.state, "worker_id": member.worker_id,
+                    "partitions": member.partitions});
+                if let Some(trace) = member.trace {
+                    task["trace"] = trace.into();
+                }
+                task
+            })
+            .collect()
     } else {
         let task_state = task_state(view);
         (0..view.tasks)
@@ -114,7 +130,7 @@ pub(super) async fn list(State(api): State<Api>, RawQuery(raw): RawQuery) -> Ans
     for view in &views {
         let mut entry = Map::new();
         if status {
-            entry.insert("status".into(), status_json(view, &worker_id));
+            entry.insert("status".into(), status_json(view, &worker_id, api.worker.cluster_status(&view.name)));
         }
         if info {
             entry.insert("info".into(), info_json(view));
@@ -220,7 +236,7 @@ pub(super) async fn patch_config(State(api): State<Api>, Path(name): Path<String
 pub(super) async fn status(State(api): State<Api>, Path(name): Path<String>) -> Answer {
     let view =
         api.worker.view(&name).map_err(|_| ApiError::not_found(format!("No status found for connector {name}")))?;
-    Ok(Json(status_json(&view, &api.worker.worker_id())).into_response())
+    Ok(Json(status_json(&view, &api.worker.worker_id(), api.worker.cluster_status(&name))).into_response())
 }
 
 /// `POST /connectors/{name}/restart?includeTasks&onlyFailed`: 204 for the plain restart,
@@ -229,12 +245,13 @@ pub(super) async fn restart(State(api): State<Api>, Path(name): Path<String>, Ra
     let params = query(&raw);
     let include_tasks = flag(&params, "includeTasks")?;
     let only_failed = flag(&params, "onlyFailed")?;
-    api.worker.restart(&name, only_failed).await?;
+    api.worker.request_restart(&name, only_failed).await?;
     if !include_tasks && !only_failed {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let view = api.worker.view(&name)?;
-    Ok((StatusCode::ACCEPTED, Json(status_json(&view, &api.worker.worker_id()))).into_response())
+    let members = api.worker.cluster_status(&name);
+    Ok((StatusCode::ACCEPTED, Json(status_json(&view, &api.worker.worker_id(), members))).into_response())
 }
 
 /// `PUT /connectors/{name}/pause`: 202.
@@ -295,7 +312,7 @@ pub(super) async fn task_status(State(api): State<Api>, Path((name, task)): Path
 pub(super) async fn task_restart(State(api): State<Api>, Path((name, task)): Path<(String, String)>) -> Answer {
     let view = api.worker.view(&name)?;
     task_index(&view, &task)?;
-    api.worker.restart(&name, false).await?;
+    api.worker.request_restart(&name, false).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -147,13 +147,23 @@ async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "HTTP 405 Method Not Allowed")
 }
 
-/// `GET /`: `{version, commit, kafka_cluster_id}`.
+/// `GET /`: `{version, commit, kafka_cluster_id}`; a worker of a cluster adds its
+/// `worker_id` and the live `workers` (`[{worker_id, connectors}]`).
 async fn root(State(api): State<Api>) -> Json<serde_json::Value> {
-    Json(json!({
+    let mut info = json!({
         "version": env!("CARGO_PKG_VERSION"),
         "commit": option_env!("SLUICE_COMMIT").unwrap_or("unknown"),
         "kafka_cluster_id": &*api.cluster_id,
-    }))
+    });
+    if let Some(members) = api.worker.members() {
+        info["worker_id"] = api.worker.worker_id().into();
+        info["workers"] = members
+            .into_iter()
+            .map(|m| json!({"worker_id": m.worker_id, "connectors": m.connectors}))
+            .collect::<Vec<_>>()
+            .into();
+    }
+    Json(info)
 }
 
 /// `GET /health`: 200 when the worker serves; 500 `unhealthy` when every connector has

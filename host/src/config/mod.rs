@@ -22,7 +22,7 @@ pub use connector::{
 pub use files::{parse_text, read_connector_file, read_worker_file};
 pub use keys::{check as check_keys, problems as key_problems, KeyCheck, KeyProblem, KeySet};
 pub use providers::ConfigProviders;
-pub use worker::{RestListener, WorkerConfig, WORKER_KEYS};
+pub use worker::{DistributedConfig, RestListener, WorkerConfig, DISTRIBUTED_KEYS, WORKER_KEYS};
 
 /// A flat key/value configuration and the file it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

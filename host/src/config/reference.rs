@@ -9,6 +9,8 @@ pub enum Scope {
     Worker,
     /// Any connector file.
     Connector,
+    /// The worker file of `sluice distributed`.
+    Distributed,
     /// Connectors using the file sink.
     FileSink,
     /// Connectors using the built-in `json` parser.
@@ -31,6 +33,7 @@ impl Scope {
     fn title(self) -> &'static str {
         match self {
             Scope::Worker => "Worker file (`connect-standalone.properties`)",
+            Scope::Distributed => "Distributed worker file (`connect-distributed.properties`, `sluice distributed`)",
             Scope::Connector => "Every connector",
             Scope::FileSink => "File sink (`connector.class=FileStreamSink`)",
             Scope::JsonParser => "Built-in `json` parser",
@@ -88,6 +91,16 @@ pub const KEYS: &[KeyDoc] = &[
     key(Worker, "sluice.state.dir", "(the folder of offset.storage.file.filename, else of the worker file)", "Folder of `sluice-connectors.json`, where connectors created through the REST API (their configuration and target state) are kept so they survive a restart."),
     key(Worker, "sluice.max.inflight.records", "5000", "Default cap on records read but not yet written or dead-lettered, per connector; reading waits at the cap."),
     key(Worker, "sluice.max.inflight.bytes", "33554432", "Default cap on the key, value and header bytes of those records, per connector; reading waits at the cap."),
+    key(Distributed, "group.id", "(required)", "The cluster's name: workers with the same `group.id` and topics share their connectors. Not a consumer group of sluice's (each connector's group is `connect-<name>`)."),
+    key(Distributed, "config.storage.topic", "(required)", "Compacted topic (one partition) holding connector configurations and target states in Kafka Connect's record format (`connector-<name>`, `target-state-<name>`); created when missing. Ignored by `sluice standalone`."),
+    key(Distributed, "status.storage.topic", "(required)", "Compacted topic holding every worker's connector and task states (`status-connector-<name>`, `status-task-<name>-<worker>`) and membership; created when missing."),
+    key(Distributed, "offset.storage.topic", "(required)", "Required as in Kafka Connect, and not written: a sink connector's offsets are its consumer group's committed offsets."),
+    key(Distributed, "config.storage.replication.factor, status.storage.replication.factor, offset.storage.replication.factor", "3", "Replication factor of the internal topics sluice creates (-1: the broker's default)."),
+    key(Distributed, "status.storage.partitions, offset.storage.partitions", "5, 25", "Partitions of the status topic when sluice creates it (`offset.storage.partitions` is accepted and unused)."),
+    key(Distributed, "rest.advertised.host.name", "(this machine's name when listening on every interface)", "The host part of the worker's `worker_id`, which keys its status records: it must differ between the workers of a cluster."),
+    key(Distributed, "heartbeat.interval.ms", "3000", "How often each worker writes its connector states and membership to the status topic again."),
+    key(Distributed, "session.timeout.ms", "10000", "A worker that has written nothing to the status topic for this long is no longer shown in status and `GET /` (a worker that exits cleanly is removed at once)."),
+    key(Distributed, "worker.sync.timeout.ms", "3000 (at least 10000 here)", "How long a REST call waits for its change to be read back from the config topic before answering 500."),
     key(Connector, "sluice.restart.backoff.max.ms", "300000", "A connector that cannot start (sink, broker or plugin not reachable yet) is FAILED and restarted automatically after 1 s, then twice as long each time, up to this; `0` turns automatic restarts off. A connector failed by a data error (`errors.tolerance=none`) stays FAILED until restarted through the REST API."),
     key(Connector, "name", "(required)", "Connector name; the consumer group is `connect-<name>`."),
     key(Connector, "connector.class", "(required)", "Which sink: `org.apache.kafka.connect.file.FileStreamSinkConnector` (`FileStreamSink`), `stdout`, `com.taosdata.kafka.connect.sink.TDengineSinkConnector` (`TDengineSinkConnector`) `com.aliyun.odps.kafka.connect.MaxComputeSinkConnector` (`MaxComputeSinkConnector`) or `TableStoreSinkConnector` (`com.aliyun.tablestore.kafka.connect.TableStoreSinkConnector`)."),
@@ -207,7 +220,7 @@ pub const KEYS: &[KeyDoc] = &[
     key(TablestoreSink, "region, account.id, role.name, sts.endpoint, client.time.out.ms", "(none)", "The managed-service STS role flow's keys: accepted, not used."),
     key(NotApplied, "plugin.path, plugin.discovery", "(none)", "Not needed: the connectors are built in, and parsers are WebAssembly components named by `parser.plugin`."),
     key(NotApplied, "offset.storage.file.filename", "(none)", "Not needed for offsets: a sink connector's offsets are its consumer group's committed offsets, in Kafka Connect as here. Its folder holds `sluice-connectors.json` unless `sluice.state.dir` is set."),
-    key(NotApplied, "group.id, config.storage.topic, offset.storage.topic, status.storage.topic, config.storage.replication.factor, offset.storage.replication.factor, status.storage.replication.factor, offset.storage.partitions, status.storage.partitions", "(none)", "Distributed-mode keys; `sluice standalone` keeps connector configs in memory and its state folder, so they change nothing."),
+    key(NotApplied, "rebalance.timeout.ms, scheduled.rebalance.max.delay.ms, connect.protocol, worker.unsync.backoff.ms, config.storage.partitions", "(none)", "Kafka Connect's worker-group settings: sluice's distributed workers have no worker group and no leader (each connector's consumer group spreads its partitions), and the config topic always has one partition."),
     key(NotApplied, "connector.client.config.override.policy", "All", "Not needed: `consumer.override.*`, `producer.override.*` and `admin.override.*` are always applied (Kafka Connect's default policy `All`)."),
     key(NotApplied, "metric.reporters, metrics.recording.level, metrics.*", "(none)", "Not needed: metrics are served in Prometheus format at `/metrics` (see docs/operations.md)."),
     key(NotApplied, "rest.extension.classes", "(none)", "Refused when set: Java REST extensions (often authentication) cannot run, and serving the API without them would open it; put an authenticating proxy in front."),
@@ -220,6 +233,7 @@ pub fn markdown() -> String {
     let mut out = String::new();
     for scope in [
         Worker,
+        Distributed,
         Connector,
         FileSink,
         JsonParser,

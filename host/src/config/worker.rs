@@ -1,4 +1,5 @@
-//! The worker file (`connect-standalone.properties`).
+//! The worker file (`connect-standalone.properties`, or `connect-distributed.properties` with
+//! the distributed keys read by [`DistributedConfig`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,10 +28,7 @@ pub const WORKER_KEYS: KeySet<'static> = KeySet {
         "rest.host.name",
         "rest.advertised.host.name",
         "rest.advertised.port",
-        // Accepted, unused by a sink-only standalone host.
-        "offset.storage.file.filename",
-        "plugin.path",
-        "plugin.discovery",
+        // Read by `sluice distributed` (see `DistributedConfig`); ignored by `standalone`.
         "group.id",
         "config.storage.topic",
         "offset.storage.topic",
@@ -40,6 +38,18 @@ pub const WORKER_KEYS: KeySet<'static> = KeySet {
         "status.storage.replication.factor",
         "offset.storage.partitions",
         "status.storage.partitions",
+        "heartbeat.interval.ms",
+        "session.timeout.ms",
+        "worker.sync.timeout.ms",
+        // Accepted, unused by a sink-only host.
+        "offset.storage.file.filename",
+        "plugin.path",
+        "plugin.discovery",
+        "rebalance.timeout.ms",
+        "scheduled.rebalance.max.delay.ms",
+        "connect.protocol",
+        "worker.unsync.backoff.ms",
+        "config.storage.partitions",
         "connector.client.config.override.policy",
         "metrics.recording.level",
         "metric.reporters",
@@ -250,10 +260,144 @@ impl WorkerConfig {
     }
 }
 
+/// The worker keys [`DistributedConfig`] reads.
+pub const DISTRIBUTED_KEYS: &[&str] = &[
+    "group.id",
+    "config.storage.topic",
+    "offset.storage.topic",
+    "status.storage.topic",
+    "config.storage.replication.factor",
+    "offset.storage.replication.factor",
+    "status.storage.replication.factor",
+    "offset.storage.partitions",
+    "status.storage.partitions",
+    "heartbeat.interval.ms",
+    "session.timeout.ms",
+    "worker.sync.timeout.ms",
+];
+
+/// The keys of Kafka Connect's distributed worker file that `sluice distributed` reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistributedConfig {
+    /// `group.id`: the cluster's name; workers with the same one share connectors.
+    pub group_id: String,
+    /// `config.storage.topic`: connector configurations and target states (compacted, one
+    /// partition).
+    pub config_topic: String,
+    /// `offset.storage.topic`: required as in Kafka Connect; a sink's offsets are its consumer
+    /// group's, so sluice writes nothing there.
+    pub offset_topic: String,
+    /// `status.storage.topic`: connector and task states of every worker (compacted).
+    pub status_topic: String,
+    /// `config.storage.replication.factor` (default 3; -1: the broker's default).
+    pub config_replication: i32,
+    /// `status.storage.replication.factor` (default 3; -1: the broker's default).
+    pub status_replication: i32,
+    /// `status.storage.partitions` (default 5).
+    pub status_partitions: i32,
+    /// `heartbeat.interval.ms` (default 3000): how often a worker writes its status again.
+    pub heartbeat_interval: Duration,
+    /// `session.timeout.ms` (default 10000): a worker whose last status is older than this
+    /// is no longer shown as a member.
+    pub session_timeout: Duration,
+    /// `worker.sync.timeout.ms` (default 3000, at least 10 s here): how long a REST call waits
+    /// for its change to be read back from the config topic.
+    pub sync_timeout: Duration,
+}
+
+impl DistributedConfig {
+    /// Reads the distributed keys; a required key that is missing is named with the fix.
+    pub fn from_map(map: &ConfigMap) -> anyhow::Result<Self> {
+        let required = |key: &str, example: &str| -> anyhow::Result<String> {
+            match map.get(key).map(str::trim).filter(|v| !v.is_empty()) {
+                Some(value) => Ok(value.to_string()),
+                None => anyhow::bail!(
+                    "`{key}` is required in {} for `sluice distributed` (as in Kafka Connect's distributed \
+                     worker file); add for example `{key}={example}`",
+                    map.origin()
+                ),
+            }
+        };
+        let replication = |key: &str| -> anyhow::Result<i32> {
+            let factor = map.parse_or(key, 3i32, "a replication factor (a positive number, or -1)")?;
+            if factor == 0 || factor < -1 {
+                anyhow::bail!(
+                    "`{key}` in {} must be a positive number or -1 (the broker's default), got {factor}",
+                    map.origin()
+                );
+            }
+            Ok(factor)
+        };
+        let status_partitions = map.parse_or("status.storage.partitions", 5i32, "a positive number of partitions")?;
+        if status_partitions < 1 && status_partitions != -1 {
+            anyhow::bail!("`status.storage.partitions` in {} must be at least 1", map.origin());
+        }
+        let config = Self {
+            group_id: required("group.id", "connect-cluster")?,
+            config_topic: required("config.storage.topic", "connect-configs")?,
+            offset_topic: required("offset.storage.topic", "connect-offsets")?,
+            status_topic: required("status.storage.topic", "connect-status")?,
+            config_replication: replication("config.storage.replication.factor")?,
+            status_replication: replication("status.storage.replication.factor")?,
+            status_partitions: if status_partitions == -1 { 5 } else { status_partitions },
+            heartbeat_interval: map.millis_or("heartbeat.interval.ms", 3_000)?,
+            session_timeout: map.millis_or("session.timeout.ms", 10_000)?,
+            sync_timeout: map.millis_or("worker.sync.timeout.ms", 3_000)?.max(Duration::from_secs(10)),
+        };
+        replication("offset.storage.replication.factor")?;
+        if config.heartbeat_interval.is_zero() || config.heartbeat_interval >= config.session_timeout {
+            anyhow::bail!("`heartbeat.interval.ms` in {} must be above 0 and below `session.timeout.ms`", map.origin());
+        }
+        let topics = [&config.config_topic, &config.offset_topic, &config.status_topic];
+        if topics.iter().enumerate().any(|(i, a)| topics[i + 1..].contains(a)) {
+            anyhow::bail!(
+                "`config.storage.topic`, `offset.storage.topic` and `status.storage.topic` in {} must name three \
+                 different topics",
+                map.origin()
+            );
+        }
+        Ok(config)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::parse_text;
+
+    const DISTRIBUTED: &str = "bootstrap.servers=localhost:9092\ngroup.id=connect-cluster\n\
+        config.storage.topic=connect-configs\noffset.storage.topic=connect-offsets\n\
+        status.storage.topic=connect-status\nconfig.storage.replication.factor=1\n\
+        offset.storage.replication.factor=1\nstatus.storage.replication.factor=1\n\
+        offset.storage.partitions=25\nstatus.storage.partitions=3\nlisteners=http://:8083\n";
+
+    #[test]
+    fn distributed_worker_file_is_read_with_kafka_connect_defaults() {
+        let map = parse_text("d.properties", DISTRIBUTED).unwrap();
+        WorkerConfig::from_map(&map).unwrap();
+        let config = DistributedConfig::from_map(&map).unwrap();
+        assert_eq!(config.group_id, "connect-cluster");
+        assert_eq!((config.config_topic.as_str(), config.status_topic.as_str()), ("connect-configs", "connect-status"));
+        assert_eq!((config.config_replication, config.status_partitions), (1, 3));
+        assert_eq!(config.heartbeat_interval, Duration::from_secs(3));
+        assert_eq!(config.session_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_missing_distributed_key_is_named() {
+        for key in ["group.id", "config.storage.topic", "offset.storage.topic", "status.storage.topic"] {
+            let text: String = DISTRIBUTED.lines().filter(|l| !l.starts_with(key)).map(|l| format!("{l}\n")).collect();
+            let error =
+                DistributedConfig::from_map(&parse_text("d.properties", &text).unwrap()).unwrap_err().to_string();
+            assert!(error.contains(&format!("`{key}`")) && error.contains("d.properties"), "{error}");
+        }
+        let same = DISTRIBUTED.replace("status.storage.topic=connect-status", "status.storage.topic=connect-configs");
+        let error = DistributedConfig::from_map(&parse_text("d", &same).unwrap()).unwrap_err().to_string();
+        assert!(error.contains("different topics"), "{error}");
+        let zero = DISTRIBUTED.replace("config.storage.replication.factor=1", "config.storage.replication.factor=0");
+        let error = DistributedConfig::from_map(&parse_text("d", &zero).unwrap()).unwrap_err().to_string();
+        assert!(error.contains("`config.storage.replication.factor`"), "{error}");
+    }
 
     #[test]
     fn a_java_rest_extension_is_refused_naming_the_key() {

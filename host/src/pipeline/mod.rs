@@ -87,6 +87,7 @@ pub async fn start_connector(
         drain_timeout: worker.shutdown_timeout,
         connector: Arc::from(name.as_str()),
         assigned: status.assigned_partitions.clone(),
+        assignment: status.assignment.clone(),
     };
     let consumer = consumer::subscribe(&worker.bootstrap_servers, &config, context.clone())?;
 

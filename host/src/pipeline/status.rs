@@ -184,6 +184,8 @@ pub struct ConnectorStatus {
     pub tasks: Vec<TaskCounters>,
     /// Partitions currently assigned to the connector's consumer.
     pub assigned_partitions: Arc<AtomicU64>,
+    /// Which partitions those are (`topic-partition`), as of the last rebalance.
+    pub assignment: Arc<Mutex<Vec<String>>>,
     /// Records not yet written per assigned partition (refreshed every second).
     lag: Mutex<Vec<(String, i32, i64)>>,
     /// The failure has a cause that can pass (a service down past the retry budget): the
@@ -207,6 +209,7 @@ impl ConnectorStatus {
             counters: Counters::default(),
             tasks: (0..tasks).map(|_| TaskCounters::default()).collect(),
             assigned_partitions: Arc::default(),
+            assignment: Arc::default(),
             lag: Mutex::default(),
             transient: Default::default(),
         }
@@ -276,6 +279,11 @@ impl ConnectorStatus {
     /// Partitions currently assigned to the connector's consumer.
     pub fn assigned(&self) -> u64 {
         self.assigned_partitions.load(Ordering::Relaxed)
+    }
+
+    /// The partitions assigned to the connector's consumer (`topic-partition`).
+    pub fn assignment(&self) -> Vec<String> {
+        self.assignment.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Whether the connector is paused.

@@ -46,6 +46,8 @@ pub struct SourceContext {
     pub connector: Arc<str>,
     /// Partitions currently assigned to this consumer (a gauge for status and tests).
     pub assigned: Arc<AtomicU64>,
+    /// Which partitions those are (`topic-partition`), for the cluster status.
+    pub assignment: Arc<Mutex<Vec<String>>>,
 }
 
 impl ClientContext for SourceContext {}
@@ -91,6 +93,8 @@ impl ConsumerContext for SourceContext {
         }
         if let Ok(assignment) = consumer.assignment() {
             self.assigned.store(assignment.count() as u64, Ordering::Relaxed);
+            *lock(&self.assignment) =
+                assignment.elements().iter().map(|e| format!("{}-{}", e.topic(), e.partition())).collect();
         }
     }
 }

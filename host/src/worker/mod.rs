@@ -1,10 +1,14 @@
-//! The connector supervisor: the connectors of one standalone worker, each with its
-//! configuration, its target state (RUNNING, PAUSED, STOPPED) and its current run. Connectors
-//! are created, reconfigured, paused, resumed, stopped, restarted and deleted at runtime,
-//! one at a time, without disturbing the others. The REST API and the file watcher act only
-//! through this module.
+//! The connector supervisor: the connectors of one worker, each with its configuration, its
+//! target state (RUNNING, PAUSED, STOPPED) and its current run. Connectors are created,
+//! reconfigured, paused, resumed, stopped, restarted and deleted at runtime, one at a time,
+//! without disturbing the others. The REST API and the file watcher act only through this
+//! module; a change asked for through the API goes through the worker's
+//! [`store::ConnectorStore`] (the state file, or the config topic of a distributed cluster),
+//! which hands it back to [`Worker::apply`].
 
+pub mod cluster;
 pub mod state;
+pub mod store;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -129,8 +133,8 @@ pub struct Worker {
     retries: Mutex<BTreeMap<String, (Instant, Duration)>>,
     /// Set once the worker shuts down: nothing is restarted any more.
     closing: AtomicBool,
-    /// Where connectors created through the API are kept (none: they are not kept).
-    state: Option<state::StateFile>,
+    /// Where changes asked for through the API are kept and carried out.
+    store: Arc<dyn store::ConnectorStore>,
 }
 
 /// The first automatic restart of a connector that could not start comes after this long;
@@ -145,13 +149,23 @@ impl Worker {
     /// A worker with no connectors yet. `bootstrap_override` replaces the brokers of
     /// connectors' error topics too (the embedded broker).
     pub fn new(config: WorkerConfig, runtime: PluginRuntime, bootstrap_override: Option<String>) -> Self {
+        let file = config.state_dir.as_deref().map(state::StateFile::in_dir);
+        Self::with_store(config, runtime, bootstrap_override, Arc::new(store::FileStore::new(file)))
+    }
+
+    /// A worker with no connectors yet whose API changes go through `store`.
+    pub fn with_store(
+        config: WorkerConfig,
+        runtime: PluginRuntime,
+        bootstrap_override: Option<String>,
+        store: Arc<dyn store::ConnectorStore>,
+    ) -> Self {
         let rest = &config.rest;
         let host = rest.advertised_host.clone().unwrap_or_else(|| match rest.host.as_str() {
             "" | "0.0.0.0" | "::" => "localhost".to_string(),
             host => host.to_string(),
         });
         let worker_id = format!("{host}:{}", rest.advertised_port.unwrap_or(rest.port));
-        let state = config.state_dir.as_deref().map(state::StateFile::in_dir);
         Self {
             config,
             runtime,
@@ -161,7 +175,7 @@ impl Worker {
             lifecycle: tokio::sync::Mutex::new(0),
             retries: Mutex::default(),
             closing: AtomicBool::new(false),
-            state,
+            store,
         }
     }
 
@@ -216,52 +230,124 @@ impl Worker {
 
     /// Creates a connector (REST `POST /connectors`, or `PUT .../config` of a new name).
     pub async fn create(&self, map: ConfigMap, target: Option<TargetState>) -> Result<ConnectorView, Refusal> {
-        let mut order = self.lifecycle.lock().await;
         let config = self.validate(&map).map_err(invalid)?;
-        if lock(&self.slots).contains_key(&config.name) {
+        if self.contains(&config.name) {
             return Err(Refusal::Conflict(format!("Connector {} already exists", config.name)));
         }
         let target = match target {
             Some(target) => target,
             None => initial_state(&map).map_err(Refusal::BadRequest)?,
         };
+        self.store.submit(self, store::Change::Config { map, target: Some(target) }).await?;
+        self.view(&config.name)
+    }
+
+    /// Replaces a connector's configuration (REST `PUT`/`PATCH .../config`). When only parser
+    /// keys changed, the parser is swapped live; otherwise only this connector restarts with
+    /// the new configuration (what it wrote is committed first).
+    pub async fn reconfigure(&self, map: ConfigMap) -> Result<ConnectorView, Refusal> {
+        let config = self.validate(&map).map_err(invalid)?;
+        self.view(&config.name)?;
+        self.store.submit(self, store::Change::Config { map, target: None }).await?;
+        self.view(&config.name)
+    }
+
+    /// Stops and forgets a connector.
+    pub async fn delete(&self, name: &str) -> Result<(), Refusal> {
+        self.view(name)?;
+        self.store.submit(self, store::Change::Delete { name: name.to_string() }).await
+    }
+
+    /// Pauses a connector: its partitions are paused and nothing new is dispatched.
+    pub async fn pause(&self, name: &str) -> Result<(), Refusal> {
+        self.set_target(name, TargetState::Paused).await
+    }
+
+    /// Resumes a paused connector, or starts a stopped one.
+    pub async fn resume(&self, name: &str) -> Result<(), Refusal> {
+        self.set_target(name, TargetState::Running).await
+    }
+
+    /// Stops a connector, keeping its configuration (KIP-875): in-flight records finish,
+    /// positions are committed, then the consumer leaves its group.
+    pub async fn stop(&self, name: &str) -> Result<(), Refusal> {
+        self.set_target(name, TargetState::Stopped).await
+    }
+
+    /// Restarts a connector (REST `POST .../restart`): on every worker of a cluster, here
+    /// when alone. With `only_failed`, only where it has FAILED.
+    pub async fn request_restart(&self, name: &str, only_failed: bool) -> Result<(), Refusal> {
+        self.view(name)?;
+        self.store.submit(self, store::Change::Restart { name: name.to_string(), only_failed }).await
+    }
+
+    async fn set_target(&self, name: &str, target: TargetState) -> Result<(), Refusal> {
+        self.view(name)?;
+        self.store.submit(self, store::Change::Target { name: name.to_string(), target }).await
+    }
+
+    /// Carries out a change on this worker: called by the store, at once in standalone mode,
+    /// when the change is read back from the config topic in distributed mode.
+    pub async fn apply(&self, change: store::Change) -> Result<(), Refusal> {
+        match change {
+            store::Change::Config { map, target } => {
+                let name = self.validate(&map).map_err(invalid)?.name;
+                if self.contains(&name) {
+                    self.reconfigure_here(map).await
+                } else {
+                    let target = match target {
+                        Some(target) => target,
+                        None => initial_state(&map).map_err(Refusal::BadRequest)?,
+                    };
+                    self.create_here(map, target).await
+                }
+            }
+            store::Change::Target { name, target: TargetState::Paused } => self.pause_here(&name).await,
+            store::Change::Target { name, target: TargetState::Running } => self.resume_here(&name).await,
+            store::Change::Target { name, target: TargetState::Stopped } => self.stop_here(&name).await,
+            store::Change::Delete { name } => self.delete_here(&name).await,
+            store::Change::Restart { name, only_failed } => self.restart(&name, only_failed).await.map(|_| ()),
+        }
+    }
+
+    /// Whether a connector of that name exists here.
+    pub fn contains(&self, name: &str) -> bool {
+        lock(&self.slots).contains_key(name)
+    }
+
+    async fn create_here(&self, map: ConfigMap, target: TargetState) -> Result<(), Refusal> {
+        let mut order = self.lifecycle.lock().await;
+        let config = self.validate(&map).map_err(invalid)?;
+        if lock(&self.slots).contains_key(&config.name) {
+            return Err(Refusal::Conflict(format!("Connector {} already exists", config.name)));
+        }
         let (status, run) = self.launch_or_fail(&config, target).await;
         *order += 1;
         let name = config.name.clone();
-        lock(&self.slots)
-            .insert(name.clone(), Slot { map, config, target, status, run, order: *order, from_api: true });
-        self.keep();
-        self.view(&name)
-    }
-
-    /// Creates the connectors kept in the state file (created through the API before a
-    /// restart), in their kept target state. A name also given as a file is skipped (the file
-    /// wins); a kept configuration that is no longer valid is logged and dropped.
-    pub async fn restore(&self) -> anyhow::Result<()> {
-        let Some(file) = &self.state else { return Ok(()) };
-        for (name, kept) in file.read()? {
-            if lock(&self.slots).contains_key(&name) {
-                tracing::warn!(connector = %name, state_file = %file.path().display(),
-                    "A connector file uses the name of a connector created through the REST API; the file wins.");
-                continue;
-            }
-            let target = TargetState::parse(&kept.state).unwrap_or(TargetState::Running);
-            let map = ConfigMap::new(file.path().display().to_string(), kept.config);
-            match self.create(map, Some(target)).await {
-                Ok(_) => tracing::info!(connector = %name, state = %kept.state,
-                    "Connector created through the REST API restored."),
-                Err(refusal) => tracing::error!(connector = %name, state_file = %file.path().display(),
-                    "A connector created through the REST API cannot be restored and is dropped: {refusal}"),
-            }
-        }
-        self.keep();
+        lock(&self.slots).insert(name, Slot { map, config, target, status, run, order: *order, from_api: true });
         Ok(())
     }
 
-    /// Writes the connectors created through the API to the state file.
-    fn keep(&self) {
-        let Some(file) = &self.state else { return };
-        let kept: BTreeMap<String, state::KeptConnector> = lock(&self.slots)
+    /// Creates the connectors kept from before a restart (standalone: those created through
+    /// the API, from the state file).
+    pub async fn restore(&self) -> anyhow::Result<()> {
+        self.store.restore(self).await
+    }
+
+    /// What every live worker of the cluster reports of a connector; `None` for a worker
+    /// that is alone (standalone).
+    pub fn cluster_status(&self, name: &str) -> Option<Vec<store::MemberState>> {
+        self.store.cluster_status(name)
+    }
+
+    /// The live workers of the cluster; `None` for a worker that is alone (standalone).
+    pub fn members(&self) -> Option<Vec<store::Member>> {
+        self.store.members()
+    }
+
+    /// The connectors created through the API, as the state file keeps them.
+    pub fn kept(&self) -> BTreeMap<String, state::KeptConnector> {
+        lock(&self.slots)
             .iter()
             .filter(|(_, slot)| slot.from_api)
             .map(|(name, slot)| {
@@ -271,17 +357,10 @@ impl Worker {
                 };
                 (name.clone(), kept)
             })
-            .collect();
-        if let Err(error) = file.write(kept) {
-            tracing::error!(state_file = %file.path().display(), error = %format!("{error:#}"),
-                "Keeping the connectors created through the REST API failed; they will not survive a restart.");
-        }
+            .collect()
     }
 
-    /// Replaces a connector's configuration. When only parser keys changed, the parser is
-    /// swapped live; otherwise only this connector restarts with the new configuration
-    /// (what it wrote is committed first).
-    pub async fn reconfigure(&self, map: ConfigMap) -> Result<ConnectorView, Refusal> {
+    async fn reconfigure_here(&self, map: ConfigMap) -> Result<(), Refusal> {
         let _order = self.lifecycle.lock().await;
         let config = self.validate(&map).map_err(invalid)?;
         let name = config.name.clone();
@@ -309,8 +388,7 @@ impl Worker {
                 slot.map = map;
                 slot.config = config;
             }
-            self.keep();
-            return self.view(&name);
+            return Ok(());
         }
         let (target, run) = {
             let mut slots = lock(&self.slots);
@@ -322,15 +400,12 @@ impl Worker {
         if let Some(slot) = lock(&self.slots).get_mut(&name) {
             *slot = Slot { map, config, target, status, run, order: slot.order, from_api: slot.from_api };
         }
-        self.keep();
-        self.view(&name)
+        Ok(())
     }
 
-    /// Stops and forgets a connector.
-    pub async fn delete(&self, name: &str) -> Result<(), Refusal> {
+    async fn delete_here(&self, name: &str) -> Result<(), Refusal> {
         let _order = self.lifecycle.lock().await;
         let slot = lock(&self.slots).remove(name).ok_or_else(|| unknown(name))?;
-        self.keep();
         stop_run(slot.run).await;
         tracing::info!(connector = %name, "Connector deleted.");
         Ok(())
@@ -362,16 +437,13 @@ impl Worker {
         Ok(true)
     }
 
-    /// Pauses a connector: its partitions are paused and nothing new is dispatched.
-    pub async fn pause(&self, name: &str) -> Result<(), Refusal> {
+    async fn pause_here(&self, name: &str) -> Result<(), Refusal> {
         let _order = self.lifecycle.lock().await;
         let mut slots = lock(&self.slots);
         let slot = slots.get_mut(name).ok_or_else(|| unknown(name))?;
         if slot.target == TargetState::Stopped {
             // Kafka Connect pauses a stopped connector without starting it.
             slot.target = TargetState::Paused;
-            drop(slots);
-            self.keep();
             return Ok(());
         }
         slot.target = TargetState::Paused;
@@ -379,13 +451,11 @@ impl Worker {
             slot.status.set(ConnectorState::Paused);
         }
         drop(slots);
-        self.keep();
         tracing::info!(connector = %name, "Connector paused.");
         Ok(())
     }
 
-    /// Resumes a paused connector, or starts a stopped one.
-    pub async fn resume(&self, name: &str) -> Result<(), Refusal> {
+    async fn resume_here(&self, name: &str) -> Result<(), Refusal> {
         let _order = self.lifecycle.lock().await;
         let config = {
             let mut slots = lock(&self.slots);
@@ -396,13 +466,10 @@ impl Worker {
                     slot.status.set(ConnectorState::Running);
                     tracing::info!(connector = %name, "Connector resumed.");
                 }
-                drop(slots);
-                self.keep();
                 return Ok(());
             }
             slot.config.clone()
         };
-        self.keep();
         let (status, run) = self.launch_or_fail(&config, TargetState::Running).await;
         if let Some(slot) = lock(&self.slots).get_mut(name) {
             slot.status = status;
@@ -411,9 +478,7 @@ impl Worker {
         Ok(())
     }
 
-    /// Stops a connector, keeping its configuration (KIP-875): in-flight records finish,
-    /// positions are committed, then the consumer leaves its group.
-    pub async fn stop(&self, name: &str) -> Result<(), Refusal> {
+    async fn stop_here(&self, name: &str) -> Result<(), Refusal> {
         let _order = self.lifecycle.lock().await;
         let run = {
             let mut slots = lock(&self.slots);
@@ -421,7 +486,6 @@ impl Worker {
             slot.target = TargetState::Stopped;
             slot.run.take()
         };
-        self.keep();
         stop_run(run).await;
         if let Some(slot) = lock(&self.slots).get_mut(name) {
             if slot.status.is_failed() {
