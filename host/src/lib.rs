@@ -14,6 +14,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod converters;
+pub mod explain;
 pub mod fuzzing;
 pub mod logging;
 pub mod model;

@@ -4,6 +4,8 @@
 
 pub mod dead_letter;
 pub mod flow;
+pub mod replay;
+pub mod schema_check;
 pub mod status;
 pub mod swap;
 pub mod task;
@@ -67,6 +69,11 @@ pub async fn start_connector(
     let (swapper, generations) =
         Swapper::start(runtime.clone(), parser_threads, name.clone(), status.clone(), sink.parser_settings(), spec)
             .await?;
+    if let Some(check) = schema_check::SchemaCheck::new(&config, worker, &sink)? {
+        let check = Arc::new(check);
+        check.check(&swapper.current()).await.with_context(|| format!("connector `{name}` cannot start"))?;
+        swapper.check_swaps_with(check);
+    }
     let errors = match &config.errors {
         ErrorPolicy::Fail => ErrorPath::Fail,
         ErrorPolicy::Ignore => ErrorPath::Ignore,

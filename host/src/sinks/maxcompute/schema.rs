@@ -199,6 +199,43 @@ pub fn convert<'a>(name: &str, kind: &ColumnType, value: &'a Value, zone: &Zone)
     Ok(Some(cell))
 }
 
+/// Whether a column of type `kind` takes some values of `value`'s type (the schema check
+/// at load): `false` means no value of that type ever fits, whatever the record. Whether this
+/// value fits (a range, a date format) is checked per record by [`convert`].
+pub fn accepts(kind: &ColumnType, value: &Value) -> bool {
+    let int = matches!(
+        value,
+        Value::Int8(_)
+            | Value::Int16(_)
+            | Value::Int32(_)
+            | Value::Int64(_)
+            | Value::Uint8(_)
+            | Value::Uint16(_)
+            | Value::Uint32(_)
+            | Value::Uint64(_)
+    );
+    match (kind, value) {
+        (_, Value::Null) => true,
+        (ColumnType::BigInt | ColumnType::Int | ColumnType::SmallInt | ColumnType::TinyInt, _) => int,
+        (ColumnType::Boolean, Value::Boolean(_)) => true,
+        (ColumnType::Double, Value::Float32(_) | Value::Float64(_)) => true,
+        (ColumnType::Double, _) => int,
+        (ColumnType::Float, Value::Float32(_) | Value::Float64(_)) => true,
+        (ColumnType::String, Value::Text(_) | Value::Binary(_) | Value::Boolean(_) | Value::Float64(_)) => true,
+        (ColumnType::String | ColumnType::Decimal, _) if int => true,
+        (ColumnType::Binary, Value::Text(_) | Value::Binary(_)) => true,
+        (ColumnType::Decimal, Value::Text(_) | Value::Float64(_)) => true,
+        (ColumnType::Datetime, Value::TimestampUs(_) | Value::Text(_)) => true,
+        (ColumnType::Date | ColumnType::Timestamp, Value::TimestampUs(_)) => true,
+        _ => false,
+    }
+}
+
+/// How a value's type is named in messages (`an integer`, `a boolean`, …).
+pub fn value_kind(value: &Value) -> &'static str {
+    describe(value)
+}
+
 fn int_of(value: &Value) -> Option<i64> {
     Some(match value {
         Value::Int8(v) => i64::from(*v),

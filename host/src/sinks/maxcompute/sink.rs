@@ -23,7 +23,7 @@ use super::schema::{self, TableSchema};
 use crate::model::{Output, WriteKind};
 use crate::sinks::driver::{Driver, Rejected, Response, Service};
 use crate::sinks::retry::Outcome;
-use crate::sinks::{Sink, SinkError, SinkItem, WriteReport};
+use crate::sinks::{Preview, Sink, SinkError, SinkItem, WriteReport};
 
 /// Block ids of one session must stay within 0..20000.
 const MAX_BLOCKS: u64 = 20_000;
@@ -76,6 +76,72 @@ impl MaxComputeSink {
 
     /// Creates the session with `create_partition=true`; if the tunnel still reports the
     /// partition missing, adds it with an SQL instance and asks once more.
+    /// The tunnel rows `item` would upload, without opening an upload session: the table
+    /// and partition, and each row as `column=value` in the table's column order (the cells
+    /// the record stream encodes; columns left out are written as NULL).
+    pub fn preview(&self, item: &SinkItem<'_>) -> Result<Vec<Preview>, String> {
+        let mut cells: Vec<Option<Cell<'_>>> = Vec::new();
+        item_rows(&self.table_schema, item, &self.config, &mut cells)?;
+        let width = self.table_schema.columns.len().max(1);
+        let mut target = format!("table {}.{}", self.config.project, self.config.table);
+        if let Some(key) = &self.partition_key {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default();
+            let at = match self.config.partition_time {
+                PartitionTime::Sink => now,
+                PartitionTime::Record => item.record.timestamp_ms.unwrap_or(now),
+            };
+            target.push_str(&format!(" partition {}", tunnel_spec(&[(key.clone(), self.config.partition.value_at(at))])));
+        }
+        let rows = cells
+            .chunks(width)
+            .map(|row| {
+                let shown: Vec<String> = row
+                    .iter()
+                    .zip(&self.table_schema.columns)
+                    .filter_map(|(cell, (name, _))| cell.as_ref().map(|cell| format!("{name}={}", show_cell(cell))))
+                    .collect();
+                shown.join(", ")
+            })
+            .map(|row| Preview {
+                target: target.clone(),
+                request: "batch tunnel upload (one record of the block)".into(),
+                rows: vec![row],
+            })
+            .collect();
+        Ok(rows)
+    }
+
+    /// Checks `item`'s rows against the table's columns (the schema check at load): `Err`
+    /// names the column when an output names one the table lacks or has a type the column
+    /// never takes (whether a value fits its column is checked per record).
+    pub fn check_schema(&self, item: &SinkItem<'_>) -> Result<(), String> {
+        let table = format!("{}.{}", self.config.project, self.config.table);
+        for output in item.outputs {
+            let Output::Row(row) = output else {
+                return Err(format!("table `{table}`: the MaxCompute sink writes rows, but the parser emitted a point or raw bytes"));
+            };
+            for column in row.primary_key.iter().chain(&row.columns) {
+                let Some(index) = self.table_schema.index_of(&column.name) else {
+                    let names: Vec<&str> = self.table_schema.columns.iter().map(|(n, _)| n.as_str()).collect();
+                    return Err(format!(
+                        "table `{table}` has no column `{}` (columns: {})",
+                        column.name,
+                        names.join(", ")
+                    ));
+                };
+                let (name, kind) = &self.table_schema.columns[index];
+                if !schema::accepts(kind, &column.value) {
+                    return Err(format!(
+                        "column `{name}` of table `{table}` is {} and never takes {}",
+                        kind.name().to_ascii_uppercase(),
+                        schema::value_kind(&column.value)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn create_session(&self, spec: Option<&str>, value: &Option<String>) -> Result<Session, Outcome> {
         let what = format!("creating an upload session for {}", spec.unwrap_or("the table"));
         match self.client.create_session(spec, true).await {
@@ -294,6 +360,22 @@ fn io_error(e: std::io::Error) -> Outcome {
 
 /// Converts every row output of an item onto the session schema (all or nothing) into
 /// `cells`: one schema-wide run of cells per row.
+/// A cell as text: numbers and booleans as such, bytes as a string when they are UTF-8
+/// (else `0x…` hex), timestamps as `seconds.nanos`.
+fn show_cell(cell: &Cell<'_>) -> String {
+    match cell {
+        Cell::Int(v) => v.to_string(),
+        Cell::Bool(v) => v.to_string(),
+        Cell::Double(v) => v.to_string(),
+        Cell::Float(v) => v.to_string(),
+        Cell::Bytes(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => format!("{text:?}"),
+            Err(_) => format!("0x{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+        },
+        Cell::Timestamp { seconds, nanos } => format!("{seconds}.{nanos:09}"),
+    }
+}
+
 fn item_rows<'a>(
     schema: &TableSchema,
     item: &SinkItem<'a>,

@@ -71,6 +71,34 @@ impl TimeseriesRow {
     }
 }
 
+impl std::fmt::Display for TimeseriesRow {
+    /// `measurement data_source [tag=value,…] @time_us fields (name=value, …)`, values typed
+    /// as sent (`7i` LONG, `1.5` DOUBLE, `"x"` STRING, `0x…` BINARY).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tags: Vec<String> = self.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let fields: Vec<String> = self
+            .fields
+            .iter()
+            .map(|(name, value)| match value {
+                FieldValue::Long(v) => format!("{name}={v}i"),
+                FieldValue::Bool(v) => format!("{name}={v}"),
+                FieldValue::Double(v) => format!("{name}={v:?}"),
+                FieldValue::Text(v) => format!("{name}={:?}", &**v),
+                FieldValue::Binary(v) => format!("{name}=0x{}", v.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+            })
+            .collect();
+        write!(
+            f,
+            "measurement={} data_source={:?} tags=[{}] time_us={} fields ({})",
+            self.measurement,
+            &*self.data_source,
+            tags.join(","),
+            self.time_us,
+            fields.join(", ")
+        )
+    }
+}
+
 /// Encodes `rows` (one row group each) into the bytes of `TimeseriesRows.rows_data`.
 pub fn encode<'r>(rows: impl ExactSizeIterator<Item = &'r TimeseriesRow>) -> Vec<u8> {
     let mut builder = FlatBufferBuilder::with_capacity(1024);

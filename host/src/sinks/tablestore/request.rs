@@ -122,6 +122,52 @@ pub fn encode(item: usize, table: &Arc<str>, row: &Row, schema: Option<&[KeyColu
     Ok(EncodedRow { item, table: table.clone(), op, bytes: bytes.into(), key, label })
 }
 
+/// Checks `row`'s primary key against `table`'s (the schema check at load): the column
+/// names in order and, per column, a value type the key type can take. `Err` names the
+/// column. Whether a value fits (its size) is checked per row by [`encode`].
+pub fn check_key(table: &str, row: &Row, schema: &[KeyColumn]) -> Result<(), String> {
+    let names: Vec<&str> = row.primary_key.iter().map(|c| &*c.name).collect();
+    let expected: Vec<&str> = schema.iter().map(|c| c.name.as_str()).collect();
+    if names != expected {
+        let column = names
+            .iter()
+            .zip(&expected)
+            .find(|(a, b)| a != b)
+            .map(|(a, b)| format!("column `{a}` where the table has `{b}`"))
+            .or_else(|| expected.get(names.len()).map(|b| format!("no column `{b}`")))
+            .or_else(|| names.get(expected.len()).map(|a| format!("an extra column `{a}`")))
+            .unwrap_or_default();
+        return Err(format!(
+            "the parser's primary key is ({}) but table `{table}` has ({}): {column}",
+            names.join(", "),
+            expected.join(", ")
+        ));
+    }
+    for (column, spec) in row.primary_key.iter().zip(schema) {
+        let fits = match &column.value {
+            Value::Null => true,
+            Value::Text(_) => spec.kind == PrimaryKeyType::String,
+            Value::Binary(_) => spec.kind == PrimaryKeyType::Binary,
+            value if integer(value).is_some() => spec.kind == PrimaryKeyType::Integer,
+            _ => false,
+        };
+        if !fits {
+            return Err(format!(
+                "primary key column `{}` of table `{table}` is {} but the parser gives it {}",
+                column.name,
+                format!("{:?}", spec.kind).to_uppercase(),
+                match &column.value {
+                    Value::Text(_) => "a string".to_string(),
+                    Value::Binary(_) => "bytes".to_string(),
+                    value if integer(value).is_some() => "an integer".to_string(),
+                    other => kind_name(other).to_string(),
+                }
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn attributes<'r>(
     columns: &'r [Column],
     fail: &impl Fn(&str, String) -> String,
