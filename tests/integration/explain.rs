@@ -68,7 +68,8 @@ fn tdengine_shows_the_line_protocol_request_for_the_seed_connectors() {
     assert!(out.contains(&format!("    {line}\n")), "the line as sent: {out}");
     assert!(out.contains("outcome: would be written: 1 row(s)/line(s)"), "{out}");
 
-    let json_record = r#"{"location":"Beijing","groupid":3,"current":10.5,"voltage":219,"phase":0.31,"ts":1700000000123}"#;
+    let json_record =
+        r#"{"location":"Beijing","groupid":3,"current":10.5,"voltage":219,"phase":0.31,"ts":1700000000123}"#;
     std::fs::write(&records, format!("{json_record}\nnot json\n")).unwrap();
     let out = explain(&[
         examples("tdengine/json-mapping.properties").to_str().unwrap(),
@@ -115,7 +116,10 @@ fn file_sink_shows_every_stage_and_writes_nothing() {
     assert!(out.contains("value.converter (org.apache.kafka.connect.json.JsonConverter): ok"), "{out}");
     assert!(out.contains(r#""card":"4111-1111""#), "the decoded value: {out}");
     assert!(out.contains("transforms (transforms=mask,route): ok"), "{out}");
-    assert!(out.contains(r#""topic":"orders_v2""#) && out.contains(r#"\"card\":\"\""#), "the transformed record: {out}");
+    assert!(
+        out.contains(r#""topic":"orders_v2""#) && out.contains(r#"\"card\":\"\""#),
+        "the transformed record: {out}"
+    );
     assert!(out.contains("target: file "), "{out}");
     assert!(out.contains(r#"{"topic":"orders","partition":0,"offset":0,"output":{"row":"#), "the line: {out}");
     assert!(!out_file.exists(), "explain wrote the output file");
@@ -190,7 +194,8 @@ async fn tablestore_timeseries_shows_the_row() {
     let worker = sluice::config::WorkerConfig::from_map(&h.worker("")).unwrap();
     let config = sluice::config::ConnectorConfig::from_map(&h.connector(&text), &worker).unwrap();
     let mut explainer = Explainer::open(config, &worker, &runtime(), None).await.unwrap();
-    let value = r#"{"m":"cpu_usage","d":"host-1","region":"hz","level":"1","timestamp":1700000000123,"cpu":0.42,"io":7}"#;
+    let value =
+        r#"{"m":"cpu_usage","d":"host-1","region":"hz","level":"1","timestamp":1700000000123,"cpu":0.42,"io":7}"#;
     let text = explainer.explain(&record("metrics", value)).await.to_text();
     assert!(text.contains("target: time-series table metrics"), "{text}");
     assert!(text.contains("request: PutTimeseriesData"), "{text}");
@@ -226,8 +231,7 @@ async fn maxcompute_shows_the_tunnel_row_over_rest() {
     let sink = explanation["stages"].as_array().unwrap().iter().find(|s| s["stage"] == "sink").unwrap().clone();
     assert!(sink["result"][0]["target"].as_str().unwrap().starts_with("table p1.logs partition pt="), "{sink}");
     assert_eq!(
-        sink["result"][0]["rows"][0],
-        r#"topic="logs", partition=2, offset=40, key="k1", value="hello""#,
+        sink["result"][0]["rows"][0], r#"topic="logs", partition=2, offset=40, key="k1", value="hello""#,
         "{explanation}"
     );
     // A list in, a list out; an unknown connector is a 404.

@@ -31,8 +31,7 @@ async fn a_fixed_parser_replays_the_dead_letters_once_and_dead_letters_the_rest_
         out.display()
     );
     // The built-in JSON parser rejects the three records that are not JSON.
-    h.produce("events", Some(0), &[r#"{"n":1}"#.into(), "plain-a".into(), r#"{"n":2}"#.into(), "error".into()])
-        .await;
+    h.produce("events", Some(0), &[r#"{"n":1}"#.into(), "plain-a".into(), r#"{"n":2}"#.into(), "error".into()]).await;
     h.produce("events", Some(1), &["plain-b".into(), r#"{"n":3}"#.into()]).await;
     let running = h.start(h.worker(""), vec![h.connector(&base)]).await.unwrap();
     assert!(wait_until(Duration::from_secs(30), || h.committed("connect-events", "events", 2) == vec![4, 2]).await);
@@ -96,8 +95,11 @@ async fn the_command_line_replays_since_a_time_and_needs_a_dead_letter_topic() {
     h.topic("in", 1);
     h.topic("in-dlq", 1);
     let worker = h.path("worker.properties");
-    std::fs::write(&worker, format!("bootstrap.servers={}\nsluice.plugin.cache.dir={}\n", h.bootstrap, cache_dir().display()))
-        .unwrap();
+    std::fs::write(
+        &worker,
+        format!("bootstrap.servers={}\nsluice.plugin.cache.dir={}\n", h.bootstrap, cache_dir().display()),
+    )
+    .unwrap();
     let connector = h.path("c.properties");
     std::fs::write(
         &connector,

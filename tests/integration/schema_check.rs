@@ -56,7 +56,10 @@ async fn a_table_without_the_parsers_column_is_refused_at_start_naming_it() {
 
     // Turned off, the connector starts and the records fail one by one.
     let running = h
-        .start(h.worker(""), vec![connector(&h, &endpoint, "renamed", "sluice.schema.check=false\nerrors.tolerance=all\n")])
+        .start(
+            h.worker(""),
+            vec![connector(&h, &endpoint, "renamed", "sluice.schema.check=false\nerrors.tolerance=all\n")],
+        )
         .await
         .unwrap();
     assert!(wait_until(Duration::from_secs(30), || h.committed("connect-renamed", "renamed", 2) == vec![2, -1]).await);

@@ -23,7 +23,8 @@ pub(super) async fn explain(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let config = api.worker.connector_config(&name)?;
-    let body: Json_ = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
+    let body: Json_ =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
     let (list, inputs) = match body {
         Json_::Array(items) => (true, items),
         single => (false, vec![single]),
@@ -95,7 +96,9 @@ pub(super) async fn replay(
         Some(Json_::Number(n)) => {
             Some(n.as_i64().ok_or_else(|| ApiError::bad_request("`since` must be whole milliseconds"))?)
         }
-        Some(Json_::String(text)) => Some(parse_since(&text).map_err(|e| ApiError::bad_request(format!("`since`: {e:#}")))?),
+        Some(Json_::String(text)) => {
+            Some(parse_since(&text).map_err(|e| ApiError::bad_request(format!("`since`: {e:#}")))?)
+        }
         Some(_) => return Err(ApiError::bad_request("`since` is milliseconds since the epoch or an RFC 3339 time")),
     };
     let options = ReplayOptions { from_topic, since_ms, dry_run: body.dry_run };

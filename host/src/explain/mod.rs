@@ -89,8 +89,8 @@ impl Explainer {
         };
         let label: Arc<str> = Arc::from(format!("{}/{} (explain)", config.name, plugin.name));
         let instance = {
-            let (plugin, settings, limits) = (plugin.clone(), settings.clone(), config.limits);
-            tokio::task::spawn_blocking(move || PluginInstance::new(plugin, &settings, limits, label))
+            let (instance_plugin, instance_settings, limits) = (plugin.clone(), settings.clone(), config.limits);
+            tokio::task::spawn_blocking(move || PluginInstance::new(instance_plugin, &instance_settings, limits, label))
                 .await?
                 .map_err(|e| anyhow::anyhow!("parser `{}` of connector `{}`: {e}", plugin.name, config.name))?
         };
@@ -177,7 +177,10 @@ impl Explainer {
                         error: None,
                         field: None,
                     });
-                    return done(stages, "dropped by a transform: nothing is written and the offset is committed".into());
+                    return done(
+                        stages,
+                        "dropped by a transform: nothing is written and the offset is committed".into(),
+                    );
                 }
                 Transformed::Failed(failure) => {
                     let failure = RecordFailure::Transform(failure);
@@ -469,14 +472,15 @@ impl RecordInput {
         let topic = match (self.topic, default_topic) {
             (Some(topic), _) => topic,
             (None, Some(topic)) => topic.to_string(),
-            (None, None) => anyhow::bail!("the record names no `topic` and the connector lists none (it uses topics.regex)"),
+            (None, None) => {
+                anyhow::bail!("the record names no `topic` and the connector lists none (it uses topics.regex)")
+            }
         };
         let headers = match self.headers {
             None | Some(Json::Null) => Vec::new(),
-            Some(Json::Object(map)) => map
-                .into_iter()
-                .map(|(key, value)| Header { key, value: header_bytes(value) })
-                .collect(),
+            Some(Json::Object(map)) => {
+                map.into_iter().map(|(key, value)| Header { key, value: header_bytes(value) }).collect()
+            }
             Some(Json::Array(list)) => list
                 .into_iter()
                 .map(|entry| match entry {
@@ -492,7 +496,8 @@ impl RecordInput {
                 .collect::<anyhow::Result<_>>()?,
             Some(_) => anyhow::bail!("`headers` is an object of names to values or a list of {{key, value}}"),
         };
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         Ok(KafkaRecord {
             topic: Arc::from(topic.as_str()),
             partition: self.partition.unwrap_or(0),

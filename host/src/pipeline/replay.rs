@@ -79,7 +79,11 @@ impl ReplaySummary {
         use std::fmt::Write as _;
         let mut out = String::new();
         let mode = if self.dry_run { " (dry run: nothing written)" } else { "" };
-        let _ = writeln!(out, "replayed {} dead letter(s) from `{}` for connector `{}`{mode}", self.read, self.topic, self.connector);
+        let _ = writeln!(
+            out,
+            "replayed {} dead letter(s) from `{}` for connector `{}`{mode}",
+            self.read, self.topic, self.connector
+        );
         let verb = if self.dry_run { "would be written" } else { "written" };
         let _ = writeln!(out, "  fixed ({verb}): {}", self.fixed);
         let failing: usize = self.still_failing.values().map(|r| r.count).sum();

@@ -236,17 +236,15 @@ impl SinkKind {
     pub async fn open_preview(self, config: &ConnectorConfig) -> anyhow::Result<AnySink> {
         Ok(match self {
             SinkKind::File | SinkKind::Stdout => AnySink::File(file::FileSink::preview(config.raw.get("file"))),
-            SinkKind::Tdengine => AnySink::Tdengine(tdengine::TdengineSink::offline(
-                tdengine::TdengineConfig::from_connector(config)?,
-            )?),
+            SinkKind::Tdengine => {
+                AnySink::Tdengine(tdengine::TdengineSink::offline(tdengine::TdengineConfig::from_connector(config)?)?)
+            }
             SinkKind::MaxCompute => {
                 let sink_config = maxcompute::MaxComputeConfig::from_map(&config.raw)?;
                 AnySink::MaxCompute(maxcompute::MaxComputeSink::open(sink_config).await?)
             }
             SinkKind::Tablestore => match tablestore::config::TablestoreConfig::from_connector(config)?.mode {
-                tablestore::config::Mode::Normal => {
-                    AnySink::Tablestore(tablestore::TablestoreSink::offline(config)?)
-                }
+                tablestore::config::Mode::Normal => AnySink::Tablestore(tablestore::TablestoreSink::offline(config)?),
                 tablestore::config::Mode::Timeseries => {
                     AnySink::TablestoreTimeseries(tablestore::TimeseriesSink::offline(config)?)
                 }

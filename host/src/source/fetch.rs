@@ -115,7 +115,13 @@ impl RangeReader {
 
     /// Reads `topic`/`partition` from `start` up to the end offset seen now, at most `limit`
     /// records. Returns the records and the offset reading stopped before.
-    pub fn read(&self, topic: &str, partition: i32, start: Start, limit: usize) -> anyhow::Result<(Vec<KafkaRecord>, i64)> {
+    pub fn read(
+        &self,
+        topic: &str,
+        partition: i32,
+        start: Start,
+        limit: usize,
+    ) -> anyhow::Result<(Vec<KafkaRecord>, i64)> {
         let from = self.resolve(topic, partition, start)?;
         let (_, high) = self.watermarks(topic, partition)?;
         self.read_until(topic, partition, from, high, limit)
@@ -183,7 +189,11 @@ pub fn parse_coordinates(text: &str) -> anyhow::Result<(String, i32, i64)> {
     if topic.is_empty() {
         anyhow::bail!(usage());
     }
-    Ok((topic.to_string(), partition.parse().ok().with_context(usage)?, offset.parse().ok().with_context(usage)?))
+    Ok((
+        topic.to_string(),
+        partition.parse::<i32>().ok().with_context(usage)?,
+        offset.parse::<i64>().ok().with_context(usage)?,
+    ))
 }
 
 #[cfg(test)]

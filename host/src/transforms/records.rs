@@ -136,7 +136,10 @@ pub fn decode_parts(
         Converter::Opaque => Ok(None),
         converter => converter.read(&record.topic, bytes).map(|(data, _)| Some(data)),
     };
-    Ok([("key.converter", read(&key, record.key.as_deref())), ("value.converter", read(&value, record.value.as_deref()))])
+    Ok([
+        ("key.converter", read(&key, record.key.as_deref())),
+        ("value.converter", read(&value, record.value.as_deref())),
+    ])
 }
 
 /// Whether JSON bytes are a `{"schema":…,"payload":…}` envelope (and nothing else).

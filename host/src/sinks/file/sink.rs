@@ -38,7 +38,10 @@ impl Clone for FileSink {
 }
 
 enum Target {
-    File { file: File, fsync: bool },
+    File {
+        file: File,
+        fsync: bool,
+    },
     Stdout,
     /// Opened by [`FileSink::preview`]: the `file` it names (none: stdout); never written.
     Preview(Option<String>),

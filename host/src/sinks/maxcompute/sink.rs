@@ -90,7 +90,8 @@ impl MaxComputeSink {
                 PartitionTime::Sink => now,
                 PartitionTime::Record => item.record.timestamp_ms.unwrap_or(now),
             };
-            target.push_str(&format!(" partition {}", tunnel_spec(&[(key.clone(), self.config.partition.value_at(at))])));
+            target
+                .push_str(&format!(" partition {}", tunnel_spec(&[(key.clone(), self.config.partition.value_at(at))])));
         }
         let rows = cells
             .chunks(width)
@@ -118,7 +119,9 @@ impl MaxComputeSink {
         let table = format!("{}.{}", self.config.project, self.config.table);
         for output in item.outputs {
             let Output::Row(row) = output else {
-                return Err(format!("table `{table}`: the MaxCompute sink writes rows, but the parser emitted a point or raw bytes"));
+                return Err(format!(
+                    "table `{table}`: the MaxCompute sink writes rows, but the parser emitted a point or raw bytes"
+                ));
             };
             for column in row.primary_key.iter().chain(&row.columns) {
                 let Some(index) = self.table_schema.index_of(&column.name) else {

@@ -84,7 +84,9 @@ impl std::fmt::Display for TimeseriesRow {
                 FieldValue::Bool(v) => format!("{name}={v}"),
                 FieldValue::Double(v) => format!("{name}={v:?}"),
                 FieldValue::Text(v) => format!("{name}={:?}", &**v),
-                FieldValue::Binary(v) => format!("{name}=0x{}", v.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+                FieldValue::Binary(v) => {
+                    format!("{name}=0x{}", v.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                }
             })
             .collect();
         write!(

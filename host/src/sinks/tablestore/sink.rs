@@ -188,7 +188,11 @@ impl TablestoreSink {
             let decoded = super::plainbuffer::decode(&encoded.bytes)
                 .map_err(|e| format!("row {}: the encoded row does not read back: {e}", encoded.label))?;
             let op = format!("{:?}", encoded.op).to_uppercase();
-            let mut request = format!("{} {op} ({} bytes of PlainBuffer)", self.shared.config.write_api.action(), encoded.bytes.len());
+            let mut request = format!(
+                "{} {op} ({} bytes of PlainBuffer)",
+                self.shared.config.write_api.action(),
+                encoded.bytes.len()
+            );
             if let Some(note) = missing {
                 request.push_str(&format!("; {note}"));
             }
