@@ -64,7 +64,8 @@ fn tdengine_shows_the_line_protocol_request_for_the_seed_connectors() {
     ]);
     assert!(out.contains("parser (builtin:tdengine): ok"), "{out}");
     assert!(out.contains("target: database power"), "{out}");
-    assert!(out.contains("/influxdb/v1/write?db=power&precision=ms (line protocol)"), "{out}");
+    // The seed sets no `data.precision`: the connector default, nanoseconds.
+    assert!(out.contains("POST http://127.0.0.1:6041/influxdb/v1/write?db=power&precision=ns (line protocol)"), "{out}");
     assert!(out.contains(&format!("    {line}\n")), "the line as sent: {out}");
     assert!(out.contains("outcome: would be written: 1 row(s)/line(s)"), "{out}");
 
@@ -224,22 +225,28 @@ async fn maxcompute_shows_the_tunnel_row_over_rest() {
     let running = h.start(h.worker("listeners=http://127.0.0.1:0\n"), vec![connector]).await.unwrap();
     let server = sluice::api::RestServer::start(running.worker()).await.unwrap();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    let post = |connector: &str, body: Json| {
+        http.post(format!("{}/connectors/{connector}/explain", server.url()))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
     let body = json!({"key": "k1", "value": "hello", "partition": 2, "offset": 40});
-    let response = http.post(format!("{}/connectors/mc/explain", server.url())).json(&body).send().await.unwrap();
+    let response = post("mc", body.clone()).await.unwrap();
     assert_eq!(response.status(), 200);
-    let explanation: Json = response.json().await.unwrap();
+    let explanation: Json = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
     let sink = explanation["stages"].as_array().unwrap().iter().find(|s| s["stage"] == "sink").unwrap().clone();
     assert!(sink["result"][0]["target"].as_str().unwrap().starts_with("table p1.logs partition pt="), "{sink}");
     assert_eq!(
-        sink["result"][0]["rows"][0], r#"topic="logs", partition=2, offset=40, key="k1", value="hello""#,
+        sink["result"][0]["rows"][0],
+        r#"topic="logs", partition=2, offset=40, key="k1", value="hello""#,
         "{explanation}"
     );
     // A list in, a list out; an unknown connector is a 404.
-    let response =
-        http.post(format!("{}/connectors/mc/explain", server.url())).json(&json!([body, body])).send().await.unwrap();
-    assert_eq!(response.json::<Json>().await.unwrap().as_array().map(Vec::len), Some(2));
-    let response = http.post(format!("{}/connectors/nope/explain", server.url())).json(&body).send().await.unwrap();
-    assert_eq!(response.status(), 404);
+    let response = post("mc", json!([body, body])).await.unwrap();
+    let list: Json = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    assert_eq!(post("nope", body.clone()).await.unwrap().status(), 404);
     let log = http
         .get(format!("http://127.0.0.1:{}/_control/log", process.named_port("service")))
         .send()

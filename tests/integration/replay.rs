@@ -24,6 +24,7 @@ fn raw_values(path: &std::path::Path) -> Vec<String> {
 async fn a_fixed_parser_replays_the_dead_letters_once_and_dead_letters_the_rest_again() {
     let h = Harness::new();
     h.topic("events", 2);
+    h.topic("events-dlq", 1);
     let out = h.path("out.jsonl");
     let base = format!(
         "name=events\nconnector.class=FileStreamSink\ntopics=events\nfile={}\nerrors.tolerance=all\n\
@@ -43,7 +44,7 @@ async fn a_fixed_parser_replays_the_dead_letters_once_and_dead_letters_the_rest_
 
     // The fix: the same connector with a parser that takes these records (the hostile test
     // parser echoes any value as a `raw` output and still rejects the value `error`).
-    let fixed = format!("{base}parser.plugin={}\n", guest("hostile").display());
+    let fixed = format!("{base}parser.plugin={}\n", guest("sluice_test_hostile").display());
     let worker = WorkerConfig::from_map(&h.worker("")).unwrap();
     let config = || ConnectorConfig::from_map(&h.connector(&fixed), &worker).unwrap();
     let options = |dry_run| ReplayOptions { from_topic: "events-dlq".into(), since_ms: None, dry_run };

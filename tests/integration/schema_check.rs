@@ -80,7 +80,7 @@ async fn a_fitting_table_starts_and_a_swap_to_a_parser_that_does_not_fit_is_refu
     let before = swapper.current().number;
     // The hostile test parser emits `raw` outputs, which a MaxCompute table never takes.
     let spec = sluice::pipeline::swap::ParserSpec {
-        source: sluice::plugin::PluginSource::File(guest("hostile")),
+        source: sluice::plugin::PluginSource::File(guest("sluice_test_hostile")),
         settings: Vec::new(),
         limits: sluice::plugin::PluginLimits::default(),
     };

@@ -5,8 +5,9 @@
 //! outputs fit is refused, naming the table and column, instead of failing every record
 //! later; a sample that fits while another does not is a per-record problem and passes.
 //!
-//! Samples are the last record of each partition (up to [`SAMPLES`]); an empty topic, or
-//! a topic that cannot be read quickly, leaves nothing to check (the check passes, logged).
+//! Samples are the newest records of the topics ([`SAMPLES`], spread over the partitions
+//! that have records); an empty topic, or a topic that cannot be read quickly, leaves
+//! nothing to check (the check passes, logged).
 //! `sluice.schema.check=false` turns the check off.
 
 use std::sync::Arc;
@@ -119,7 +120,8 @@ impl SchemaCheck {
     }
 }
 
-/// The last record of each partition of `topics`, at most [`SAMPLES`].
+/// The newest records of `topics`: [`SAMPLES`] in all, spread over the partitions (at least
+/// the last record of each of the first [`SAMPLES`] partitions).
 fn samples(
     bootstrap: &str,
     settings: &[(String, String)],
@@ -127,18 +129,21 @@ fn samples(
     topics: &[String],
 ) -> anyhow::Result<Vec<KafkaRecord>> {
     let reader = RangeReader::new(bootstrap, settings, group)?.with_read_timeout(SAMPLE_TIMEOUT);
-    let mut out = Vec::new();
+    let mut filled = Vec::new();
     for topic in topics {
         let Ok(partitions) = reader.partitions(topic) else { continue };
         for partition in partitions {
-            if out.len() >= SAMPLES {
-                return Ok(out);
-            }
             let (low, high) = reader.watermarks(topic, partition)?;
-            if high > low {
-                out.extend(reader.read_until(topic, partition, high - 1, high, 1)?.0);
+            if high > low && filled.len() < SAMPLES {
+                filled.push((topic, partition, low, high));
             }
         }
+    }
+    let per_partition = (SAMPLES / filled.len().max(1)).max(1) as i64;
+    let mut out = Vec::new();
+    for (topic, partition, low, high) in filled {
+        let from = (high - per_partition).max(low);
+        out.extend(reader.read_until(topic, partition, from, high, per_partition as usize)?.0);
     }
     Ok(out)
 }
