@@ -65,7 +65,10 @@ fn tdengine_shows_the_line_protocol_request_for_the_seed_connectors() {
     assert!(out.contains("parser (builtin:tdengine): ok"), "{out}");
     assert!(out.contains("target: database power"), "{out}");
     // The seed sets no `data.precision`: the connector default, nanoseconds.
-    assert!(out.contains("POST http://127.0.0.1:6041/influxdb/v1/write?db=power&precision=ns (line protocol)"), "{out}");
+    assert!(
+        out.contains("POST http://127.0.0.1:6041/influxdb/v1/write?db=power&precision=ns (line protocol)"),
+        "{out}"
+    );
     assert!(out.contains(&format!("    {line}\n")), "the line as sent: {out}");
     assert!(out.contains("outcome: would be written: 1 row(s)/line(s)"), "{out}");
 
@@ -238,8 +241,7 @@ async fn maxcompute_shows_the_tunnel_row_over_rest() {
     let sink = explanation["stages"].as_array().unwrap().iter().find(|s| s["stage"] == "sink").unwrap().clone();
     assert!(sink["result"][0]["target"].as_str().unwrap().starts_with("table p1.logs partition pt="), "{sink}");
     assert_eq!(
-        sink["result"][0]["rows"][0],
-        r#"topic="logs", partition=2, offset=40, key="k1", value="hello""#,
+        sink["result"][0]["rows"][0], r#"topic="logs", partition=2, offset=40, key="k1", value="hello""#,
         "{explanation}"
     );
     // A list in, a list out; an unknown connector is a 404.

@@ -84,7 +84,7 @@ async fn a_fitting_table_starts_and_a_swap_to_a_parser_that_does_not_fit_is_refu
         settings: Vec::new(),
         limits: sluice::plugin::PluginLimits::default(),
     };
-    let error = swapper.swap(spec).await.err().expect("refused");
+    let error = swapper.swap(spec).await.expect_err("refused");
     assert!(format!("{error:#}").contains("writes rows"), "{error:#}");
     assert_eq!(swapper.current().number, before, "the running parser stays");
     running.shutdown();
