@@ -90,3 +90,35 @@ async fn a_fitting_table_starts_and_a_swap_to_a_parser_that_does_not_fit_is_refu
     running.shutdown();
     running.wait().await;
 }
+
+/// Tablestore: a plugin whose primary key is not the table's (`client, time` against
+/// `topic_partition, offset`) is refused at start, naming the column, although the
+/// connector's own key settings match the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_plugin_whose_primary_key_is_not_the_tables_is_refused_at_start_naming_the_column() {
+    let plugin = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/plugins/rust-accesslog/target/wasm32-wasip2/release/sluice_example_accesslog.wasm");
+    assert!(plugin.is_file(), "{} is missing: run scripts/build-example-plugins", plugin.display());
+    let s = crate::tablestore::Standin::start();
+    let h = Harness::new();
+    h.topic("access", 1);
+    let base = format!(
+        "name=access\nconnector.class=TableStoreSinkConnector\ntopics=access\n{}auto.create=true\nprimarykey.mode=kafka\n",
+        s.keys()
+    );
+    // The table is made with the Kafka-coordinates key (topic_partition, offset).
+    let running = h.start(h.worker(""), vec![h.connector(&base)]).await.unwrap();
+    running.shutdown();
+    running.wait().await;
+    let lines: Vec<String> = (0..3)
+        .map(|i| format!(r#"10.0.0.{i} - - [01/Jan/2024:00:00:0{i} +0000] "GET /a HTTP/1.1" 200 {i} "-" "curl""#))
+        .collect();
+    h.produce("access", Some(0), &lines).await;
+
+    let with_plugin = format!("{base}parser.plugin={}\n", plugin.display());
+    let error = h.start(h.worker(""), vec![h.connector(&with_plugin)]).await.err().expect("refused");
+    let message = format!("{error:#}");
+    assert!(message.contains("table `access`"), "{message}");
+    assert!(message.contains("column `client` where the table has `topic_partition`"), "{message}");
+    assert!(s.rows("access").await.is_empty(), "nothing was written");
+}

@@ -320,4 +320,16 @@ mod tests {
         );
         assert!(convert("d", &ColumnType::Decimal, &Value::Text("1.5e3".into())).is_err());
     }
+
+    #[test]
+    fn accepts_is_about_types_and_convert_about_values() {
+        let int = Value::Int64(300);
+        assert!(accepts(&ColumnType::TinyInt, &int), "an integer may fit a TINYINT");
+        assert!(convert("c", &ColumnType::TinyInt, &int, &Zone::parse("UTC").unwrap()).is_err(), "300 does not");
+        assert!(!accepts(&ColumnType::Boolean, &int));
+        assert!(!accepts(&ColumnType::BigInt, &Value::Text("1".into())));
+        assert!(accepts(&ColumnType::Datetime, &Value::Text("2026-01-01 00:00:00".into())));
+        assert!(accepts(&ColumnType::Unsupported("array<int>".into()), &Value::Null));
+        assert!(!accepts(&ColumnType::Unsupported("array<int>".into()), &Value::Int8(1)));
+    }
 }

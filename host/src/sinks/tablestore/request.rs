@@ -444,4 +444,28 @@ mod tests {
         let encoded = encode(0, &Arc::from("t"), &r, Some(&schema)).unwrap();
         assert!(encoded.bytes.windows(2).any(|w| w == [0x01, 0x00] || w == [0x0b, 0x0a]));
     }
+
+    #[test]
+    fn the_key_check_names_the_column_that_can_never_fit() {
+        let schema = [
+            KeyColumn { name: "topic_partition".into(), kind: PrimaryKeyType::String, auto_increment: false },
+            KeyColumn { name: "offset".into(), kind: PrimaryKeyType::Integer, auto_increment: false },
+        ];
+        let mut r = row(1, WriteKind::Put);
+        let error = check_key("t", &r, &schema).unwrap_err();
+        assert!(error.contains("column `id` where the table has `topic_partition`"), "{error}");
+        r.primary_key = vec![
+            Column { name: "topic_partition".into(), value: Value::Text("t_0".into()) },
+            Column { name: "offset".into(), value: Value::Text("7".into()) },
+        ];
+        let error = check_key("t", &r, &schema).unwrap_err();
+        assert!(
+            error.contains("column `offset`") && error.contains("INTEGER") && error.contains("a string"),
+            "{error}"
+        );
+        r.primary_key[1].value = Value::Int32(7);
+        check_key("t", &r, &schema).unwrap();
+        r.primary_key.pop();
+        assert!(check_key("t", &r, &schema).unwrap_err().contains("no column `offset`"));
+    }
 }
