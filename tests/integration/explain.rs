@@ -262,3 +262,40 @@ async fn maxcompute_shows_the_tunnel_row_over_rest() {
     running.shutdown();
     running.wait().await;
 }
+
+/// `--from TOPIC:PARTITION:OFFSET` reads the records from Kafka without joining the
+/// connector's consumer group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn records_are_read_from_kafka_at_an_offset() {
+    let h = Harness::new();
+    h.topic("orders", 1);
+    h.produce("orders", Some(0), &[r#"{"id":1}"#.into(), r#"{"id":2}"#.into(), r#"{"id":3}"#.into()]).await;
+    let worker = h.path("worker.properties");
+    std::fs::write(&worker, format!("bootstrap.servers={}\nvalue.converter.schemas.enable=false\n", h.bootstrap))
+        .unwrap();
+    let connector = h.path("c.properties");
+    let out_file = h.path("out.jsonl");
+    std::fs::write(
+        &connector,
+        format!("name=orders\nconnector.class=FileStreamSink\ntopics=orders\nfile={}\n", out_file.display()),
+    )
+    .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        explain(&[
+            connector.to_str().unwrap(),
+            "--worker",
+            worker.to_str().unwrap(),
+            "--from",
+            "orders:0:1",
+            "--count",
+            "5",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(out.contains("record orders-0@1") && out.contains("record orders-0@2"), "{out}");
+    assert!(!out.contains("record orders-0@0"), "{out}");
+    assert!(out.contains(r#""columns":[{"name":"id","int64":2}]"#), "{out}");
+    assert_eq!(h.committed("connect-orders", "orders", 1), vec![-1], "the connector's group is untouched");
+    assert!(!out_file.exists());
+}

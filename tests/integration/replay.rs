@@ -140,3 +140,48 @@ async fn the_command_line_replays_since_a_time_and_needs_a_dead_letter_topic() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stdout).contains("dry run"));
 }
+
+/// `POST /connectors/{name}/dlq/replay` on a running connector uses the parser it runs now:
+/// after a swap to a parser that takes the records, the replay writes them once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_rest_endpoint_replays_through_the_parser_the_connector_runs_now() {
+    let h = Harness::new();
+    h.topic("in", 1);
+    h.topic("in-dlq", 1);
+    let out = h.path("out.jsonl");
+    let connector = h.connector(&format!(
+        "name=live\nconnector.class=FileStreamSink\ntopics=in\nfile={}\nerrors.tolerance=all\n\
+         errors.deadletterqueue.topic.name=in-dlq\nerrors.deadletterqueue.context.headers.enable=true\n",
+        out.display()
+    ));
+    let running = h.start(h.worker("listeners=http://127.0.0.1:0\n"), vec![connector]).await.unwrap();
+    let server = sluice::api::RestServer::start(running.worker()).await.unwrap();
+    h.produce("in", Some(0), &[r#"{"n":1}"#.into(), "not-json".into()]).await;
+    assert!(wait_until(Duration::from_secs(30), || h.committed("connect-live", "in", 1) == vec![2]).await);
+    assert_eq!(h.end_offsets("in-dlq", 1), vec![1]);
+
+    let spec = sluice::pipeline::swap::ParserSpec {
+        source: sluice::plugin::PluginSource::File(guest("sluice_test_hostile")),
+        settings: Vec::new(),
+        limits: sluice::plugin::PluginLimits::default(),
+    };
+    running.worker().swapper("live").unwrap().swap(spec).await.unwrap();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    let response = http
+        .post(format!("{}/connectors/live/dlq/replay", server.url()))
+        .header("content-type", "application/json")
+        .body(json!({"dry_run": false}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let summary: Json = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!((summary["read"].as_u64(), summary["fixed"].as_u64()), (Some(1), Some(1)), "{summary}");
+    assert_eq!(raw_values(&out), vec!["not-json"]);
+    assert_eq!(h.end_offsets("in-dlq", 1), vec![1], "nothing dead-lettered again");
+    let response = http.post(format!("{}/connectors/nope/dlq/replay", server.url())).body("{}").send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    server.stop();
+    running.shutdown();
+    running.wait().await;
+}
