@@ -240,6 +240,8 @@ async fn maxcompute_shows_the_tunnel_row_over_rest() {
     let explanation: Json = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
     let sink = explanation["stages"].as_array().unwrap().iter().find(|s| s["stage"] == "sink").unwrap().clone();
     assert!(sink["result"][0]["target"].as_str().unwrap().starts_with("table p1.logs partition pt="), "{sink}");
+    // Read back from the record-stream bytes the upload would hold.
+    assert!(sink["result"][0]["request"].as_str().unwrap().starts_with("batch tunnel upload (1 record(s), "), "{sink}");
     assert_eq!(
         sink["result"][0]["rows"][0], r#"topic="logs", partition=2, offset=40, key="k1", value="hello""#,
         "{explanation}"

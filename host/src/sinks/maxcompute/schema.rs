@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde_json::Value as Json;
 
 use super::partition::Zone;
-use super::record::Cell;
+use super::record::{Cell, FieldKind};
 use crate::model::Value;
 
 /// A MaxCompute column type, as far as the record stream cares.
@@ -45,6 +45,25 @@ pub enum ColumnType {
 }
 
 impl ColumnType {
+    /// How this column's cells are laid out in the record stream (`None`: no value is
+    /// ever written to it).
+    pub fn field_kind(&self) -> Option<FieldKind> {
+        Some(match self {
+            ColumnType::BigInt
+            | ColumnType::Int
+            | ColumnType::SmallInt
+            | ColumnType::TinyInt
+            | ColumnType::Datetime
+            | ColumnType::Date => FieldKind::Int,
+            ColumnType::Boolean => FieldKind::Bool,
+            ColumnType::Double => FieldKind::Double,
+            ColumnType::Float => FieldKind::Float,
+            ColumnType::String | ColumnType::Binary | ColumnType::Decimal => FieldKind::Bytes,
+            ColumnType::Timestamp => FieldKind::Timestamp,
+            ColumnType::Unsupported(_) => return None,
+        })
+    }
+
     /// Parses a type name (`bigint`, `varchar(10)`, `decimal(18,2)`...), case-insensitive.
     pub fn parse(name: &str) -> Self {
         let lower = name.trim().to_ascii_lowercase();

@@ -17,7 +17,7 @@ use flate2::Compression;
 use super::client::{Client, Session};
 use super::config::{MaxComputeConfig, PartitionTime};
 use super::partition::tunnel_spec;
-use super::record::{Cell, RecordWriter};
+use super::record::{decode, Cell, FieldKind, RecordWriter};
 use super::retry::{self, Class};
 use super::schema::{self, TableSchema};
 use crate::model::{Output, WriteKind};
@@ -76,9 +76,10 @@ impl MaxComputeSink {
 
     /// Creates the session with `create_partition=true`; if the tunnel still reports the
     /// partition missing, adds it with an SQL instance and asks once more.
-    /// The tunnel rows `item` would upload, without opening an upload session: the table
-    /// and partition, and each row as `column=value` in the table's column order (the cells
-    /// the record stream encodes; columns left out are written as NULL).
+    /// The tunnel records `item` would upload, without opening an upload session: the table
+    /// and partition, and each record read back from the record-stream bytes the upload would
+    /// hold (checksums checked) as `column=value` in the table's column order (columns left
+    /// out are NULL).
     pub fn preview(&self, item: &SinkItem<'_>) -> Result<Vec<Preview>, String> {
         let mut cells: Vec<Option<Cell<'_>>> = Vec::new();
         item_rows(&self.table_schema, item, &self.config, &mut cells)?;
@@ -93,20 +94,33 @@ impl MaxComputeSink {
             target
                 .push_str(&format!(" partition {}", tunnel_spec(&[(key.clone(), self.config.partition.value_at(at))])));
         }
-        let rows = cells
-            .chunks(width)
-            .map(|row| {
-                let shown: Vec<String> = row
-                    .iter()
-                    .zip(&self.table_schema.columns)
-                    .filter_map(|(cell, (name, _))| cell.as_ref().map(|cell| format!("{name}={}", show_cell(cell))))
-                    .collect();
-                shown.join(", ")
-            })
-            .map(|row| Preview {
-                target: target.clone(),
-                request: "batch tunnel upload (one record of the block)".into(),
-                rows: vec![row],
+        // Encode the rows as the upload would (uncompressed) and read them back.
+        let names: Vec<&str> = self.table_schema.columns.iter().map(|(n, _)| n.as_str()).collect();
+        let kinds: Vec<FieldKind> =
+            self.table_schema.columns.iter().map(|(_, t)| t.field_kind().unwrap_or(FieldKind::Bytes)).collect();
+        let mut writer = RecordWriter::new(Vec::new());
+        for row in cells.chunks(width) {
+            for (column, cell) in row.iter().enumerate() {
+                if let Some(cell) = cell {
+                    writer.field(column, cell);
+                }
+            }
+            writer.end_record().map_err(|e| e.to_string())?;
+        }
+        let stream = writer.finish().map_err(|e| e.to_string())?;
+        let records =
+            decode(&stream, &kinds).map_err(|e| format!("the encoded tunnel records do not read back: {e}"))?;
+        let request = format!(
+            "batch tunnel upload ({} record(s), {} bytes of record stream before compression)",
+            records.len(),
+            stream.len()
+        );
+        let rows = records
+            .into_iter()
+            .map(|record| {
+                let shown: Vec<String> =
+                    record.into_iter().map(|(index, text)| format!("{}={text}", names[index])).collect();
+                Preview { target: target.clone(), request: request.clone(), rows: vec![shown.join(", ")] }
             })
             .collect();
         Ok(rows)
@@ -363,22 +377,6 @@ fn io_error(e: std::io::Error) -> Outcome {
 
 /// Converts every row output of an item onto the session schema (all or nothing) into
 /// `cells`: one schema-wide run of cells per row.
-/// A cell as text: numbers and booleans as such, bytes as a string when they are UTF-8
-/// (else `0x…` hex), timestamps as `seconds.nanos`.
-fn show_cell(cell: &Cell<'_>) -> String {
-    match cell {
-        Cell::Int(v) => v.to_string(),
-        Cell::Bool(v) => v.to_string(),
-        Cell::Double(v) => v.to_string(),
-        Cell::Float(v) => v.to_string(),
-        Cell::Bytes(bytes) => match std::str::from_utf8(bytes) {
-            Ok(text) => format!("{text:?}"),
-            Err(_) => format!("0x{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()),
-        },
-        Cell::Timestamp { seconds, nanos } => format!("{seconds}.{nanos:09}"),
-    }
-}
-
 fn item_rows<'a>(
     schema: &TableSchema,
     item: &SinkItem<'a>,
