@@ -6,6 +6,8 @@
 //! → [`sinks`] → acknowledgements back to [`source`] → offset commits. [`model`] is the record
 //! and output model they share. [`worker`] supervises the connectors; [`api`] serves Kafka
 //! Connect's REST API, metrics and health through it.
+//! [`explain`] runs records through those stages and shows what the sink would send, writing
+//! nothing.
 
 #![warn(missing_docs)]
 

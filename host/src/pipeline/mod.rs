@@ -50,7 +50,8 @@ impl ConnectorHandle {
 }
 
 /// Starts a connector. Everything that can be checked before consuming (plugin, settings,
-/// sink, dead-letter topic, consumer) is checked here and returned as an error.
+/// sink, the parser's outputs against the target's schema, dead-letter topic, consumer) is
+/// checked here and returned as an error.
 pub async fn start_connector(
     config: ConnectorConfig,
     worker: &WorkerConfig,

@@ -4,8 +4,9 @@
 //! only when every instance is ready is the new generation published. Each parser worker
 //! picks it up between two batches, so a batch is parsed entirely by one plugin, no record is
 //! parsed twice because of a swap, and every batch a worker starts after the publication is
-//! parsed by the new plugin. A replacement that fails to compile, instantiate or configure is
-//! refused with the reason and the running parser stays.
+//! parsed by the new plugin. A replacement that fails to compile, instantiate or configure, or
+//! whose outputs do not fit the target's schema (`schema_check`), is refused with the reason
+//! and the running parser stays.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
