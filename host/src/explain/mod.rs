@@ -369,8 +369,19 @@ impl Explanation {
         let _ = writeln!(out, "record {}-{}@{}", text(&r["topic"]), r["partition"], r["offset"]);
         let _ = writeln!(out, "  key:   {}", text(&r["key"]));
         let _ = writeln!(out, "  value: {}", text(&r["value"]));
+        if let Some(headers) = r["headers"].as_array().filter(|h| !h.is_empty()) {
+            let shown: Vec<String> =
+                headers.iter().map(|h| format!("{}={}", text(&h["key"]), text(&h["value"]))).collect();
+            let _ = writeln!(out, "  headers: {}", shown.join(", "));
+        }
         for stage in &self.stages {
-            let status = if stage.ok { "ok" } else { "FAILED" };
+            // A converter error the record survives (no transform needs the data; the parser
+            // reads the bytes itself) is a warning, not a failure.
+            let status = match (stage.ok, &stage.error) {
+                (true, None) => "ok",
+                (true, Some(_)) => "warning (the parser reads the bytes itself)",
+                (false, _) => "FAILED",
+            };
             let _ = writeln!(out, "{} ({}): {status}", stage.stage, stage.component);
             if let Some(error) = &stage.error {
                 let _ = writeln!(out, "  error: {error}");
