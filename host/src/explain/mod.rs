@@ -276,7 +276,13 @@ impl Explainer {
                     error: None,
                     field: None,
                 });
-                done(stages, format!("would be written: {count} row(s)/line(s)"))
+                match count {
+                    0 => done(
+                        stages,
+                        "the sink skips it (a tombstone): nothing is written and the offset is committed".into(),
+                    ),
+                    count => done(stages, format!("would be written: {count} row(s)/line(s)")),
+                }
             }
             Err(message) => {
                 let reason = Failure::from_sink(&sink_name, message.clone());
