@@ -87,7 +87,8 @@ impl TimeseriesSink {
         })
     }
 
-    /// The time-series rows `item` would send with `PutTimeseriesData`, without sending them.
+    /// The time-series rows `item` would send with `PutTimeseriesData`, read back from the
+    /// FlatBuffer bytes, without sending them.
     pub fn preview(&self, item: &SinkItem<'_>) -> Result<Vec<Preview>, String> {
         let mut previews = Vec::with_capacity(item.outputs.len());
         for output in item.outputs {
@@ -101,10 +102,14 @@ impl TimeseriesSink {
                 None => self.shared.config.table_for(item.topic),
             };
             let encoded = timeseries::encode(0, &table, point)?;
+            // The row as read back from the FlatBuffer bytes the request would carry.
+            let bytes = super::flatbuf::encode(std::iter::once(&encoded.row));
+            let rows = super::flatbuf::decode(&bytes)
+                .map_err(|e| format!("point {}: the encoded row does not read back: {e}", encoded.label))?;
             previews.push(Preview {
                 target: format!("time-series table {table}"),
-                request: "PutTimeseriesData (FlatBuffer rows)".into(),
-                rows: vec![encoded.row.to_string()],
+                request: format!("PutTimeseriesData ({} bytes of FlatBuffer rows)", bytes.len()),
+                rows: rows.iter().map(ToString::to_string).collect(),
             });
         }
         Ok(previews)
