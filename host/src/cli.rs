@@ -13,6 +13,8 @@ use crate::app::{self, Standalone};
 use crate::source::embedded::EmbeddedKafka;
 use crate::source::produce::{produce_lines, LineFormat};
 
+mod dlq;
+mod explain;
 mod plugin;
 mod quickstart;
 mod validate;
@@ -61,6 +63,13 @@ enum Command {
     Plugin(plugin::PluginCommand),
     /// Print the configuration reference (Markdown), as embedded in README.md.
     ConfigReference,
+    /// Run records through a connector's converters, transforms, parser and sink encoding
+    /// and print every stage and the exact request the sink would send; writes nothing.
+    Explain(explain::Args),
+    /// Dead-letter topic tools: `dlq replay` runs dead letters through the connector's
+    /// current parser and writes what now parses.
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
     /// Check a worker file and connector files and print every problem of every file at
     /// once (the checks of the REST validate endpoint); exits non-zero when there is one.
     Validate {
@@ -129,6 +138,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Quickstart(args) => quickstart::run(args).await,
         Command::Plugin(command) => tokio::task::block_in_place(|| plugin::run(command)),
         Command::Validate { worker, connectors } => validate::run(worker, connectors),
+        Command::Explain(args) => explain::run(args).await,
+        Command::Dlq(command) => dlq::run(command).await,
         Command::ConfigReference => {
             print!("{}", crate::config::reference::markdown());
             Ok(ExitCode::SUCCESS)

@@ -6,6 +6,8 @@
 //! → [`sinks`] → acknowledgements back to [`source`] → offset commits. [`model`] is the record
 //! and output model they share. [`worker`] supervises the connectors; [`api`] serves Kafka
 //! Connect's REST API, metrics and health through it.
+//! [`explain`] runs records through those stages and shows what the sink would send, writing
+//! nothing.
 
 #![warn(missing_docs)]
 
@@ -14,6 +16,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod converters;
+pub mod explain;
 pub mod fuzzing;
 pub mod logging;
 pub mod model;

@@ -7,6 +7,7 @@ mod error;
 mod loggers;
 mod metrics;
 mod plugins;
+mod records;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -129,6 +130,8 @@ fn router(api: Api) -> Router {
         .route("/connectors/{name}/topics", get(c::topics))
         .route("/connectors/{name}/topics/reset", put(c::topics_reset))
         .route("/connectors/{name}/offsets", get(c::offsets).patch(c::alter_offsets).delete(c::reset_offsets))
+        .route("/connectors/{name}/explain", axum::routing::post(records::explain))
+        .route("/connectors/{name}/dlq/replay", axum::routing::post(records::replay))
         .route("/admin/loggers", get(loggers::list))
         .route("/admin/loggers/{logger}", get(loggers::get).put(loggers::set))
         .route("/connector-plugins", get(plugins::list))

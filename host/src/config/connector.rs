@@ -30,6 +30,7 @@ pub const CONNECTOR_KEYS: KeySet<'static> = KeySet {
         "parser.memory.max.bytes",
         "parser.stdio.max.bytes",
         "sluice.batch.linger.ms",
+        "sluice.schema.check",
         "sluice.parser.threads",
         "sluice.max.inflight.records",
         "sluice.max.inflight.bytes",
@@ -299,12 +300,7 @@ impl ConnectorConfig {
         let entries: Vec<(String, String)> = map.entries().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         // The worker's converter settings, then the connector's, credentials included (a
         // Schema Registry's basic auth), unlike what parsers get.
-        let converters: Vec<(String, String)> = worker
-            .converters
-            .iter()
-            .cloned()
-            .chain(entries.iter().filter(|(k, _)| k.contains("converter")).cloned())
-            .collect();
+        let converters = converter_settings(map, worker);
         let transforms = crate::transforms::RecordTransforms::from_config(&entries, &converters, map.origin())?;
         let mut parser_settings = parser_settings(map, worker);
         crate::transforms::parser_converter_settings(&converters, &mut parser_settings);
@@ -366,6 +362,17 @@ fn resolve_path(origin: &str, path: &str) -> PathBuf {
         Some(dir) if !dir.as_os_str().is_empty() && !path.exists() => dir.join(path),
         _ => path,
     }
+}
+
+/// The converter settings in effect for a connector: the worker's, then the connector's
+/// (credentials included, such as a Schema Registry's basic auth, unlike what parsers get).
+pub fn converter_settings(map: &ConfigMap, worker: &WorkerConfig) -> Vec<(String, String)> {
+    worker
+        .converters
+        .iter()
+        .cloned()
+        .chain(map.entries().iter().filter(|(k, _)| k.contains("converter")).map(|(k, v)| (k.clone(), v.clone())))
+        .collect()
 }
 
 fn parser_settings(map: &ConfigMap, worker: &WorkerConfig) -> Vec<(String, String)> {

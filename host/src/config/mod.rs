@@ -17,7 +17,8 @@ use std::time::Duration;
 use anyhow::{anyhow, Context as _};
 
 pub use connector::{
-    ConnectorConfig, DeadLetterConfig, ErrorLog, ErrorPolicy, Tolerance, TopicSelection, CONNECTOR_KEYS,
+    converter_settings, ConnectorConfig, DeadLetterConfig, ErrorLog, ErrorPolicy, Tolerance, TopicSelection,
+    CONNECTOR_KEYS,
 };
 pub use files::{parse_text, read_connector_file, read_worker_file};
 pub use keys::{check as check_keys, problems as key_problems, KeyCheck, KeyProblem, KeySet};

@@ -115,6 +115,7 @@ pub const KEYS: &[KeyDoc] = &[
     key(Connector, "parser.stdio.max.bytes", "65536", "How much of a parser's stdout/stderr per call is kept for the log."),
     key(Connector, "sluice.parser.threads", "(cores / tasks.max, at least 1)", "Parser threads per task, each with its own sandboxed instance. Batches are parsed in parallel and reach the task's sink in the order they were read, so order per partition is kept."),
     key(Connector, "sluice.batch.linger.ms", "20", "How long a partial batch waits for more records before it is parsed."),
+    key(Connector, "sluice.schema.check", "true", "At start and at each parser swap, parse the 8 newest records of the topics (spread over their partitions) and check the outputs against the target's schema (Tablestore primary key names and types, MaxCompute columns and types); a parser none of whose outputs fit is refused, naming the column. `false` skips the check."),
     key(Connector, "sluice.max.inflight.records", "(worker's value)", "Per-connector override of the in-flight cap."),
     key(Connector, "sluice.max.inflight.bytes", "(worker's value)", "Per-connector override of the in-flight byte cap."),
     key(Connector, "consumer.override.*", "(none)", "Consumer settings for this connector; `max.poll.records` (default 500) is the batch size."),

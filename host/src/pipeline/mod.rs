@@ -4,6 +4,8 @@
 
 pub mod dead_letter;
 pub mod flow;
+pub mod replay;
+pub mod schema_check;
 pub mod status;
 pub mod swap;
 pub mod task;
@@ -48,7 +50,8 @@ impl ConnectorHandle {
 }
 
 /// Starts a connector. Everything that can be checked before consuming (plugin, settings,
-/// sink, dead-letter topic, consumer) is checked here and returned as an error.
+/// sink, the parser's outputs against the target's schema, dead-letter topic, consumer) is
+/// checked here and returned as an error.
 pub async fn start_connector(
     config: ConnectorConfig,
     worker: &WorkerConfig,
@@ -67,6 +70,11 @@ pub async fn start_connector(
     let (swapper, generations) =
         Swapper::start(runtime.clone(), parser_threads, name.clone(), status.clone(), sink.parser_settings(), spec)
             .await?;
+    if let Some(check) = schema_check::SchemaCheck::new(&config, worker, &sink)? {
+        let check = Arc::new(check);
+        check.check(&swapper.current()).await.with_context(|| format!("connector `{name}` cannot start"))?;
+        swapper.check_swaps_with(check);
+    }
     let errors = match &config.errors {
         ErrorPolicy::Fail => ErrorPath::Fail,
         ErrorPolicy::Ignore => ErrorPath::Ignore,

@@ -4,8 +4,9 @@
 //! only when every instance is ready is the new generation published. Each parser worker
 //! picks it up between two batches, so a batch is parsed entirely by one plugin, no record is
 //! parsed twice because of a swap, and every batch a worker starts after the publication is
-//! parsed by the new plugin. A replacement that fails to compile, instantiate or configure is
-//! refused with the reason and the running parser stays.
+//! parsed by the new plugin. A replacement that fails to compile, instantiate or configure, or
+//! whose outputs do not fit the target's schema (`schema_check`), is refused with the reason
+//! and the running parser stays.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -66,6 +67,8 @@ pub struct Swapper {
     /// Settings the sink adds to every generation (learnt when it opened).
     sink_settings: Vec<(String, String)>,
     current: watch::Sender<Arc<ParserGeneration>>,
+    /// Checks a new generation's outputs against the target's schema before it is published.
+    check: std::sync::OnceLock<Arc<super::schema_check::SchemaCheck>>,
     // Serialises swaps so generation numbers and "current" stay consistent.
     lock: tokio::sync::Mutex<()>,
 }
@@ -83,9 +86,23 @@ impl Swapper {
         spec.settings.extend(sink_settings.iter().cloned());
         let first = prepare(&runtime, tasks, &connector, spec, 1, Instant::now()).await?;
         let (current, receiver) = watch::channel(Arc::new(first));
-        let swapper =
-            Self { runtime, tasks, connector, status, sink_settings, current, lock: tokio::sync::Mutex::new(()) };
+        let swapper = Self {
+            runtime,
+            tasks,
+            connector,
+            status,
+            sink_settings,
+            current,
+            check: std::sync::OnceLock::new(),
+            lock: tokio::sync::Mutex::new(()),
+        };
         Ok((swapper, receiver))
+    }
+
+    /// Makes every later swap pass `check` first (the schema check at load); a generation
+    /// it refuses is not published.
+    pub fn check_swaps_with(&self, check: Arc<super::schema_check::SchemaCheck>) {
+        let _ = self.check.set(check);
     }
 
     /// The generation workers are using (or about to use).
@@ -101,9 +118,19 @@ impl Swapper {
         let requested_at = Instant::now();
         let number = self.current().number + 1;
         let description = spec.source.to_string();
-        match prepare(&self.runtime, self.tasks, &self.connector, spec, number, requested_at).await {
+        let prepared = match prepare(&self.runtime, self.tasks, &self.connector, spec, number, requested_at).await {
             Ok(generation) => {
-                self.current.send_replace(Arc::new(generation));
+                let generation = Arc::new(generation);
+                match self.check.get() {
+                    Some(check) => check.check(&generation).await.map(|()| generation),
+                    None => Ok(generation),
+                }
+            }
+            Err(error) => Err(error),
+        };
+        match prepared {
+            Ok(generation) => {
+                self.current.send_replace(generation);
                 Counters::add(&self.status.counters.swaps, 1);
                 tracing::info!(connector = %self.connector, parser = %description, generation = number,
                     prepare_ms = requested_at.elapsed().as_millis() as u64,

@@ -158,6 +158,25 @@ impl ParserWorker {
     }
 }
 
+/// One outcome per record of `records` (and the topics routers gave them, empty when none
+/// was routed), as a parser worker makes them: the connector's transforms (when it has any),
+/// then the parser in `instance` (made with `make` when empty or after a trap). For work
+/// outside the running pipeline (dead-letter replay). `Err` when no parser instance can be
+/// made or the Schema Registry the converters need is unavailable.
+#[allow(clippy::type_complexity)]
+pub fn parse_batch(
+    transforms: Option<&RecordTransforms>,
+    instance: &mut Option<PluginInstance>,
+    make: &mut dyn FnMut() -> Result<PluginInstance, InstanceError>,
+    records: &[KafkaRecord],
+) -> anyhow::Result<(Vec<Result<Vec<Output>, RecordFailure>>, Vec<Option<Arc<str>>>)> {
+    let parsed = match transforms {
+        None => parse_isolating(instance, make, records).map(|o| (o, Vec::new())).map_err(PrepareError::from),
+        Some(transforms) => transform_and_parse(transforms, instance, make, records),
+    };
+    parsed.map_err(|error| anyhow::anyhow!("{error}"))
+}
+
 /// Outcomes of a batch whose records go through the connector's transforms first: the
 /// records they keep (possibly changed: another topic, other bytes) are parsed together, a
 /// dropped record has no outputs, and a record they fail on fails with the transform's reason.

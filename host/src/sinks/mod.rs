@@ -70,6 +70,19 @@ pub trait Sink: Send + 'static {
     ) -> impl Future<Output = Result<WriteReport, SinkError>> + Send;
 }
 
+/// What a sink would send for one output, shown readably (`sluice explain`, dead-letter
+/// replay dry runs): the target it names and the request contents, decoded back from the
+/// bytes the sink encoded where the wire format is binary.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Preview {
+    /// The target: `table orders`, `database power`, `time-series table metrics`, `file out.jsonl`.
+    pub target: String,
+    /// The request it goes into (`BatchWriteRow`, `POST /influxdb/v1/write?db=power`, …).
+    pub request: String,
+    /// The encoded row, line or point, readably (one entry per row the output became).
+    pub rows: Vec<String>,
+}
+
 /// The sinks this build has, chosen by `connector.class`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SinkKind {
@@ -216,6 +229,30 @@ impl SinkKind {
     }
 }
 
+impl SinkKind {
+    /// Opens the sink for previews only ([`AnySink::preview`]): it reads what encoding needs
+    /// (a Tablestore table's primary key, a MaxCompute table's columns) and creates, writes and
+    /// opens for writing nothing (no table, database, file or upload session).
+    pub async fn open_preview(self, config: &ConnectorConfig) -> anyhow::Result<AnySink> {
+        Ok(match self {
+            SinkKind::File | SinkKind::Stdout => AnySink::File(file::FileSink::preview(config.raw.get("file"))),
+            SinkKind::Tdengine => {
+                AnySink::Tdengine(tdengine::TdengineSink::offline(tdengine::TdengineConfig::from_connector(config)?)?)
+            }
+            SinkKind::MaxCompute => {
+                let sink_config = maxcompute::MaxComputeConfig::from_map(&config.raw)?;
+                AnySink::MaxCompute(maxcompute::MaxComputeSink::open(sink_config).await?)
+            }
+            SinkKind::Tablestore => match tablestore::config::TablestoreConfig::from_connector(config)?.mode {
+                tablestore::config::Mode::Normal => AnySink::Tablestore(tablestore::TablestoreSink::offline(config)?),
+                tablestore::config::Mode::Timeseries => {
+                    AnySink::TablestoreTimeseries(tablestore::TimeseriesSink::offline(config)?)
+                }
+            },
+        })
+    }
+}
+
 /// Any sink of this build, dispatched statically.
 #[derive(Clone)]
 pub enum AnySink {
@@ -261,6 +298,40 @@ impl AnySink {
                  which only the Tablestore sink has; use `errors.deadletterqueue.topic.name` instead",
                 config.name
             ),
+        }
+    }
+}
+
+impl AnySink {
+    /// What the sink would send for `item`, one [`Preview`] per output, without sending
+    /// anything; `Err` is the reason the sink would reject the record (naming the field).
+    pub async fn preview(&self, item: &SinkItem<'_>) -> Result<Vec<Preview>, String> {
+        match self {
+            AnySink::File(sink) => sink.preview_item(item),
+            AnySink::Tdengine(sink) => sink.preview(item),
+            AnySink::MaxCompute(sink) => sink.preview(item),
+            AnySink::Tablestore(sink) => sink.preview(item).await,
+            AnySink::TablestoreTimeseries(sink) => sink.preview(item),
+        }
+    }
+}
+
+impl AnySink {
+    /// Whether [`AnySink::check_schema`] checks anything: the sinks that know their target's
+    /// schema (Tablestore data tables, MaxCompute).
+    pub fn knows_schema(&self) -> bool {
+        matches!(self, AnySink::Tablestore(_) | AnySink::MaxCompute(_))
+    }
+
+    /// Checks `item`'s outputs against the target's schema where the sink knows it (a
+    /// Tablestore table's primary key names and types, a MaxCompute table's columns and
+    /// types); `Err` names the table and column of an output that can never be written.
+    /// Problems of one value (a size, a range) are left to the per-record checks.
+    pub async fn check_schema(&self, item: &SinkItem<'_>) -> Result<(), String> {
+        match self {
+            AnySink::Tablestore(sink) => sink.check_schema(item).await,
+            AnySink::MaxCompute(sink) => sink.check_schema(item),
+            AnySink::File(_) | AnySink::Tdengine(_) | AnySink::TablestoreTimeseries(_) => Ok(()),
         }
     }
 }

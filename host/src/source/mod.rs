@@ -4,6 +4,7 @@
 pub mod client;
 pub mod consumer;
 pub mod embedded;
+pub mod fetch;
 pub mod group;
 pub mod offsets;
 pub mod produce;

@@ -37,7 +37,7 @@ use anyhow::{anyhow, bail};
 use serde_json::{Map, Value};
 
 pub use record::{ConnectRecord, Data, Header, Part};
-pub use records::{parser_converter_settings, RecordTransforms, TransformFailure, Transformed};
+pub use records::{decode_parts, parser_converter_settings, RecordTransforms, TransformFailure, Transformed};
 pub use schema::{Field, Schema, SchemaKind, DATE, DECIMAL, TIME, TIMESTAMP};
 
 use config::{split_list, Settings};

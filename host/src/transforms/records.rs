@@ -121,6 +121,27 @@ impl Converter {
     }
 }
 
+/// The record's key and value as the connector's converters read them (`converters`: the
+/// converter settings in effect, as for [`RecordTransforms::from_config`]), for `sluice
+/// explain`: `Ok(None)` for a part whose converter the host does not read (a plugin's own
+/// format), `Err` with the converter's reason when it cannot read the bytes.
+#[allow(clippy::type_complexity)]
+pub fn decode_parts(
+    converters: &[(String, String)],
+    record: &KafkaRecord,
+) -> anyhow::Result<[(&'static str, anyhow::Result<Option<Data>>); 2]> {
+    let key = Converter::from_settings(converters, "key.converter")?;
+    let value = Converter::from_settings(converters, "value.converter")?;
+    let read = |converter: &Converter, bytes: Option<&[u8]>| match converter {
+        Converter::Opaque => Ok(None),
+        converter => converter.read(&record.topic, bytes).map(|(data, _)| Some(data)),
+    };
+    Ok([
+        ("key.converter", read(&key, record.key.as_deref())),
+        ("value.converter", read(&value, record.value.as_deref())),
+    ])
+}
+
 /// Whether JSON bytes are a `{"schema":…,"payload":…}` envelope (and nothing else).
 fn is_envelope(bytes: &[u8]) -> bool {
     match serde_json::from_slice::<serde_json::Map<String, Json>>(bytes) {

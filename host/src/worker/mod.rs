@@ -513,6 +513,16 @@ impl Worker {
         views.into_iter().map(|(_, v)| v).collect()
     }
 
+    /// A connector's validated configuration (for `explain` and dead-letter replay).
+    pub fn connector_config(&self, name: &str) -> Result<ConnectorConfig, Refusal> {
+        lock(&self.slots).get(name).map(|slot| slot.config.clone()).ok_or_else(|| unknown(name))
+    }
+
+    /// The plugin runtime the connectors' parsers run in.
+    pub fn plugin_runtime(&self) -> &PluginRuntime {
+        &self.runtime
+    }
+
     /// The parser swapper of a running connector.
     pub fn swapper(&self, name: &str) -> Option<Arc<Swapper>> {
         lock(&self.slots).get(name).and_then(|slot| slot.run.as_ref().map(|run| run.handle.swapper.clone()))

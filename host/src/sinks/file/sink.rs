@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::plugin::render;
 use crate::sinks::driver::{Driver, Rejected, Response, Service};
 use crate::sinks::retry::Outcome;
-use crate::sinks::{Sink, SinkError, SinkItem, WriteReport};
+use crate::sinks::{Preview, Sink, SinkError, SinkItem, WriteReport};
 
 /// One line of the file: the record's coordinates and one output.
 #[derive(Serialize)]
@@ -38,8 +38,13 @@ impl Clone for FileSink {
 }
 
 enum Target {
-    File { file: File, fsync: bool },
+    File {
+        file: File,
+        fsync: bool,
+    },
     Stdout,
+    /// Opened by [`FileSink::preview`]: the `file` it names (none: stdout); never written.
+    Preview(Option<String>),
 }
 
 impl FileSink {
@@ -64,6 +69,34 @@ impl FileSink {
         Self { target: Arc::new(Mutex::new(Target::Stdout)), scratch: Vec::new() }
     }
 
+    /// A sink that only previews ([`FileSink::preview_item`]): it neither opens nor creates
+    /// `file`.
+    pub fn preview(file: Option<&str>) -> Self {
+        Self { target: Arc::new(Mutex::new(Target::Preview(file.map(str::to_string)))), scratch: Vec::new() }
+    }
+
+    /// The lines `item` would append, without writing them.
+    pub fn preview_item(&self, item: &SinkItem<'_>) -> Result<Vec<Preview>, String> {
+        let target = match &*self.target.lock().unwrap_or_else(|e| e.into_inner()) {
+            Target::File { .. } => "the output file".to_string(),
+            Target::Stdout | Target::Preview(None) => "stdout".to_string(),
+            Target::Preview(Some(path)) => format!("file {path}"),
+        };
+        item.outputs
+            .iter()
+            .map(|output| {
+                let line = Line {
+                    topic: &item.record.topic,
+                    partition: item.record.partition,
+                    offset: item.record.offset,
+                    output: render::OutputJson(output),
+                };
+                let text = serde_json::to_string(&line).map_err(|e| e.to_string())?;
+                Ok(Preview { target: target.clone(), request: "append one JSON line".into(), rows: vec![text] })
+            })
+            .collect()
+    }
+
     /// Writes (and with fsync, syncs) the lines under the lock.
     fn append(&self, text: &[u8]) -> std::io::Result<()> {
         let mut target = self.target.lock().unwrap_or_else(|e| e.into_inner());
@@ -80,6 +113,7 @@ impl FileSink {
                 out.write_all(text)?;
                 out.flush()
             }
+            Target::Preview(_) => Err(std::io::Error::other("a sink opened for previews writes nothing")),
         }
     }
 }

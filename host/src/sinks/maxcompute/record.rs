@@ -2,6 +2,8 @@
 //! block. Field number = column index + 1 in the session's schema, NULL = the field is
 //! left out, integers are zigzag varints, every record ends with its CRC-32C, and the
 //! stream ends with a footer (zigzag record count, CRC-32C over the record CRCs).
+//! [`decode`] reads a stream back (checksums checked), so `sluice explain` shows the records
+//! from the bytes that would be uploaded.
 
 use std::io::{self, Write};
 
@@ -158,6 +160,147 @@ impl<W: Write> RecordWriter<W> {
     }
 }
 
+/// How a column's values are laid out on the wire (what [`decode`] needs to know, since
+/// integers and booleans share a wire type, as do bytes and timestamps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// [`Cell::Int`].
+    Int,
+    /// [`Cell::Bool`].
+    Bool,
+    /// [`Cell::Double`].
+    Double,
+    /// [`Cell::Float`].
+    Float,
+    /// [`Cell::Bytes`].
+    Bytes,
+    /// [`Cell::Timestamp`].
+    Timestamp,
+}
+
+/// One record read back by [`decode`]: the fields present (0-based column index, the value
+/// as text: numbers as such, bytes as a quoted string when UTF-8 else `0x…`, timestamps as
+/// `seconds.nanos`).
+pub type DecodedRecord = Vec<(usize, String)>;
+
+/// Reads an uncompressed record stream back, with `kinds[i]` the layout of column `i`,
+/// checking every record's CRC-32C, the record count and the footer checksum.
+pub fn decode(bytes: &[u8], kinds: &[FieldKind]) -> Result<Vec<DecodedRecord>, String> {
+    let mut at = 0usize;
+    let read_varint = |at: &mut usize| -> Result<u64, String> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *bytes.get(*at).ok_or("the record stream ends inside a varint")?;
+            *at += 1;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                return Ok(value);
+            }
+        }
+        Err("a varint longer than 10 bytes".into())
+    };
+    let take = |at: &mut usize, n: usize| -> Result<&[u8], String> {
+        let end = at.checked_add(n).filter(|&e| e <= bytes.len()).ok_or("the record stream ends inside a field")?;
+        let out = &bytes[*at..end];
+        *at = end;
+        Ok(out)
+    };
+    let unzigzag = |v: u64| ((v >> 1) as i64) ^ -((v & 1) as i64);
+    let (mut records, mut current, mut crc, mut crcs) = (Vec::new(), Vec::new(), 0u32, 0u32);
+    loop {
+        if at >= bytes.len() {
+            return Err("the record stream ends without its footer".into());
+        }
+        let key = read_varint(&mut at)?;
+        let (field, wire) = ((key >> 3) as u32, (key & 7) as u32);
+        match field {
+            END_RECORD => {
+                let sent = read_varint(&mut at)? as u32;
+                if sent != crc {
+                    return Err(format!(
+                        "record {}: CRC 0x{sent:08x} but the record hashes to 0x{crc:08x}",
+                        records.len()
+                    ));
+                }
+                crcs = crc32c::crc32c_append(crcs, &crc.to_le_bytes());
+                crc = 0;
+                records.push(std::mem::take(&mut current));
+            }
+            META_COUNT => {
+                let count = unzigzag(read_varint(&mut at)?);
+                if count != records.len() as i64 {
+                    return Err(format!("the footer counts {count} records, the stream has {}", records.len()));
+                }
+            }
+            META_CHECKSUM => {
+                let sent = read_varint(&mut at)? as u32;
+                if sent != crcs {
+                    return Err(format!("footer checksum 0x{sent:08x} but the records hash to 0x{crcs:08x}"));
+                }
+                if at != bytes.len() {
+                    return Err(format!("{} bytes follow the footer", bytes.len() - at));
+                }
+                return Ok(records);
+            }
+            field if field >= 1 && field as usize <= kinds.len() => {
+                let index = field as usize - 1;
+                let kind = kinds[index];
+                let expected = match kind {
+                    FieldKind::Int | FieldKind::Bool => WIRE_VARINT,
+                    FieldKind::Double => WIRE_FIXED64,
+                    FieldKind::Float => WIRE_FIXED32,
+                    FieldKind::Bytes | FieldKind::Timestamp => WIRE_LENGTH,
+                };
+                if wire != expected {
+                    return Err(format!("column {index}: wire type {wire} where {kind:?} has {expected}"));
+                }
+                crc = crc32c::crc32c_append(crc, &(field as i32).to_le_bytes());
+                let text = match kind {
+                    FieldKind::Int => {
+                        let v = unzigzag(read_varint(&mut at)?);
+                        crc = crc32c::crc32c_append(crc, &v.to_le_bytes());
+                        v.to_string()
+                    }
+                    FieldKind::Bool => {
+                        let v = read_varint(&mut at)? != 0;
+                        crc = crc32c::crc32c_append(crc, &[u8::from(v)]);
+                        v.to_string()
+                    }
+                    FieldKind::Double => {
+                        let raw = take(&mut at, 8)?;
+                        crc = crc32c::crc32c_append(crc, raw);
+                        format!("{:?}", f64::from_le_bytes(raw.try_into().expect("8 bytes")))
+                    }
+                    FieldKind::Float => {
+                        let raw = take(&mut at, 4)?;
+                        crc = crc32c::crc32c_append(crc, raw);
+                        format!("{:?}", f32::from_le_bytes(raw.try_into().expect("4 bytes")))
+                    }
+                    FieldKind::Bytes => {
+                        let length = read_varint(&mut at)? as usize;
+                        let data = take(&mut at, length)?;
+                        crc = crc32c::crc32c_append(crc, data);
+                        match std::str::from_utf8(data) {
+                            Ok(text) => format!("{text:?}"),
+                            Err(_) => format!("0x{}", data.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+                        }
+                    }
+                    FieldKind::Timestamp => {
+                        let seconds = unzigzag(read_varint(&mut at)?);
+                        let n = read_varint(&mut at)? as u32;
+                        let nanos = ((n >> 1) as i32) ^ -((n & 1) as i32);
+                        crc = crc32c::crc32c_append(crc, &seconds.to_le_bytes());
+                        crc = crc32c::crc32c_append(crc, &nanos.to_le_bytes());
+                        format!("{seconds}.{nanos:09}")
+                    }
+                };
+                current.push((index, text));
+            }
+            other => return Err(format!("field {other} is no column of the table ({} columns)", kinds.len())),
+        }
+    }
+}
+
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
@@ -219,5 +362,28 @@ mod tests {
     fn empty_stream_is_just_the_footer() {
         let bytes = RecordWriter::new(Vec::new()).finish().unwrap();
         assert_eq!(bytes, [0xf0, 0xff, 0xff, 0x7f, 0x00, 0xf8, 0xff, 0xff, 0x7f, 0x00]);
+    }
+
+    #[test]
+    fn streams_decode_back_with_their_checksums() {
+        let kinds = [FieldKind::Bytes, FieldKind::Int, FieldKind::Bool, FieldKind::Double, FieldKind::Timestamp];
+        let mut writer = RecordWriter::new(Vec::new());
+        writer.field(0, &text("t1"));
+        writer.field(1, &Cell::Int(-7));
+        writer.field(3, &Cell::Double(1.5));
+        writer.end_record().unwrap();
+        writer.field(2, &Cell::Bool(true));
+        writer.field(4, &Cell::Timestamp { seconds: 1_700_000_000, nanos: 5 });
+        writer.end_record().unwrap();
+        let bytes = writer.finish().unwrap();
+        let records = decode(&bytes, &kinds).unwrap();
+        let t = |i: usize, s: &str| (i, s.to_string());
+        assert_eq!(
+            records,
+            vec![vec![t(0, "\"t1\""), t(1, "-7"), t(3, "1.5")], vec![t(2, "true"), t(4, "1700000000.000000005")]]
+        );
+        let mut broken = bytes.clone();
+        broken[3] ^= 1;
+        assert!(decode(&broken, &kinds).is_err());
     }
 }

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde_json::Value as Json;
 
 use super::partition::Zone;
-use super::record::Cell;
+use super::record::{Cell, FieldKind};
 use crate::model::Value;
 
 /// A MaxCompute column type, as far as the record stream cares.
@@ -45,6 +45,25 @@ pub enum ColumnType {
 }
 
 impl ColumnType {
+    /// How this column's cells are laid out in the record stream (`None`: no value is
+    /// ever written to it).
+    pub fn field_kind(&self) -> Option<FieldKind> {
+        Some(match self {
+            ColumnType::BigInt
+            | ColumnType::Int
+            | ColumnType::SmallInt
+            | ColumnType::TinyInt
+            | ColumnType::Datetime
+            | ColumnType::Date => FieldKind::Int,
+            ColumnType::Boolean => FieldKind::Bool,
+            ColumnType::Double => FieldKind::Double,
+            ColumnType::Float => FieldKind::Float,
+            ColumnType::String | ColumnType::Binary | ColumnType::Decimal => FieldKind::Bytes,
+            ColumnType::Timestamp => FieldKind::Timestamp,
+            ColumnType::Unsupported(_) => return None,
+        })
+    }
+
     /// Parses a type name (`bigint`, `varchar(10)`, `decimal(18,2)`...), case-insensitive.
     pub fn parse(name: &str) -> Self {
         let lower = name.trim().to_ascii_lowercase();
@@ -199,6 +218,43 @@ pub fn convert<'a>(name: &str, kind: &ColumnType, value: &'a Value, zone: &Zone)
     Ok(Some(cell))
 }
 
+/// Whether a column of type `kind` takes some values of `value`'s type (the schema check
+/// at load): `false` means no value of that type ever fits, whatever the record. Whether this
+/// value fits (a range, a date format) is checked per record by [`convert`].
+pub fn accepts(kind: &ColumnType, value: &Value) -> bool {
+    let int = matches!(
+        value,
+        Value::Int8(_)
+            | Value::Int16(_)
+            | Value::Int32(_)
+            | Value::Int64(_)
+            | Value::Uint8(_)
+            | Value::Uint16(_)
+            | Value::Uint32(_)
+            | Value::Uint64(_)
+    );
+    match (kind, value) {
+        (_, Value::Null) => true,
+        (ColumnType::BigInt | ColumnType::Int | ColumnType::SmallInt | ColumnType::TinyInt, _) => int,
+        (ColumnType::Boolean, Value::Boolean(_)) => true,
+        (ColumnType::Double, Value::Float32(_) | Value::Float64(_)) => true,
+        (ColumnType::Double, _) => int,
+        (ColumnType::Float, Value::Float32(_) | Value::Float64(_)) => true,
+        (ColumnType::String, Value::Text(_) | Value::Binary(_) | Value::Boolean(_) | Value::Float64(_)) => true,
+        (ColumnType::String | ColumnType::Decimal, _) if int => true,
+        (ColumnType::Binary, Value::Text(_) | Value::Binary(_)) => true,
+        (ColumnType::Decimal, Value::Text(_) | Value::Float64(_)) => true,
+        (ColumnType::Datetime, Value::TimestampUs(_) | Value::Text(_)) => true,
+        (ColumnType::Date | ColumnType::Timestamp, Value::TimestampUs(_)) => true,
+        _ => false,
+    }
+}
+
+/// How a value's type is named in messages (`an integer`, `a boolean`, …).
+pub fn value_kind(value: &Value) -> &'static str {
+    describe(value)
+}
+
 fn int_of(value: &Value) -> Option<i64> {
     Some(match value {
         Value::Int8(v) => i64::from(*v),
@@ -282,5 +338,17 @@ mod tests {
             Some(Cell::Int(1_605_596_400_000))
         );
         assert!(convert("d", &ColumnType::Decimal, &Value::Text("1.5e3".into())).is_err());
+    }
+
+    #[test]
+    fn accepts_is_about_types_and_convert_about_values() {
+        let int = Value::Int64(300);
+        assert!(accepts(&ColumnType::TinyInt, &int), "an integer may fit a TINYINT");
+        assert!(convert("c", &ColumnType::TinyInt, &int, &Zone::parse("UTC").unwrap()).is_err(), "300 does not");
+        assert!(!accepts(&ColumnType::Boolean, &int));
+        assert!(!accepts(&ColumnType::BigInt, &Value::Text("1".into())));
+        assert!(accepts(&ColumnType::Datetime, &Value::Text("2026-01-01 00:00:00".into())));
+        assert!(accepts(&ColumnType::Unsupported("array<int>".into()), &Value::Null));
+        assert!(!accepts(&ColumnType::Unsupported("array<int>".into()), &Value::Int8(1)));
     }
 }

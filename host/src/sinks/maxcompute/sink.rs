@@ -17,13 +17,13 @@ use flate2::Compression;
 use super::client::{Client, Session};
 use super::config::{MaxComputeConfig, PartitionTime};
 use super::partition::tunnel_spec;
-use super::record::{Cell, RecordWriter};
+use super::record::{decode, Cell, FieldKind, RecordWriter};
 use super::retry::{self, Class};
 use super::schema::{self, TableSchema};
 use crate::model::{Output, WriteKind};
 use crate::sinks::driver::{Driver, Rejected, Response, Service};
 use crate::sinks::retry::Outcome;
-use crate::sinks::{Sink, SinkError, SinkItem, WriteReport};
+use crate::sinks::{Preview, Sink, SinkError, SinkItem, WriteReport};
 
 /// Block ids of one session must stay within 0..20000.
 const MAX_BLOCKS: u64 = 20_000;
@@ -76,6 +76,89 @@ impl MaxComputeSink {
 
     /// Creates the session with `create_partition=true`; if the tunnel still reports the
     /// partition missing, adds it with an SQL instance and asks once more.
+    /// The tunnel records `item` would upload, without opening an upload session: the table
+    /// and partition, and each record read back from the record-stream bytes the upload would
+    /// hold (checksums checked) as `column=value` in the table's column order (columns left
+    /// out are NULL).
+    pub fn preview(&self, item: &SinkItem<'_>) -> Result<Vec<Preview>, String> {
+        let mut cells: Vec<Option<Cell<'_>>> = Vec::new();
+        item_rows(&self.table_schema, item, &self.config, &mut cells)?;
+        let width = self.table_schema.columns.len().max(1);
+        let mut target = format!("table {}.{}", self.config.project, self.config.table);
+        if let Some(key) = &self.partition_key {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default();
+            let at = match self.config.partition_time {
+                PartitionTime::Sink => now,
+                PartitionTime::Record => item.record.timestamp_ms.unwrap_or(now),
+            };
+            target
+                .push_str(&format!(" partition {}", tunnel_spec(&[(key.clone(), self.config.partition.value_at(at))])));
+        }
+        // Encode the rows as the upload would (uncompressed) and read them back.
+        let names: Vec<&str> = self.table_schema.columns.iter().map(|(n, _)| n.as_str()).collect();
+        let kinds: Vec<FieldKind> =
+            self.table_schema.columns.iter().map(|(_, t)| t.field_kind().unwrap_or(FieldKind::Bytes)).collect();
+        let mut writer = RecordWriter::new(Vec::new());
+        for row in cells.chunks(width) {
+            for (column, cell) in row.iter().enumerate() {
+                if let Some(cell) = cell {
+                    writer.field(column, cell);
+                }
+            }
+            writer.end_record().map_err(|e| e.to_string())?;
+        }
+        let stream = writer.finish().map_err(|e| e.to_string())?;
+        let records =
+            decode(&stream, &kinds).map_err(|e| format!("the encoded tunnel records do not read back: {e}"))?;
+        let request = format!(
+            "batch tunnel upload ({} record(s), {} bytes of record stream before compression)",
+            records.len(),
+            stream.len()
+        );
+        let rows = records
+            .into_iter()
+            .map(|record| {
+                let shown: Vec<String> =
+                    record.into_iter().map(|(index, text)| format!("{}={text}", names[index])).collect();
+                Preview { target: target.clone(), request: request.clone(), rows: vec![shown.join(", ")] }
+            })
+            .collect();
+        Ok(rows)
+    }
+
+    /// Checks `item`'s rows against the table's columns (the schema check at load): `Err`
+    /// names the column when an output names one the table lacks or has a type the column
+    /// never takes (whether a value fits its column is checked per record).
+    pub fn check_schema(&self, item: &SinkItem<'_>) -> Result<(), String> {
+        let table = format!("{}.{}", self.config.project, self.config.table);
+        for output in item.outputs {
+            let Output::Row(row) = output else {
+                return Err(format!(
+                    "table `{table}`: the MaxCompute sink writes rows, but the parser emitted a point or raw bytes"
+                ));
+            };
+            for column in row.primary_key.iter().chain(&row.columns) {
+                let Some(index) = self.table_schema.index_of(&column.name) else {
+                    let names: Vec<&str> = self.table_schema.columns.iter().map(|(n, _)| n.as_str()).collect();
+                    return Err(format!(
+                        "table `{table}` has no column `{}` (columns: {})",
+                        column.name,
+                        names.join(", ")
+                    ));
+                };
+                let (name, kind) = &self.table_schema.columns[index];
+                if !schema::accepts(kind, &column.value) {
+                    return Err(format!(
+                        "column `{name}` of table `{table}` is {} and never takes {}",
+                        kind.name().to_ascii_uppercase(),
+                        schema::value_kind(&column.value)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn create_session(&self, spec: Option<&str>, value: &Option<String>) -> Result<Session, Outcome> {
         let what = format!("creating an upload session for {}", spec.unwrap_or("the table"));
         match self.client.create_session(spec, true).await {

@@ -1,8 +1,9 @@
 //! PlainBuffer, Tablestore's row format inside protobuf `bytes` fields: little-endian,
 //! a `0x75` header, tagged cells, and CRC-8 (polynomial 0x07) checksums per cell and row.
 //!
-//! Only the encoder lives here: sluice writes rows and never reads them back, and it sends
-//! no cell timestamps (the server assigns them).
+//! The encoder is what the sink sends (no cell timestamps: the server assigns them);
+//! [`decode`] reads a row change back, checksums checked, so `sluice explain` shows the
+//! bytes that would be sent rather than what they were made from.
 
 use std::ops::Range;
 
@@ -286,6 +287,176 @@ pub fn encode_key(pk: &[(&str, Value<'_>)]) -> Vec<u8> {
     out
 }
 
+/// A row change read back by [`decode`]: cells as `name=value` text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecodedRow {
+    /// Primary key cells, in order.
+    pub primary_key: Vec<String>,
+    /// Attribute cells set.
+    pub columns: Vec<String>,
+    /// Attribute columns deleted (every version).
+    pub deleted_columns: Vec<String>,
+    /// Whether the row carries the delete marker.
+    pub delete_marker: bool,
+}
+
+impl std::fmt::Display for DecodedRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "primary key ({})", self.primary_key.join(", "))?;
+        if !self.columns.is_empty() {
+            write!(f, " columns ({})", self.columns.join(", "))?;
+        }
+        if !self.deleted_columns.is_empty() {
+            write!(f, " delete columns ({})", self.deleted_columns.join(", "))?;
+        }
+        if self.delete_marker {
+            f.write_str(" delete row")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads PlainBuffer bytes.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
+            format!("PlainBuffer ends at byte {} where {n} more bytes were expected", self.bytes.len())
+        })?;
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    fn byte(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+
+    fn expect(&mut self, tag: u8, what: &str) -> Result<(), String> {
+        let at = self.at;
+        match self.byte()? {
+            found if found == tag => Ok(()),
+            found => Err(format!("PlainBuffer byte {at}: expected {what} (0x{tag:02x}), found 0x{found:02x}")),
+        }
+    }
+
+    /// One cell: `(name=value text or None for a delete, cell checksum)`.
+    fn cell(&mut self) -> Result<(String, Option<String>, u8), String> {
+        self.expect(TAG_CELL, "a cell")?;
+        self.expect(TAG_CELL_NAME, "a cell name")?;
+        let length = self.u32()? as usize;
+        let name = self.take(length)?;
+        let mut crc = crc8(0, name);
+        let name = String::from_utf8_lossy(name).into_owned();
+        let mut shown = None;
+        if self.peek() == Some(TAG_CELL_VALUE) {
+            self.at += 1;
+            let _length = self.u32()?;
+            let kind = self.byte()?;
+            let (text, value_crc) = match kind {
+                VT_INTEGER => {
+                    let v = self.u64()? as i64;
+                    (v.to_string(), crc8_value(crc, &Value::Integer(v)))
+                }
+                VT_DOUBLE => {
+                    let v = f64::from_bits(self.u64()?);
+                    (format!("{v:?}"), crc8_value(crc, &Value::Double(v)))
+                }
+                VT_BOOLEAN => {
+                    let v = self.byte()? != 0;
+                    (v.to_string(), crc8_value(crc, &Value::Boolean(v)))
+                }
+                VT_STRING | VT_BLOB => {
+                    let length = self.u32()? as usize;
+                    let data = self.take(length)?;
+                    if kind == VT_STRING {
+                        let text = String::from_utf8_lossy(data);
+                        (format!("{text:?}"), crc8_value(crc, &Value::String(&text)))
+                    } else {
+                        let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+                        (format!("0x{hex}"), crc8_value(crc, &Value::Binary(data)))
+                    }
+                }
+                VT_INF_MIN => ("INF_MIN".into(), crc8_value(crc, &Value::InfMin)),
+                VT_INF_MAX => ("INF_MAX".into(), crc8_value(crc, &Value::InfMax)),
+                VT_AUTO_INCREMENT => ("AUTO_INCREMENT".into(), crc8_value(crc, &Value::AutoIncrement)),
+                other => return Err(format!("cell `{name}`: unknown PlainBuffer value type 0x{other:02x}")),
+            };
+            crc = value_crc;
+            shown = Some(text);
+        }
+        if self.peek() == Some(TAG_CELL_TYPE) {
+            self.at += 1;
+            let op = self.byte()?;
+            crc = crc8(crc, &[op]);
+        }
+        self.expect(TAG_CELL_CHECKSUM, "a cell checksum")?;
+        let sent = self.byte()?;
+        if sent != crc {
+            return Err(format!("cell `{name}`: checksum 0x{sent:02x} but the cell hashes to 0x{crc:02x}"));
+        }
+        Ok((name, shown, crc))
+    }
+}
+
+/// Reads one encoded row change back (header, primary key, attribute cells, delete marker),
+/// checking every cell checksum and the row checksum.
+pub fn decode(bytes: &[u8]) -> Result<DecodedRow, String> {
+    let mut reader = Reader { bytes, at: 0 };
+    if reader.u32()? != HEADER {
+        return Err("not PlainBuffer: the header is not 0x75".into());
+    }
+    reader.expect(TAG_ROW_PK, "the primary key")?;
+    let mut row = DecodedRow::default();
+    let mut row_crc = 0u8;
+    while reader.peek() == Some(TAG_CELL) {
+        let (name, value, crc) = reader.cell()?;
+        row_crc = crc8(row_crc, &[crc]);
+        row.primary_key.push(format!("{name}={}", value.unwrap_or_default()));
+    }
+    if reader.peek() == Some(TAG_ROW_DATA) {
+        reader.at += 1;
+        while reader.peek() == Some(TAG_CELL) {
+            let (name, value, crc) = reader.cell()?;
+            row_crc = crc8(row_crc, &[crc]);
+            match value {
+                Some(value) => row.columns.push(format!("{name}={value}")),
+                None => row.deleted_columns.push(name),
+            }
+        }
+    }
+    if reader.peek() == Some(TAG_DELETE_ROW_MARKER) {
+        reader.at += 1;
+        row.delete_marker = true;
+    }
+    reader.expect(TAG_ROW_CHECKSUM, "the row checksum")?;
+    let sent = reader.byte()?;
+    let crc = crc8(row_crc, &[u8::from(row.delete_marker)]);
+    if sent != crc {
+        return Err(format!("row checksum 0x{sent:02x} but the row hashes to 0x{crc:02x}"));
+    }
+    if reader.at != bytes.len() {
+        return Err(format!("{} bytes follow the row checksum", bytes.len() - reader.at));
+    }
+    Ok(row)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,5 +500,20 @@ mod tests {
     fn golden_delete_and_key() {
         assert_eq!(hex(&encode_delete(&PK)), format!("{PK_HEX}0809ff"));
         assert_eq!(hex(&encode_key(&PK)), format!("{PK_HEX}09f8"));
+    }
+
+    #[test]
+    fn rows_decode_back_with_checksums_checked() {
+        let columns = [("a", Value::String("x")), ("b", Value::Double(1.5)), ("c", Value::Boolean(true))];
+        let row = decode(&encode_put(&PK, &columns)).unwrap();
+        assert_eq!(row.to_string(), r#"primary key (topic_partition="t_0", offset=5) columns (a="x", b=1.5, c=true)"#);
+        let cells = [Update::Put("a", Value::Binary(&[1, 2])), Update::DeleteAll("b")];
+        let row = decode(&encode_update(&PK, &cells)).unwrap();
+        assert_eq!((row.columns, row.deleted_columns), (vec!["a=0x0102".to_string()], vec!["b".to_string()]));
+        assert!(decode(&encode_delete(&PK)).unwrap().delete_marker);
+        let mut bytes = encode_put(&PK, &columns);
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        assert!(decode(&bytes).unwrap_err().contains("row checksum"));
     }
 }

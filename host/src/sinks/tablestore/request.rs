@@ -146,6 +146,52 @@ pub fn encode(item: usize, table: &Arc<str>, row: &Row, schema: Option<&[KeyColu
     Ok(EncodedRow { item, table: table.clone(), op, bytes: bytes.into(), key, label })
 }
 
+/// Checks `row`'s primary key against `table`'s (the schema check at load): the column
+/// names in order and, per column, a value type the key type can take. `Err` names the
+/// column. Whether a value fits (its size) is checked per row by [`encode`].
+pub fn check_key(table: &str, row: &Row, schema: &[KeyColumn]) -> Result<(), String> {
+    let names: Vec<&str> = row.primary_key.iter().map(|c| &*c.name).collect();
+    let expected: Vec<&str> = schema.iter().map(|c| c.name.as_str()).collect();
+    if names != expected {
+        let column = names
+            .iter()
+            .zip(&expected)
+            .find(|(a, b)| a != b)
+            .map(|(a, b)| format!("column `{a}` where the table has `{b}`"))
+            .or_else(|| expected.get(names.len()).map(|b| format!("no column `{b}`")))
+            .or_else(|| names.get(expected.len()).map(|a| format!("an extra column `{a}`")))
+            .unwrap_or_default();
+        return Err(format!(
+            "the parser's primary key is ({}) but table `{table}` has ({}): {column}",
+            names.join(", "),
+            expected.join(", ")
+        ));
+    }
+    for (column, spec) in row.primary_key.iter().zip(schema) {
+        let fits = match &column.value {
+            Value::Null => true,
+            Value::Text(_) => spec.kind == PrimaryKeyType::String,
+            Value::Binary(_) => spec.kind == PrimaryKeyType::Binary,
+            value if integer(value).is_some() => spec.kind == PrimaryKeyType::Integer,
+            _ => false,
+        };
+        if !fits {
+            return Err(format!(
+                "primary key column `{}` of table `{table}` is {} but the parser gives it {}",
+                column.name,
+                format!("{:?}", spec.kind).to_uppercase(),
+                match &column.value {
+                    Value::Text(_) => "a string".to_string(),
+                    Value::Binary(_) => "bytes".to_string(),
+                    value if integer(value).is_some() => "an integer".to_string(),
+                    other => kind_name(other).to_string(),
+                }
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn integer(value: &Value) -> Option<Result<i64, String>> {
     Some(Ok(match *value {
         Value::Int8(v) => v.into(),
@@ -424,5 +470,29 @@ mod tests {
         r.primary_key[0].value = Value::Null;
         let encoded = encode(0, &Arc::from("t"), &r, Some(&schema)).unwrap();
         assert!(encoded.bytes.windows(2).any(|w| w == [0x01, 0x00] || w == [0x0b, 0x0a]));
+    }
+
+    #[test]
+    fn the_key_check_names_the_column_that_can_never_fit() {
+        let schema = [
+            KeyColumn { name: "topic_partition".into(), kind: PrimaryKeyType::String, auto_increment: false },
+            KeyColumn { name: "offset".into(), kind: PrimaryKeyType::Integer, auto_increment: false },
+        ];
+        let mut r = row(1, WriteKind::Put);
+        let error = check_key("t", &r, &schema).unwrap_err();
+        assert!(error.contains("column `id` where the table has `topic_partition`"), "{error}");
+        r.primary_key = vec![
+            Column { name: "topic_partition".into(), value: Value::Text("t_0".into()) },
+            Column { name: "offset".into(), value: Value::Text("7".into()) },
+        ];
+        let error = check_key("t", &r, &schema).unwrap_err();
+        assert!(
+            error.contains("column `offset`") && error.contains("INTEGER") && error.contains("a string"),
+            "{error}"
+        );
+        r.primary_key[1].value = Value::Int32(7);
+        check_key("t", &r, &schema).unwrap();
+        r.primary_key.pop();
+        assert!(check_key("t", &r, &schema).unwrap_err().contains("no column `offset`"));
     }
 }

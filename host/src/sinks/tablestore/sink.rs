@@ -20,7 +20,7 @@ use crate::config::{ConnectorConfig, TopicSelection};
 use crate::model::Output;
 use crate::sinks::driver::{Driver, Rejected, Response, Service};
 use crate::sinks::retry::{Outcome, RetryPolicy};
-use crate::sinks::{Sink, SinkError, SinkItem, WriteReport};
+use crate::sinks::{Preview, Sink, SinkError, SinkItem, WriteReport};
 
 /// Writes rows into Tablestore data tables. Clones share the client, the table cache and
 /// the request permits.
@@ -123,6 +123,103 @@ impl TablestoreSink {
             }
         }
         Ok(sink)
+    }
+
+    /// A sink for previews and schema checks ([`TablestoreSink::preview`]): no table is
+    /// checked or created when it opens.
+    pub fn offline(connector: &ConnectorConfig) -> anyhow::Result<Self> {
+        let config = TablestoreConfig::from_connector(connector)?;
+        let client = Client::new(config.client.clone())?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                client,
+                permits: Arc::new(Semaphore::new(config.max_concurrency)),
+                config,
+                tables: Mutex::new(HashMap::new()),
+                in_flight: InFlight::default(),
+            }),
+        })
+    }
+
+    /// The primary key of `table` as known (or read with `DescribeTable`, creating nothing);
+    /// for a missing table, the configured one (which `auto.create` would create it with),
+    /// if any, and a note saying the table is missing.
+    async fn known_schema(&self, table: &str) -> Result<(Option<Arc<Vec<KeyColumn>>>, Option<String>), String> {
+        if let Some(known) = self.shared.tables.lock().unwrap_or_else(|e| e.into_inner()).get(table) {
+            return Ok((Some(known.clone()), None));
+        }
+        match table::describe(&self.shared.client, table).await.map_err(|e| e.to_string())? {
+            Some(key) => {
+                let key = Arc::new(key);
+                self.shared.tables.lock().unwrap_or_else(|e| e.into_inner()).insert(table.to_string(), key.clone());
+                Ok((Some(key), None))
+            }
+            None => {
+                let wanted = self.shared.config.primary_key(table).map_err(|e| format!("{e:#}"))?;
+                let note = match (&wanted, self.shared.config.auto_create) {
+                    (Some(key), true) => format!(
+                        "table `{table}` does not exist; `auto.create=true` would create it with the primary key ({})",
+                        table::describe_key_columns(key)
+                    ),
+                    _ => format!("table `{table}` does not exist; create it or set `auto.create=true`"),
+                };
+                Ok((wanted.map(Arc::new), Some(note)))
+            }
+        }
+    }
+
+    /// The row changes `item` would send, decoded back from their PlainBuffer bytes, without
+    /// sending them (a missing table is not created). `Err` is the reason the sink would
+    /// reject the record, naming the row and field.
+    pub async fn preview(&self, item: &SinkItem<'_>) -> Result<Vec<Preview>, String> {
+        let mut previews = Vec::with_capacity(item.outputs.len());
+        for output in item.outputs {
+            let Output::Row(row) = output else {
+                return Err("the Tablestore data-table sink writes rows, but the parser produced a time-series point \
+                            or raw payload; use a parser that emits rows"
+                    .into());
+            };
+            let table: Arc<str> = match &row.table {
+                Some(named) => Arc::from(&**named),
+                None => Arc::from(self.shared.config.table_for(item.topic)),
+            };
+            let (schema, missing) = self.known_schema(&table).await?;
+            let encoded = request::encode(0, &table, row, schema.as_deref().map(|s| s.as_slice()))?;
+            let decoded = super::plainbuffer::decode(&encoded.bytes)
+                .map_err(|e| format!("row {}: the encoded row does not read back: {e}", encoded.label))?;
+            let op = format!("{:?}", encoded.op).to_uppercase();
+            let mut request = format!(
+                "{} {op} ({} bytes of PlainBuffer)",
+                self.shared.config.write_api.action(),
+                encoded.bytes.len()
+            );
+            if let Some(note) = missing {
+                request.push_str(&format!("; {note}"));
+            }
+            previews.push(Preview { target: format!("table {table}"), request, rows: vec![format!("{op} {decoded}")] });
+        }
+        Ok(previews)
+    }
+
+    /// Checks `item`'s rows against their tables' primary keys as `DescribeTable` reports
+    /// them (the schema check at load); a missing table is not checked. `Err` names the
+    /// table and the column.
+    pub async fn check_schema(&self, item: &SinkItem<'_>) -> Result<(), String> {
+        for output in item.outputs {
+            let Output::Row(row) = output else {
+                return Err("the Tablestore data-table sink writes rows, but the parser produced a time-series point \
+                            or raw payload"
+                    .into());
+            };
+            let table = match &row.table {
+                Some(named) => named.to_string(),
+                None => self.shared.config.table_for(item.topic),
+            };
+            if let (Some(schema), None) = self.known_schema(&table).await? {
+                request::check_key(&table, row, &schema)?;
+            }
+        }
+        Ok(())
     }
 
     /// The client (shared with the error table).

@@ -56,6 +56,17 @@ fn describe_key(key: &[KeyColumn]) -> String {
         .join(", ")
 }
 
+/// The primary key of `table` when it exists, read with `DescribeTable` only (nothing is
+/// created): for previews and the schema check.
+pub async fn describe(client: &Client, table: &str) -> Result<Option<Vec<KeyColumn>>, TableError> {
+    Ok(client.describe_table(table).await.map_err(from_ots)?.map(|d| key_of(&d.table_meta)))
+}
+
+/// A primary key as `name type, …` (for messages).
+pub fn describe_key_columns(key: &[KeyColumn]) -> String {
+    describe_key(key)
+}
+
 /// Makes sure `table` exists with the `wanted` primary key (when known), creating it if
 /// `create` is set. Returns the table's primary key.
 pub async fn ensure(

@@ -21,7 +21,7 @@ use crate::config::{ConnectorConfig, TopicSelection};
 use crate::model::Output;
 use crate::sinks::driver::{Driver, Rejected, Response, Service};
 use crate::sinks::retry::{Outcome, RetryPolicy};
-use crate::sinks::{Sink, SinkError, SinkItem, WriteReport};
+use crate::sinks::{Preview, Sink, SinkError, SinkItem, WriteReport};
 
 /// Writes points into Tablestore time-series tables. Clones share the client, the table
 /// cache and the request permits.
@@ -71,6 +71,48 @@ impl TimeseriesSink {
             }
         }
         Ok(sink)
+    }
+
+    /// A sink for previews ([`TimeseriesSink::preview`]): no table is checked or created.
+    pub fn offline(connector: &ConnectorConfig) -> anyhow::Result<Self> {
+        let config = TablestoreConfig::from_connector(connector)?;
+        let client = Client::new(config.client.clone())?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                client,
+                permits: Arc::new(Semaphore::new(config.max_concurrency)),
+                config,
+                tables: Mutex::new(HashSet::new()),
+            }),
+        })
+    }
+
+    /// The time-series rows `item` would send with `PutTimeseriesData`, read back from the
+    /// FlatBuffer bytes, without sending them.
+    pub fn preview(&self, item: &SinkItem<'_>) -> Result<Vec<Preview>, String> {
+        let mut previews = Vec::with_capacity(item.outputs.len());
+        for output in item.outputs {
+            let Output::Point(point) = output else {
+                return Err("the Tablestore sink in `tablestore.mode=timeseries` writes time-series points, but the \
+                            parser produced a row or raw payload; use a parser that emits points"
+                    .into());
+            };
+            let table = match &point.table {
+                Some(named) => named.to_string(),
+                None => self.shared.config.table_for(item.topic),
+            };
+            let encoded = timeseries::encode(0, &table, point)?;
+            // The row as read back from the FlatBuffer bytes the request would carry.
+            let bytes = super::flatbuf::encode(std::iter::once(&encoded.row));
+            let rows = super::flatbuf::decode(&bytes)
+                .map_err(|e| format!("point {}: the encoded row does not read back: {e}", encoded.label))?;
+            previews.push(Preview {
+                target: format!("time-series table {table}"),
+                request: format!("PutTimeseriesData ({} bytes of FlatBuffer rows)", bytes.len()),
+                rows: rows.iter().map(ToString::to_string).collect(),
+            });
+        }
+        Ok(previews)
     }
 
     async fn ensure(&self, table: &str) -> Result<(), TableError> {

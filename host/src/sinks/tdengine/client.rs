@@ -69,8 +69,9 @@ impl AdapterClient {
         }
     }
 
-    /// Writes one schemaless body into `db`.
-    pub async fn write(&self, db: &str, protocol: Protocol, body: bytes::Bytes) -> Class {
+    /// The URL a schemaless body for `db` is posted to (its query names the database,
+    /// precision, TTL and table name key where they apply).
+    pub fn write_url(&self, db: &str, protocol: Protocol) -> Url {
         let mut url = match protocol {
             Protocol::Line => self.url(&["influxdb", "v1", "write"]),
             Protocol::Telnet => self.url(&["opentsdb", "v1", "put", "telnet", db]),
@@ -91,6 +92,12 @@ impl AdapterClient {
         if url.query() == Some("") {
             url.set_query(None);
         }
+        url
+    }
+
+    /// Writes one schemaless body into `db`.
+    pub async fn write(&self, db: &str, protocol: Protocol, body: bytes::Bytes) -> Class {
+        let url = self.write_url(db, protocol);
         let content_type = if protocol == Protocol::Json { "application/json" } else { "text/plain; charset=utf-8" };
         let mut request =
             self.http.post(url).header(AUTHORIZATION, self.auth.clone()).header(CONTENT_TYPE, content_type);

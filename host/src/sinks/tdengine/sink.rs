@@ -16,7 +16,7 @@ use super::retry::Class;
 use crate::model::Output;
 use crate::sinks::driver::{Driver, Rejected, Response, Service};
 use crate::sinks::retry::{Outcome, RetryPolicy};
-use crate::sinks::{Sink, SinkError, SinkItem, WriteReport};
+use crate::sinks::{Preview, Sink, SinkError, SinkItem, WriteReport};
 
 /// Writes schemaless data through taosAdapter. Clones share the client and caches.
 #[derive(Clone)]
@@ -94,6 +94,36 @@ impl TdengineSink {
     }
 
     /// The pieces of one item, or why the item cannot be written.
+    /// A sink for previews ([`TdengineSink::preview`]): it does not connect, so it neither
+    /// asks the server's version nor creates databases.
+    pub fn offline(config: TdengineConfig) -> anyhow::Result<Self> {
+        let client = AdapterClient::new(&config)?;
+        Ok(Self {
+            config: Arc::new(config),
+            client,
+            created: Arc::default(),
+            schemaless_option: true,
+            types: ColumnTypes::default(),
+        })
+    }
+
+    /// The schemaless request body `item` would add to, one entry per output, without sending
+    /// it: the database, the URL and the lines (line/telnet) or JSON (json) exactly as sent.
+    pub fn preview(&self, item: &SinkItem<'_>) -> Result<Vec<Preview>, String> {
+        if item.record.value.is_none() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .pieces(item)?
+            .into_iter()
+            .map(|(db, protocol, piece)| Preview {
+                target: format!("database {db}"),
+                request: format!("POST {} ({} protocol)", self.client.write_url(&db, protocol), protocol.name()),
+                rows: String::from_utf8_lossy(&piece.payload).lines().map(str::to_string).collect(),
+            })
+            .collect())
+    }
+
     fn pieces(&self, item: &SinkItem<'_>) -> Result<Vec<(String, Protocol, Piece)>, String> {
         let db = self.config.database_for(item.topic)?;
         let mut pieces = Vec::with_capacity(item.outputs.len());
