@@ -10,6 +10,8 @@ mod maxcompute;
 mod plugins;
 mod rest;
 mod sandbox;
+mod shadow;
+mod status_page;
 mod swap;
 mod tablestore;
 mod tablestore_timeseries;

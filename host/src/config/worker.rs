@@ -22,6 +22,7 @@ pub const WORKER_KEYS: KeySet<'static> = KeySet {
         "sluice.state.dir",
         "sluice.max.inflight.records",
         "sluice.max.inflight.bytes",
+        "sluice.status.sample.interval.ms",
         "listeners",
         "rest.port",
         "rest.host.name",
@@ -90,6 +91,9 @@ pub struct WorkerConfig {
     pub admin: Vec<(String, String)>,
     /// Converter settings (`key.converter*`, `value.converter*`, `header.converter*`).
     pub converters: Vec<(String, String)>,
+    /// `sluice.status.sample.interval.ms` (default 5000): how often the REST server samples
+    /// each connector's counters for the status page and `sluice top`.
+    pub status_sample_interval: Duration,
     /// `sluice.plugin.cache.dir`: where compiled plugins are cached.
     pub plugin_cache_dir: Option<PathBuf>,
     /// Where connectors created through the REST API are kept across restarts:
@@ -240,6 +244,7 @@ impl WorkerConfig {
             admin: map.with_prefix("admin."),
             converters,
             plugin_cache_dir: map.get("sluice.plugin.cache.dir").map(PathBuf::from),
+            status_sample_interval: status_sample_interval(map)?,
             state_dir: state_dir(map),
             max_inflight_records,
             max_inflight_bytes,
@@ -248,6 +253,15 @@ impl WorkerConfig {
             ignored_keys: checked.ignored,
         })
     }
+}
+
+/// `sluice.status.sample.interval.ms`, at least 1.
+fn status_sample_interval(map: &ConfigMap) -> anyhow::Result<Duration> {
+    let interval = map.millis_or("sluice.status.sample.interval.ms", 5_000)?;
+    if interval.is_zero() {
+        anyhow::bail!("`sluice.status.sample.interval.ms` in {} must be at least 1", map.origin());
+    }
+    Ok(interval)
 }
 
 #[cfg(test)]

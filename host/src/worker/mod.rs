@@ -4,6 +4,7 @@
 //! one at a time, without disturbing the others. The REST API and the file watcher act only
 //! through this module.
 
+mod shadow;
 pub mod state;
 
 use std::collections::BTreeMap;
