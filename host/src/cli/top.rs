@@ -132,7 +132,7 @@ pub fn frame(url: &str, data: &Value, rates: Option<&BTreeMap<String, (f64, f64)
     let _ = writeln!(out, "sluice top - {url} - {} connector(s) - Ctrl-C quits", list.len());
     let _ = writeln!(out);
     let headers =
-        ["CONNECTOR", "STATE", "IN/S", "OUT/S", "LAG", "ERRORS", "DLQ", "RETRIES", "PLUGIN us/REC", "IN", "OUT"];
+        ["CONNECTOR", "STATE", "IN/S", "OUT/S", "LAG", "ERRORS", "DLQ", "RETRIES", "PLUGIN-us/rec", "IN", "OUT"];
     let mut rows: Vec<Vec<String>> = vec![headers.iter().map(|h| h.to_string()).collect()];
     for c in list {
         let name = text(&c["name"]);
@@ -216,6 +216,7 @@ mod tests {
         assert!(frame.contains("orders last failed record (dead-lettered): orders-0@5: parser failed"), "{frame}");
         let measured = [("orders".to_string(), (100.0, 50.0))].into_iter().collect();
         let frame = super::frame("http://w:8083", &data, Some(&measured));
-        assert!(frame.lines().nth(3).unwrap().contains("orders  RUNNING  100  50"), "{frame}");
+        let cells: Vec<&str> = frame.lines().nth(3).unwrap().split_whitespace().collect();
+        assert_eq!(cells[..4], ["orders", "RUNNING", "100", "50"], "{frame}");
     }
 }
