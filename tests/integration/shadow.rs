@@ -69,6 +69,15 @@ async fn a_shadow_run_reports_the_known_differences_and_promotion_swaps_the_cand
     assert_eq!(status, 400, "{body}");
     assert!(body["message"].as_str().unwrap().contains("not parser keys: file"), "{body}");
 
+    // A candidate that refuses its settings is refused with the plugin's reason; nothing runs.
+    let mut refusing = live_config.clone();
+    refusing["parser.plugin"] = json!(guest("sluice_test_hostile").display().to_string());
+    refusing["hostile.fail"] = json!("true");
+    let (status, body) = rest.call("PUT", "/connectors/events/shadow", Some(&refusing)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("hostile.fail"), "{body}");
+    assert_eq!(rest.call("GET", "/connectors/events/shadow", None).await.0, 404);
+
     // The candidate: the hostile plugin, which echoes values, traps on `trap` and refuses `error`.
     let mut candidate = live_config.clone();
     candidate["parser.plugin"] = json!(guest("sluice_test_hostile").display().to_string());
