@@ -154,6 +154,12 @@ async fn the_status_page_and_sluice_top_show_each_connector_live() {
         assert_eq!((width, height), (1000, 700));
         // A blank 1000x700 page compresses to a few kilobytes; text and charts do not.
         assert!(image.len() > 15_000, "the screenshot looks empty ({} bytes)", image.len());
+        // The page itself, not an error page: the RUNNING badge's green (#2a8a3e) is painted.
+        let badge = pixels(&image)
+            .iter()
+            .filter(|p| [(p[0], 0x2a), (p[1], 0x8a), (p[2], 0x3e)].iter().all(|(have, want)| have.abs_diff(*want) < 6))
+            .count();
+        assert!(badge > 500, "the screenshot shows no RUNNING badge ({badge} pixels of its green)");
     }
 
     // `sluice top --once`: one frame with the connector's row.
@@ -211,4 +217,61 @@ async fn the_status_page_and_sluice_top_show_each_connector_live() {
     server.stop();
     running.shutdown();
     running.wait().await;
+}
+
+/// The RGB pixels of an 8-bit, non-interlaced RGB or RGBA PNG (what Chromium writes).
+fn pixels(png: &[u8]) -> Vec<[u8; 3]> {
+    let (mut at, mut data, mut width, mut channels) = (8, Vec::new(), 0usize, 0usize);
+    while at + 8 <= png.len() {
+        let length = u32::from_be_bytes(png[at..at + 4].try_into().unwrap()) as usize;
+        let (kind, body) = (&png[at + 4..at + 8], &png[at + 8..at + 8 + length]);
+        match kind {
+            b"IHDR" => {
+                width = u32::from_be_bytes(body[0..4].try_into().unwrap()) as usize;
+                assert_eq!((body[8], body[12]), (8, 0), "8-bit, not interlaced");
+                channels = match body[9] {
+                    2 => 3,
+                    6 => 4,
+                    other => panic!("PNG colour type {other}"),
+                };
+            }
+            b"IDAT" => data.extend_from_slice(body),
+            _ => {}
+        }
+        at += 12 + length;
+    }
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::ZlibDecoder::new(&data[..]), &mut raw).unwrap();
+    let stride = width * channels;
+    let mut previous = vec![0u8; stride];
+    let mut out = Vec::new();
+    for line in raw.chunks(stride + 1) {
+        let (filter, mut row) = (line[0], line[1..].to_vec());
+        for i in 0..stride {
+            let left = if i >= channels { row[i - channels] } else { 0 };
+            let (up, corner) = (previous[i], if i >= channels { previous[i - channels] } else { 0 });
+            let predictor = match filter {
+                0 => 0,
+                1 => left,
+                2 => up,
+                3 => ((left as u16 + up as u16) / 2) as u8,
+                4 => {
+                    let estimate = left as i16 + up as i16 - corner as i16;
+                    let distance = |x: u8| (estimate - x as i16).abs();
+                    if distance(left) <= distance(up) && distance(left) <= distance(corner) {
+                        left
+                    } else if distance(up) <= distance(corner) {
+                        up
+                    } else {
+                        corner
+                    }
+                }
+                other => panic!("PNG filter {other}"),
+            };
+            row[i] = row[i].wrapping_add(predictor);
+        }
+        out.extend(row.chunks(channels).map(|p| [p[0], p[1], p[2]]));
+        previous = row;
+    }
+    out
 }
