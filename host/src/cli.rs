@@ -17,6 +17,7 @@ mod dlq;
 mod explain;
 mod plugin;
 mod quickstart;
+mod top;
 mod validate;
 
 /// sluice: Kafka Connect sink connectors in one binary, with WebAssembly record parsers.
@@ -58,6 +59,9 @@ enum Command {
     /// Try sluice with nothing installed: embedded Kafka, sample records, the built-in JSON
     /// parser, the file sink and a dead-letter topic, then a summary.
     Quickstart(quickstart::Args),
+    /// A live terminal view of a running worker's connectors (records/s, lag, errors,
+    /// dead-lettered records, retries, plugin cost), read from its REST API.
+    Top(top::Args),
     /// Plugin author tools: test a plugin on sample records, inspect it, scaffold a new one.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -136,6 +140,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Distributed { worker } => distributed(worker).await,
         Command::Quickstart(args) => quickstart::run(args).await,
+        Command::Top(args) => top::run(args).await,
         Command::Plugin(command) => tokio::task::block_in_place(|| plugin::run(command)),
         Command::Validate { worker, connectors } => validate::run(worker, connectors),
         Command::Explain(args) => explain::run(args).await,

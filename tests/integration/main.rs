@@ -15,6 +15,8 @@ mod replay;
 mod rest;
 mod sandbox;
 mod schema_check;
+mod shadow;
+mod status_page;
 mod swap;
 mod tablestore;
 mod tablestore_timeseries;

@@ -4,10 +4,13 @@
 
 mod connectors;
 mod error;
+mod history;
 mod loggers;
 mod metrics;
 mod plugins;
 mod records;
+mod shadow;
+mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +34,8 @@ struct Api {
     worker: Arc<Worker>,
     /// The Kafka cluster id, read once at startup.
     cluster_id: Arc<str>,
+    /// Sampled counters of every connector, for the status page and `sluice top`.
+    history: Arc<history::History>,
 }
 
 /// A bound REST server.
@@ -55,7 +60,8 @@ impl RestServer {
         let address = listener.local_addr()?;
         worker.set_bound_port(address.port());
         let cluster_id = cluster_id(&worker).await;
-        let api = Api { worker, cluster_id: Arc::from(cluster_id.as_str()) };
+        let history = history::History::start(worker.clone());
+        let api = Api { worker, cluster_id: Arc::from(cluster_id.as_str()), history };
         let service = tower::util::MapRequestLayer::new(trim_trailing_slash).layer(router(api));
         let join = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(service)).await {
@@ -132,6 +138,10 @@ fn router(api: Api) -> Router {
         .route("/connectors/{name}/offsets", get(c::offsets).patch(c::alter_offsets).delete(c::reset_offsets))
         .route("/connectors/{name}/explain", axum::routing::post(records::explain))
         .route("/connectors/{name}/dlq/replay", axum::routing::post(records::replay))
+        .route("/connectors/{name}/shadow", get(shadow::report).put(shadow::start).delete(shadow::stop))
+        .route("/connectors/{name}/shadow/promote", axum::routing::post(shadow::promote))
+        .route("/ui", get(ui::page))
+        .route("/ui/data", get(history::data))
         .route("/admin/loggers", get(loggers::list))
         .route("/admin/loggers/{logger}", get(loggers::get).put(loggers::set))
         .route("/connector-plugins", get(plugins::list))

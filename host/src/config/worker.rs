@@ -23,6 +23,7 @@ pub const WORKER_KEYS: KeySet<'static> = KeySet {
         "sluice.state.dir",
         "sluice.max.inflight.records",
         "sluice.max.inflight.bytes",
+        "sluice.status.sample.interval.ms",
         "listeners",
         "rest.port",
         "rest.host.name",
@@ -100,6 +101,9 @@ pub struct WorkerConfig {
     pub admin: Vec<(String, String)>,
     /// Converter settings (`key.converter*`, `value.converter*`, `header.converter*`).
     pub converters: Vec<(String, String)>,
+    /// `sluice.status.sample.interval.ms` (default 5000): how often the REST server samples
+    /// each connector's counters for the status page and `sluice top`.
+    pub status_sample_interval: Duration,
     /// `sluice.plugin.cache.dir`: where compiled plugins are cached.
     pub plugin_cache_dir: Option<PathBuf>,
     /// Where connectors created through the REST API are kept across restarts:
@@ -250,6 +254,7 @@ impl WorkerConfig {
             admin: map.with_prefix("admin."),
             converters,
             plugin_cache_dir: map.get("sluice.plugin.cache.dir").map(PathBuf::from),
+            status_sample_interval: status_sample_interval(map)?,
             state_dir: state_dir(map),
             max_inflight_records,
             max_inflight_bytes,
@@ -358,6 +363,15 @@ impl DistributedConfig {
         }
         Ok(config)
     }
+}
+
+/// `sluice.status.sample.interval.ms`, at least 1.
+fn status_sample_interval(map: &ConfigMap) -> anyhow::Result<Duration> {
+    let interval = map.millis_or("sluice.status.sample.interval.ms", 5_000)?;
+    if interval.is_zero() {
+        anyhow::bail!("`sluice.status.sample.interval.ms` in {} must be at least 1", map.origin());
+    }
+    Ok(interval)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod dead_letter;
 pub mod flow;
 pub mod replay;
 pub mod schema_check;
+pub mod shadow;
 pub mod status;
 pub mod swap;
 pub mod task;
@@ -39,6 +40,8 @@ pub struct ConnectorHandle {
     pub status: Arc<ConnectorStatus>,
     /// Swaps the parser or its settings while the connector runs.
     pub swapper: Arc<Swapper>,
+    /// Runs a candidate parser beside the live one, comparing their outcomes.
+    pub shadow: Arc<shadow::ShadowSlot>,
     join: tokio::task::JoinHandle<()>,
 }
 
@@ -100,6 +103,7 @@ pub async fn start_connector(
     let consumer = consumer::subscribe(&worker.bootstrap_servers, &config, context.clone())?;
 
     let abandon = Arc::new(AtomicBool::new(false));
+    let shadow = Arc::new(shadow::ShadowSlot::new(config.transforms.clone()));
     let inflight = Arc::new(Inflight::default());
     let mut batch_senders = Vec::with_capacity(config.tasks_max);
     let mut lanes = Vec::with_capacity(config.tasks_max);
@@ -115,6 +119,7 @@ pub async fn start_connector(
                 status: status.clone(),
                 abandon: abandon.clone(),
                 transforms: config.transforms.clone(),
+                shadow: shadow.clone(),
             }
             .spawn(batch_rx, parsed_tx.clone())
             .context("starting a parser thread")?;
@@ -169,7 +174,7 @@ pub async fn start_connector(
         held: false,
     };
     let join = tokio::spawn(consume.run(shutdown, lanes, abandon));
-    Ok(ConnectorHandle { status, swapper: Arc::new(swapper), join })
+    Ok(ConnectorHandle { status, swapper: Arc::new(swapper), shadow, join })
 }
 
 /// The task (of `tasks`) that a partition's records go to: always the same one, so order

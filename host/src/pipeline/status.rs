@@ -171,6 +171,20 @@ impl Counters {
     }
 }
 
+/// How many failed records a connector's status remembers.
+pub const RECENT_FAILURES: usize = 20;
+
+/// A record that failed, as the status page shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecentFailure {
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// What was done with it: `dead-lettered`, `skipped` or `stopped the connector`.
+    pub handling: &'static str,
+    /// The record's coordinates, the component that failed and why.
+    pub reason: String,
+}
+
 /// State and counters of one connector.
 #[derive(Debug)]
 pub struct ConnectorStatus {
@@ -188,6 +202,8 @@ pub struct ConnectorStatus {
     pub assignment: Arc<Mutex<Vec<String>>>,
     /// Records not yet written per assigned partition (refreshed every second).
     lag: Mutex<Vec<(String, i32, i64)>>,
+    /// The last [`RECENT_FAILURES`] records that failed, newest last.
+    recent_failures: Mutex<std::collections::VecDeque<RecentFailure>>,
     /// The failure has a cause that can pass (a service down past the retry budget): the
     /// worker restarts the connector with backoff.
     transient: std::sync::atomic::AtomicBool,
@@ -211,6 +227,7 @@ impl ConnectorStatus {
             assigned_partitions: Arc::default(),
             assignment: Arc::default(),
             lag: Mutex::default(),
+            recent_failures: Mutex::default(),
             transient: Default::default(),
         }
     }
@@ -269,6 +286,23 @@ impl ConnectorStatus {
     /// Records not yet written per assigned partition: `(topic, partition, records)`.
     pub fn lag(&self) -> Vec<(String, i32, i64)> {
         self.lag.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Remembers a record that failed (the status page shows the last few).
+    pub fn note_failure(&self, handling: &'static str, reason: String) {
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis().min(i64::MAX as u128) as i64);
+        let mut recent = self.recent_failures.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() == RECENT_FAILURES {
+            recent.pop_front();
+        }
+        recent.push_back(RecentFailure { at_ms, handling, reason });
+    }
+
+    /// The last records that failed, oldest first.
+    pub fn recent_failures(&self) -> Vec<RecentFailure> {
+        self.recent_failures.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
     }
 
     /// Replaces the per-partition lag.

@@ -145,6 +145,14 @@ impl Swapper {
             }
         }
     }
+
+    /// Compiles and configures `spec` (with the sink's settings, as a swap would) into a
+    /// generation with one prepared instance, without publishing it: a shadow run's
+    /// candidate. Returns the reason it cannot run.
+    pub async fn prepare_candidate(&self, mut spec: ParserSpec) -> anyhow::Result<ParserGeneration> {
+        spec.settings.extend(self.sink_settings.iter().cloned());
+        prepare(&self.runtime, 1, &format!("{}/shadow", self.connector), spec, 0, Instant::now()).await
+    }
 }
 
 async fn prepare(

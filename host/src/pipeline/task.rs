@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use super::dead_letter::budget::{RetryBudget, Verdict};
 use super::dead_letter::{DeadLetterTarget, Failure};
 use super::flow::Inflight;
+use super::shadow::ShadowSlot;
 use super::status::{ConnectorStatus, Counters};
 use super::swap::ParserGeneration;
 use crate::config::ErrorLog;
@@ -79,6 +80,8 @@ pub struct ParserWorker {
     pub abandon: Arc<AtomicBool>,
     /// The connector's single message transforms, applied before parsing.
     pub transforms: Option<Arc<RecordTransforms>>,
+    /// The connector's shadow run, offered a copy of every parsed batch while one runs.
+    pub shadow: Arc<ShadowSlot>,
 }
 
 impl ParserWorker {
@@ -126,6 +129,7 @@ impl ParserWorker {
                     .count(self.task, |c| c.parse_time_per_record.record_per_record(elapsed, batch.records.len()));
                 match parsed {
                     Ok((outcomes, routed)) => {
+                        self.shadow.offer(&batch.records, &outcomes, elapsed);
                         let parsed = ParsedBatch {
                             sequence: batch.sequence,
                             records: batch.records,
@@ -183,7 +187,7 @@ pub fn parse_batch(
 /// One outcome per original record, in order, and the topics routers gave them (empty when
 /// none was routed).
 #[allow(clippy::type_complexity)]
-fn transform_and_parse(
+pub(super) fn transform_and_parse(
     transforms: &RecordTransforms,
     instance: &mut Option<PluginInstance>,
     make: &mut dyn FnMut() -> Result<PluginInstance, InstanceError>,
@@ -227,7 +231,7 @@ fn transform_and_parse(
 
 /// Why a batch could not be made ready for its sink.
 #[derive(Debug, thiserror::Error)]
-enum PrepareError {
+pub(super) enum PrepareError {
     /// No parser instance could be made.
     #[error(transparent)]
     Instance(#[from] InstanceError),
@@ -465,7 +469,14 @@ impl SinkLane {
     /// (with the record's key, value and headers under `errors.log.include.messages`), else
     /// one short line each.
     fn log_failures(&self, pairs: &[(&KafkaRecord, &Failure)], what: &str) {
+        let handling = match what {
+            "Skipping" => "skipped",
+            "Dead-lettering" => "dead-lettered",
+            "Dead-lettering, then stopping at" => "dead-lettered, then stopped the connector",
+            _ => "stopped the connector",
+        };
         for (record, failure) in pairs {
+            self.status.note_failure(handling, failure.describe(record));
             if self.error_log.enabled {
                 let message = if self.error_log.include_messages {
                     format!(" {}", describe_message(record))

@@ -7,6 +7,7 @@
 //! which hands it back to [`Worker::apply`].
 
 pub mod cluster;
+mod shadow;
 pub mod state;
 pub mod store;
 
