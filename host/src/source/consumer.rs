@@ -87,15 +87,32 @@ impl ConsumerContext for SourceContext {
         self.revocation_pending.store(true, Ordering::Release);
     }
 
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(partitions) = rebalance {
-            tracing::info!(connector = %self.connector, partitions = partitions.count(), "Partitions assigned.");
+    /// Keeps the assignment from the rebalance events themselves (an eager rebalance revokes
+    /// everything and assigns the whole new set; a cooperative one revokes and assigns the
+    /// difference). Asking librdkafka (`assignment()`) here would wait forever when the
+    /// event comes from closing the consumer: its group handler no longer answers then.
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let name = |e: &rdkafka::topic_partition_list::TopicPartitionListElem<'_>| {
+            format!("{}-{}", e.topic(), e.partition())
+        };
+        let mut assignment = lock(&self.assignment);
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                tracing::info!(connector = %self.connector, partitions = partitions.count(), "Partitions assigned.");
+                for element in partitions.elements() {
+                    let partition = name(&element);
+                    if !assignment.contains(&partition) {
+                        assignment.push(partition);
+                    }
+                }
+            }
+            Rebalance::Revoke(partitions) => {
+                let revoked: Vec<String> = partitions.elements().iter().map(name).collect();
+                assignment.retain(|p| !revoked.contains(p));
+            }
+            Rebalance::Error(_) => {}
         }
-        if let Ok(assignment) = consumer.assignment() {
-            self.assigned.store(assignment.count() as u64, Ordering::Relaxed);
-            *lock(&self.assignment) =
-                assignment.elements().iter().map(|e| format!("{}-{}", e.topic(), e.partition())).collect();
-        }
+        self.assigned.store(assignment.len() as u64, Ordering::Relaxed);
     }
 }
 
