@@ -19,6 +19,7 @@ use anyhow::bail;
 use base64::Engine as _;
 use serde_json::Value as Json;
 
+use super::header_converter::HeaderConverter;
 use super::{Chain, ConnectRecord, Data, Header, Part, Schema, SchemaKind, TransformError};
 use crate::converters::{RegistryConverter, RegistryUnavailable};
 use crate::model::{self, KafkaRecord};
@@ -194,6 +195,8 @@ pub struct RecordTransforms {
     chain: Chain,
     key: Converter,
     value: Converter,
+    /// `header.converter`: reads the headers for the chain and writes the ones it adds or changes.
+    header: HeaderConverter,
     /// Whether any transform reads or writes the key / the value as data; an untouched part
     /// is not converted and keeps its bytes.
     reads_key: bool,
@@ -211,6 +214,7 @@ impl RecordTransforms {
         origin: &str,
     ) -> anyhow::Result<Option<Arc<Self>>> {
         let chain = Chain::from_config(entries).map_err(|e| anyhow::anyhow!("{e:#} (in {origin})"))?;
+        let header = HeaderConverter::from_settings(converters).map_err(|e| anyhow::anyhow!("{e:#} (in {origin})"))?;
         let key = Converter::from_settings(converters, "key.converter")?;
         let value = Converter::from_settings(converters, "value.converter")?;
         if chain.is_empty() && !key.is_registry() && !value.is_registry() {
@@ -236,7 +240,7 @@ impl RecordTransforms {
         }
         let reads_key = chain.needs_key() || key.is_registry();
         let reads_value = chain.needs_value() || value.is_registry();
-        Ok(Some(Arc::new(RecordTransforms { chain, key, value, reads_key, reads_value })))
+        Ok(Some(Arc::new(RecordTransforms { chain, key, value, header, reads_key, reads_value })))
     }
 
     /// Applies the chain to `record`.
@@ -288,8 +292,9 @@ impl RecordTransforms {
             timestamp_ms: record.timestamp_ms,
             key,
             value,
-            headers: record.headers.iter().map(header_in).collect(),
+            headers: self.headers_in(record).map_err(convert("HEADER_CONVERTER", "header.converter"))?,
         };
+        let headers_before = connect.headers.clone();
         let Some(done) = self.chain.apply(connect).map_err(|e| Ok(e.into()))? else { return Ok(None) };
         let key = match self.reads_key {
             true => self.key.write(&done.key, key_envelope).map_err(convert("KEY_CONVERTER", "key.converter"))?,
@@ -309,44 +314,51 @@ impl RecordTransforms {
             timestamp_ms: done.timestamp_ms,
             key,
             value,
-            headers: done.headers.iter().map(header_out).collect(),
+            headers: self
+                .headers_out(record, &headers_before, &done.headers)
+                .map_err(convert("HEADER_CONVERTER", "header.converter"))?,
         }))
+    }
+
+    /// The record's headers as Kafka Connect data, through `header.converter`.
+    fn headers_in(&self, record: &KafkaRecord) -> anyhow::Result<Vec<Header>> {
+        record
+            .headers
+            .iter()
+            .map(|h| Ok(Header::new(h.key.clone(), self.header.to_connect(&h.key, h.value.as_deref())?)))
+            .collect()
+    }
+
+    /// The headers after the chain as bytes: a header the chain left as it read it keeps its
+    /// original bytes (Kafka Connect hands sinks the headers it read, not re-serialized ones);
+    /// one it added or changed is written with `header.converter`.
+    fn headers_out(
+        &self,
+        record: &KafkaRecord,
+        before: &[Header],
+        after: &[Header],
+    ) -> anyhow::Result<Vec<model::Header>> {
+        let mut used = vec![false; before.len()];
+        after
+            .iter()
+            .map(|header| {
+                let original = before.iter().enumerate().position(|(i, b)| !used[i] && b == header);
+                let value = match original {
+                    Some(i) => {
+                        used[i] = true;
+                        record.headers[i].value.clone()
+                    }
+                    None => self.header.from_connect(&header.key, &header.value)?,
+                };
+                Ok(model::Header { key: header.key.clone(), value })
+            })
+            .collect()
     }
 }
 
 /// A part no transform reads: only whether it is null is visible (`RecordIsTombstone`).
 fn unread(bytes: &Option<Vec<u8>>) -> Data {
     Data::schemaless(if bytes.is_some() { Json::Bool(true) } else { Json::Null })
-}
-
-/// A header's bytes as Kafka Connect data (`SimpleHeaderConverter` reads text as a string).
-fn header_in(header: &model::Header) -> Header {
-    let value = match &header.value {
-        None => Data::null(),
-        Some(bytes) => match std::str::from_utf8(bytes) {
-            Ok(text) => Data::new(Some(Schema::new(SchemaKind::String)), Json::String(text.to_string())),
-            Err(_) => Data::new(
-                Some(Schema::new(SchemaKind::Bytes)),
-                Json::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
-            ),
-        },
-    };
-    Header::new(header.key.clone(), value)
-}
-
-/// A header's data as bytes: strings as their text, bytes decoded, other values as their JSON
-/// text (what `SimpleHeaderConverter` writes for numbers and booleans).
-fn header_out(header: &Header) -> model::Header {
-    let is_bytes = header.value.schema.as_ref().is_some_and(|s| s.kind == SchemaKind::Bytes);
-    let value = match &header.value.value {
-        Json::Null => None,
-        Json::String(text) if is_bytes => {
-            Some(base64::engine::general_purpose::STANDARD.decode(text).unwrap_or_else(|_| text.as_bytes().to_vec()))
-        }
-        Json::String(text) => Some(text.as_bytes().to_vec()),
-        other => Some(other.to_string().into_bytes()),
-    };
-    model::Header { key: header.key.clone(), value }
 }
 
 #[cfg(test)]
