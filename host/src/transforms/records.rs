@@ -168,7 +168,7 @@ pub enum Transformed {
 /// Why transforming one record failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransformFailure {
-    /// Kafka Connect's stage: `KEY_CONVERTER`, `VALUE_CONVERTER` or `TRANSFORMATION`.
+    /// Kafka Connect's stage: `KEY_CONVERTER`, `VALUE_CONVERTER`, `HEADER_CONVERTER` or `TRANSFORMATION`.
     pub stage: &'static str,
     /// What failed: `value.converter`, or `transforms.<alias> (<Class>)`.
     pub component: String,
@@ -417,6 +417,46 @@ mod tests {
 
         let Transformed::Failed(failure) = transforms.apply(&record("not json")) else { panic!("not refused") };
         assert_eq!((failure.stage, failure.component.as_str()), ("VALUE_CONVERTER", "value.converter"));
+    }
+
+    // HeaderFrom copies a struct field into a header: SimpleHeaderConverter (the default) writes
+    // it as `Values.convertToString` does; a header the chain did not change keeps its bytes
+    // (here "007", which SimpleHeaderConverter would read as the INT8 7).
+    #[test]
+    fn headers_go_through_the_header_converter() {
+        let converters = pairs(&[("value.converter", JSON_CONVERTER)]);
+        let chain = pairs(&[
+            ("transforms", "copy"),
+            ("transforms.copy.type", "org.apache.kafka.connect.transforms.HeaderFrom$Value"),
+            ("transforms.copy.fields", "id,tags"),
+            ("transforms.copy.headers", "id,tags"),
+            ("transforms.copy.operation", "copy"),
+        ]);
+        let transforms = RecordTransforms::from_config(&chain, &converters, "c").unwrap().unwrap();
+        let input = r#"{"schema":{"type":"struct","fields":[{"field":"id","type":"int64","optional":false},{"field":"tags","type":"array","items":{"type":"string"},"optional":false}],"optional":false},"payload":{"id":42,"tags":["a","b"]}}"#;
+        let mut original = record(input);
+        original.headers = vec![model::Header { key: "zero".into(), value: Some(b"007".to_vec()) }];
+        let Transformed::Record(out) = transforms.apply(&original) else { panic!("not transformed") };
+        let headers: Vec<(&str, &[u8])> =
+            out.headers.iter().map(|h| (h.key.as_str(), h.value.as_deref().unwrap())).collect();
+        assert_eq!(headers, vec![("zero", &b"007"[..]), ("id", b"42"), ("tags", br#"["a","b"]"#)]);
+
+        let json_headers = pairs(&[
+            ("value.converter", JSON_CONVERTER),
+            ("header.converter", "org.apache.kafka.connect.json.JsonConverter"),
+            ("header.converter.schemas.enable", "false"),
+        ]);
+        let transforms = RecordTransforms::from_config(&chain, &json_headers, "c").unwrap().unwrap();
+        let Transformed::Failed(failure) = transforms.apply(&original) else { panic!("007 is not JSON") };
+        assert_eq!((failure.stage, failure.component.as_str()), ("HEADER_CONVERTER", "header.converter"));
+        assert!(failure.message.contains("header `zero`"), "{}", failure.message);
+
+        let unknown = pairs(&[("header.converter", "com.example.Headers")]);
+        let error = RecordTransforms::from_config(&[], &unknown, "c.properties").unwrap_err().to_string();
+        assert!(
+            error.contains("`header.converter` = `com.example.Headers`") && error.contains("c.properties"),
+            "{error}"
+        );
     }
 
     #[test]
