@@ -62,7 +62,7 @@ impl HeaderConverter {
     }
 
     /// `toConnectHeader`: the data header `key`'s bytes hold (`None` is a null header).
-    pub(crate) fn to_connect(&self, key: &str, bytes: Option<&[u8]>) -> anyhow::Result<Data> {
+    pub(crate) fn read(&self, key: &str, bytes: Option<&[u8]>) -> anyhow::Result<Data> {
         let Some(bytes) = bytes else { return Ok(Data::null()) };
         match self {
             // Java decodes the bytes as UTF-8 with replacement, then types the text.
@@ -81,7 +81,7 @@ impl HeaderConverter {
     }
 
     /// `fromConnectHeader`: the bytes for header `key`'s data (`None` for a null value).
-    pub(crate) fn from_connect(&self, key: &str, data: &Data) -> anyhow::Result<Option<Vec<u8>>> {
+    pub(crate) fn write(&self, key: &str, data: &Data) -> anyhow::Result<Option<Vec<u8>>> {
         if data.value.is_null() {
             return Ok(None);
         }
@@ -261,7 +261,7 @@ mod tests {
     }
 
     fn simple(text: &str) -> Data {
-        HeaderConverter::Simple.to_connect("h", Some(text.as_bytes())).unwrap()
+        HeaderConverter::Simple.read("h", Some(text.as_bytes())).unwrap()
     }
 
     fn kind(data: &Data) -> Option<&SchemaKind> {
@@ -296,7 +296,7 @@ mod tests {
         assert_eq!(list.value, json!([1, 2, 3]));
         let date = simple("2019-03-01");
         assert_eq!((date.schema.as_ref().unwrap().name.as_deref(), &date.value), (Some(DATE), &json!(17956)));
-        assert_eq!(HeaderConverter::Simple.to_connect("h", None).unwrap(), Data::null());
+        assert_eq!(HeaderConverter::Simple.read("h", None).unwrap(), Data::null());
         assert_eq!(simple(""), Data::new(Some(Schema::new(SchemaKind::String)), json!("")));
     }
 
@@ -305,7 +305,7 @@ mod tests {
     #[test]
     fn simple_header_converter_writes_values_convert_to_string() {
         let write =
-            |data: Data| String::from_utf8(HeaderConverter::Simple.from_connect("h", &data).unwrap().unwrap()).unwrap();
+            |data: Data| String::from_utf8(HeaderConverter::Simple.write("h", &data).unwrap().unwrap()).unwrap();
         assert_eq!(write(Data::new(Some(Schema::new(SchemaKind::String)), json!("a \"b\""))), "a \"b\"");
         assert_eq!(write(Data::new(Some(Schema::new(SchemaKind::Int32)), json!(42))), "42");
         assert_eq!(write(Data::new(Some(Schema::new(SchemaKind::Float64)), json!(1e20))), "1.0E20");
@@ -320,7 +320,7 @@ mod tests {
         let data = Data::new(Some(schema), json!({"name": "x\\y", "tags": ["a", "b"], "n": null}));
         assert_eq!(write(data), r#"{"name":"x\\y","tags":["a","b"],"n":null}"#);
         assert_eq!(write(Data::schemaless(json!({"a": 1, "b": [true, "s"]}))), r#"{"a":1,"b":[true,"s"]}"#);
-        assert_eq!(HeaderConverter::Simple.from_connect("h", &Data::null()).unwrap(), None);
+        assert_eq!(HeaderConverter::Simple.write("h", &Data::null()).unwrap(), None);
         // What it writes reads back to the same data.
         assert_eq!(simple(r#"{"foo":"123","bar":"baz"}"#), simple(&write(simple(r#"{"foo":"123","bar":"baz"}"#))));
     }
@@ -329,7 +329,7 @@ mod tests {
     fn configured_header_converters() {
         assert_eq!(HeaderConverter::from_settings(&[]).unwrap(), HeaderConverter::Simple);
         let string = HeaderConverter::from_settings(&pairs(&[("header.converter", STRING_CONVERTER)])).unwrap();
-        let data = string.to_connect("h", Some(b"42")).unwrap();
+        let data = string.read("h", Some(b"42")).unwrap();
         assert_eq!((kind(&data), &data.value), (Some(&SchemaKind::String), &json!("42")));
 
         let json = HeaderConverter::from_settings(&pairs(&[
@@ -337,17 +337,17 @@ mod tests {
             ("header.converter.schemas.enable", "false"),
         ]))
         .unwrap();
-        assert_eq!(json.to_connect("h", Some(br#"{"a":[1,2]}"#)).unwrap(), Data::schemaless(json!({"a": [1, 2]})));
-        assert_eq!(json.from_connect("h", &Data::schemaless(json!(7))).unwrap().unwrap(), b"7");
+        assert_eq!(json.read("h", Some(br#"{"a":[1,2]}"#)).unwrap(), Data::schemaless(json!({"a": [1, 2]})));
+        assert_eq!(json.write("h", &Data::schemaless(json!(7))).unwrap().unwrap(), b"7");
         // With schemas.enable (JsonConverter's default) a bare value is refused.
         let enveloped = HeaderConverter::from_settings(&pairs(&[("header.converter", JSON_CONVERTER)])).unwrap();
-        assert!(enveloped.to_connect("trace", Some(b"7")).unwrap_err().to_string().contains("header `trace`"));
+        assert!(enveloped.read("trace", Some(b"7")).unwrap_err().to_string().contains("header `trace`"));
 
         let bytes = HeaderConverter::from_settings(&pairs(&[("header.converter", BYTE_ARRAY_CONVERTER)])).unwrap();
-        let data = bytes.to_connect("h", Some(&[0, 255])).unwrap();
+        let data = bytes.read("h", Some(&[0, 255])).unwrap();
         assert_eq!(kind(&data), Some(&SchemaKind::Bytes));
-        assert_eq!(bytes.from_connect("h", &data).unwrap().unwrap(), vec![0, 255]);
-        assert!(bytes.from_connect("n", &Data::new(Some(Schema::new(SchemaKind::Int8)), json!(1))).is_err());
+        assert_eq!(bytes.write("h", &data).unwrap().unwrap(), vec![0, 255]);
+        assert!(bytes.write("n", &Data::new(Some(Schema::new(SchemaKind::Int8)), json!(1))).is_err());
 
         let error = HeaderConverter::from_settings(&pairs(&[("header.converter", "com.example.Mine")])).unwrap_err();
         assert!(error.to_string().contains("`header.converter` = `com.example.Mine`"), "{error}");

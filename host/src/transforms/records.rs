@@ -325,7 +325,7 @@ impl RecordTransforms {
         record
             .headers
             .iter()
-            .map(|h| Ok(Header::new(h.key.clone(), self.header.to_connect(&h.key, h.value.as_deref())?)))
+            .map(|h| Ok(Header::new(h.key.clone(), self.header.read(&h.key, h.value.as_deref())?)))
             .collect()
     }
 
@@ -348,7 +348,7 @@ impl RecordTransforms {
                         used[i] = true;
                         record.headers[i].value.clone()
                     }
-                    None => self.header.from_connect(&header.key, &header.value)?,
+                    None => self.header.write(&header.key, &header.value)?,
                 };
                 Ok(model::Header { key: header.key.clone(), value })
             })
