@@ -294,9 +294,9 @@ fn settings_are_checked() {
     let error = RegistryConverter::from_settings(&missing, "key.converter").unwrap_err().to_string();
     assert!(error.contains("`key.converter.schema.registry.url`"), "{error}");
 
-    let protobuf = settings("value.converter", PROTOBUF_CONVERTER, url, &[]);
+    let protobuf = settings("value.converter", PROTOBUF_CONVERTER, url, &[("int.for.enums", "true")]);
     let error = RegistryConverter::from_settings(&protobuf, "value.converter").unwrap_err().to_string();
-    assert!(error.contains("Protobuf"), "{error}");
+    assert!(error.contains("`value.converter.int.for.enums=true`"), "{error}");
 
     let enhanced = settings("value.converter", AVRO_CONVERTER, url, &[("enhanced.avro.schema.support", "true")]);
     let error = RegistryConverter::from_settings(&enhanced, "value.converter").unwrap_err().to_string();

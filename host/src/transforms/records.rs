@@ -137,9 +137,12 @@ fn is_envelope(bytes: &[u8]) -> bool {
 pub fn parser_converter_settings(converters: &[(String, String)], parser_settings: &mut Vec<(String, String)>) {
     for prefix in ["key.converter", "value.converter"] {
         let class = converters.iter().rev().find(|(k, _)| k == prefix).map(|(_, v)| v.trim());
-        if !class
-            .is_some_and(|c| c == crate::converters::AVRO_CONVERTER || c == crate::converters::JSON_SCHEMA_CONVERTER)
-        {
+        let registry = [
+            crate::converters::AVRO_CONVERTER,
+            crate::converters::JSON_SCHEMA_CONVERTER,
+            crate::converters::PROTOBUF_CONVERTER,
+        ];
+        if !class.is_some_and(|c| registry.contains(&c)) {
             continue;
         }
         // The registry's settings (its URL may hold credentials) are the host's business.
