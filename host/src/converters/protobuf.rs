@@ -58,42 +58,77 @@ const ROOT_FILE: &str = "registered.proto";
 pub(crate) struct ProtobufSchema {
     id: u32,
     version: Option<i32>,
+    /// The registered file's name in `pool`.
+    root: String,
     pool: DescriptorPool,
     schemas: RwLock<HashMap<String, Schema>>,
 }
 
-/// The registry's text as the only non-Google file.
-struct RegisteredFile(String);
+/// The registered schema as the only non-Google file: `.proto` text (what the registry
+/// answers by default) or a base64 `FileDescriptorProto` (its `format=serialized` form, and
+/// what Confluent's Python serializer registers).
+enum RegisteredFile {
+    Text(String),
+    Descriptor { name: String, bytes: Vec<u8> },
+}
+
+impl RegisteredFile {
+    fn new(text: &str) -> RegisteredFile {
+        let trimmed = text.trim();
+        if !trimmed.contains(char::is_whitespace) {
+            if let Some(bytes) = payload::base64_decode(trimmed) {
+                if let Ok(file) = File::decode_file_descriptor_proto(bytes.as_slice()) {
+                    if !file.name().is_empty() {
+                        return RegisteredFile::Descriptor { name: file.name().to_string(), bytes };
+                    }
+                }
+            }
+        }
+        RegisteredFile::Text(text.to_string())
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            RegisteredFile::Text(_) => ROOT_FILE,
+            RegisteredFile::Descriptor { name, .. } => name,
+        }
+    }
+}
 
 impl FileResolver for RegisteredFile {
     fn open_file(&self, name: &str) -> Result<File, protox::Error> {
-        if name == ROOT_FILE {
-            File::from_source(name, &self.0)
-        } else {
-            Err(protox::Error::file_not_found(name))
+        match self {
+            RegisteredFile::Text(text) if name == ROOT_FILE => File::from_source(name, text),
+            RegisteredFile::Descriptor { name: own, bytes } if own == name => {
+                File::decode_file_descriptor_proto(bytes.as_slice()).map_err(protox::Error::new)
+            }
+            _ => Err(protox::Error::file_not_found(name)),
         }
     }
 }
 
 impl ProtobufSchema {
-    /// Compiles the `.proto` text of schema `id`; `version` goes on the top-level Connect schema.
+    /// Compiles schema `id` (`.proto` text or a base64 `FileDescriptorProto`); `version` goes
+    /// on the top-level Connect schema.
     pub(crate) fn compile(id: u32, text: &str, version: Option<i32>) -> anyhow::Result<ProtobufSchema> {
+        let registered = RegisteredFile::new(text);
+        let root = registered.name().to_string();
         let mut resolver = ChainFileResolver::new();
-        resolver.add(RegisteredFile(text.to_string()));
+        resolver.add(registered);
         resolver.add(GoogleFileResolver::new());
         let mut compiler = protox::Compiler::with_file_resolver(resolver);
         compiler.include_imports(true);
-        compiler.open_file(ROOT_FILE).map_err(|e| {
+        compiler.open_file(&root).map_err(|e| {
             anyhow!(
                 "schema id {id} is not a Protobuf schema sluice can compile: {e} (imports other than \
                  google/protobuf/*.proto need schema references, which sluice does not resolve yet)"
             )
         })?;
         let pool = compiler.descriptor_pool();
-        if pool.get_file_by_name(ROOT_FILE).is_none_or(|f| f.messages().len() == 0) {
+        if pool.get_file_by_name(&root).is_none_or(|f| f.messages().len() == 0) {
             bail!("schema id {id} defines no message");
         }
-        Ok(ProtobufSchema { id, version, pool, schemas: RwLock::new(HashMap::new()) })
+        Ok(ProtobufSchema { id, version, root, pool, schemas: RwLock::new(HashMap::new()) })
     }
 
     /// Decodes a record body (message indexes, then the message) into its Connect schema and
@@ -110,7 +145,7 @@ impl ProtobufSchema {
 
     /// The message the indexes name: the file's `indexes[0]`th message, then nested ones.
     fn message(&self, indexes: &[i64]) -> anyhow::Result<MessageDescriptor> {
-        let file = self.pool.get_file_by_name(ROOT_FILE).expect("checked at compile");
+        let file = self.pool.get_file_by_name(&self.root).expect("checked at compile");
         let missing = || anyhow!("message indexes {indexes:?} name no message of schema id {}", self.id);
         let first = usize::try_from(indexes[0]).map_err(|_| missing())?;
         let mut message = file.messages().nth(first).ok_or_else(missing)?;
