@@ -400,9 +400,12 @@ impl RegistryConverter {
             Format::JsonSchema => {
                 Compiled::Json(json_schema::JsonSchema::compile(registered.id, &registered.text, version)?)
             }
-            Format::Protobuf => {
-                Compiled::Protobuf(protobuf::ProtobufSchema::compile(registered.id, &registered.text, version)?)
-            }
+            Format::Protobuf => Compiled::Protobuf(protobuf::ProtobufSchema::compile(
+                registered.id,
+                &registered.text,
+                &registered.imports,
+                version,
+            )?),
         });
         self.compiled.write().unwrap_or_else(|e| e.into_inner()).insert(key, compiled.clone());
         Ok(compiled)

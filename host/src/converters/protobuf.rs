@@ -3,8 +3,8 @@
 //! `int.for.enums=false`, `optional.for.nullables=false`, `wrapper.for.nullables=false`,
 //! `generate.struct.for.nulls=false`, `generate.index.for.unions=true`, `flatten.unions=false`).
 //!
-//! The registry's `.proto` text is compiled by `protox` (imports of Google's well-known
-//! `google/protobuf/*.proto` files resolve to the copies it ships) and records are decoded
+//! The registry's `.proto` text (or base64 file descriptor) is compiled by `protox` (imports of
+//! Google's well-known `google/protobuf/*.proto` files resolve to the copies it ships) and records are decoded
 //! dynamically by `prost-reflect`. After Confluent's 5-byte header, the body starts with the
 //! message indexes (a zig-zag varint count, then that many zig-zag varint indexes; a single 0
 //! for the file's first message) naming which message of the file the record is.
@@ -29,8 +29,10 @@
 //! - Values: an unset scalar or repeated field has its default (0, "", false, empty list),
 //!   an unset message field (and an unset `optional` scalar) is null.
 //!
-//! Not supported (a clear error): schemas with references to other registered schemas,
-//! recursive messages, Confluent's `confluent/type/decimal.proto` and `google/type/*.proto`
+//! Imports other than Google's come from the schema's registry `references` (each fetched by
+//! subject and version, transitively).
+//!
+//! Not supported (a clear error): recursive messages, Confluent's `confluent/type/decimal.proto` and `google/type/*.proto`
 //! (their files are not bundled), NaN and infinite floats (no JSON form). Map entries come
 //! out sorted by key (Confluent's order is a Java `HashMap`'s, i.e. unspecified).
 
@@ -64,64 +66,72 @@ pub(crate) struct ProtobufSchema {
     schemas: RwLock<HashMap<String, Schema>>,
 }
 
-/// The registered schema as the only non-Google file: `.proto` text (what the registry
-/// answers by default) or a base64 `FileDescriptorProto` (its `format=serialized` form, and
-/// what Confluent's Python serializer registers).
-enum RegisteredFile {
+/// One registered file: `.proto` text (what the registry answers by default) or a base64
+/// `FileDescriptorProto` (its `format=serialized` form, and what Confluent's Python serializer
+/// registers).
+enum Source {
     Text(String),
-    Descriptor { name: String, bytes: Vec<u8> },
+    Descriptor(Vec<u8>),
 }
 
-impl RegisteredFile {
-    fn new(text: &str) -> RegisteredFile {
+impl Source {
+    /// The source and, for a descriptor, the file name it gives itself.
+    fn new(text: &str) -> (Source, Option<String>) {
         let trimmed = text.trim();
         if !trimmed.contains(char::is_whitespace) {
             if let Some(bytes) = payload::base64_decode(trimmed) {
                 if let Ok(file) = File::decode_file_descriptor_proto(bytes.as_slice()) {
                     if !file.name().is_empty() {
-                        return RegisteredFile::Descriptor { name: file.name().to_string(), bytes };
+                        return (Source::Descriptor(bytes), Some(file.name().to_string()));
                     }
                 }
             }
         }
-        RegisteredFile::Text(text.to_string())
-    }
-
-    fn name(&self) -> &str {
-        match self {
-            RegisteredFile::Text(_) => ROOT_FILE,
-            RegisteredFile::Descriptor { name, .. } => name,
-        }
+        (Source::Text(text.to_string()), None)
     }
 }
 
-impl FileResolver for RegisteredFile {
+/// The registered schema and the schemas it references, by file name; Google's well-known
+/// files come from the next resolver.
+struct RegisteredFiles(Vec<(String, Source)>);
+
+impl FileResolver for RegisteredFiles {
     fn open_file(&self, name: &str) -> Result<File, protox::Error> {
-        match self {
-            RegisteredFile::Text(text) if name == ROOT_FILE => File::from_source(name, text),
-            RegisteredFile::Descriptor { name: own, bytes } if own == name => {
+        match self.0.iter().find(|(own, _)| own == name) {
+            Some((_, Source::Text(text))) => File::from_source(name, text),
+            Some((_, Source::Descriptor(bytes))) => {
                 File::decode_file_descriptor_proto(bytes.as_slice()).map_err(protox::Error::new)
             }
-            _ => Err(protox::Error::file_not_found(name)),
+            None => Err(protox::Error::file_not_found(name)),
         }
     }
 }
 
 impl ProtobufSchema {
-    /// Compiles schema `id` (`.proto` text or a base64 `FileDescriptorProto`); `version` goes
-    /// on the top-level Connect schema.
-    pub(crate) fn compile(id: u32, text: &str, version: Option<i32>) -> anyhow::Result<ProtobufSchema> {
-        let registered = RegisteredFile::new(text);
-        let root = registered.name().to_string();
+    /// Compiles schema `id` (`.proto` text or a base64 `FileDescriptorProto`) with the schemas
+    /// its references name (`imports`: import name, text); `version` goes on the top-level
+    /// Connect schema.
+    pub(crate) fn compile(
+        id: u32,
+        text: &str,
+        imports: &[(String, String)],
+        version: Option<i32>,
+    ) -> anyhow::Result<ProtobufSchema> {
+        let (source, own_name) = Source::new(text);
+        let root = own_name.unwrap_or_else(|| ROOT_FILE.to_string());
+        let mut files = vec![(root.clone(), source)];
+        for (name, text) in imports {
+            files.push((name.clone(), Source::new(text).0));
+        }
         let mut resolver = ChainFileResolver::new();
-        resolver.add(registered);
+        resolver.add(RegisteredFiles(files));
         resolver.add(GoogleFileResolver::new());
         let mut compiler = protox::Compiler::with_file_resolver(resolver);
         compiler.include_imports(true);
         compiler.open_file(&root).map_err(|e| {
             anyhow!(
-                "schema id {id} is not a Protobuf schema sluice can compile: {e} (imports other than \
-                 google/protobuf/*.proto need schema references, which sluice does not resolve yet)"
+                "schema id {id} is not a Protobuf schema sluice can compile: {e} (an import must be a \
+                 google/protobuf/*.proto file or one of the schema's registry references)"
             )
         })?;
         let pool = compiler.descriptor_pool();

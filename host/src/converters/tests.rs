@@ -489,11 +489,43 @@ fn protobuf_records_from_the_official_serializer() {
     assert_eq!(nested.value, json!({"lat": 1.0, "lon": -1.0}));
 
     // The same bytes against the schema's `.proto` text give the same data.
-    let text = protobuf::ProtobufSchema::compile(1, READING_PROTO, Some(1)).unwrap();
+    let text = protobuf::ProtobufSchema::compile(1, READING_PROTO, &[], Some(1)).unwrap();
     let (text_schema, text_value) = text.decode(&records[0][5..]).unwrap();
     assert_eq!(Data::new(Some(text_schema), text_value), data);
 
     // Bytes that are not Confluent's Protobuf framing are refused with the reason.
     let error = values.to_connect_in_topic("sensors", some(&[0, 0, 0, 0, 1, 0x7f])).unwrap_err();
     assert!(format!("{error:#}").contains("message indexes"), "{error:#}");
+}
+
+// A Protobuf schema importing a file of its own: the official serializer registers the import
+// as its own subject and the schema with a reference to it; the converter fetches the
+// reference and compiles both.
+#[test]
+fn protobuf_schema_references_are_resolved() {
+    let standin = registry(&[]);
+    let field = |name: &str, number: u32, kind: &str| json!({"name": name, "number": number, "label": "LABEL_OPTIONAL", "type": kind});
+    let money = json!({"name": "shop/money.proto", "package": "shop", "syntax": "proto3",
+        "messageType": [{"name": "Money", "field": [field("currency", 1, "TYPE_STRING"), field("units", 2, "TYPE_INT64")]}]});
+    let mut total = field("total", 2, "TYPE_MESSAGE");
+    total["typeName"] = json!(".shop.Money");
+    let order = json!({"name": "shop/order.proto", "package": "shop", "syntax": "proto3",
+        "dependency": ["shop/money.proto"],
+        "messageType": [{"name": "Order", "field": [field("id", 1, "TYPE_STRING"), total]}]});
+    let records = confluent_serialize(&json!({"url": standin.base_url(), "records": [
+        {"format": "protobuf", "topic": "orders", "message": "shop.Order", "schema": order, "imports": [money],
+         "value": {"id": "o-1", "total": {"currency": "EUR", "units": "12"}}},
+    ]}));
+    let id = u32::from_be_bytes([records[0][1], records[0][2], records[0][3], records[0][4]]);
+    let registered: Value = serde_json::from_str(
+        &reqwest::blocking::get(format!("{}/schemas/ids/{id}", standin.base_url())).unwrap().text().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(registered["references"][0]["name"], json!("shop/money.proto"), "{registered}");
+
+    let values = converter("value.converter", PROTOBUF_CONVERTER, &standin.base_url(), &[]);
+    let data = values.to_connect_in_topic("orders", some(&records[0])).unwrap();
+    assert_eq!(data.value, json!({"id": "o-1", "total": {"currency": "EUR", "units": 12}}));
+    let total = data.schema.as_ref().unwrap().field("total").unwrap();
+    assert_eq!((total.schema.name.as_deref(), total.schema.kind.kafka_name()), (Some("Money"), "STRUCT"));
 }

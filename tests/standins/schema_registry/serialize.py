@@ -12,7 +12,9 @@ Input (stdin, JSON):
 For "protobuf", "schema" is a FileDescriptorProto in protobuf's JSON form (no protoc needed:
 the message class is built from it with `google.protobuf`; imports of google/protobuf/*.proto
 are taken from the installed package), "message" names the message to write (its full name),
-and "value" is the message in protobuf's JSON form (Timestamps as RFC 3339 text, enums by name).
+"imports" (optional) lists the files it imports other than Google's, as FileDescriptorProtos in
+dependency order (the serializer registers them as schema references), and "value" is the
+message in protobuf's JSON form (Timestamps as RFC 3339 text, enums by name).
 Values are JSON, with tagged objects for the Python types the serializers expect for logical
 types: {"$decimal": "12.34"} (decimal.Decimal), {"$date": "2024-01-31"} (datetime.date),
 {"$time": "12:34:56.789"} (datetime.time), {"$timestamp": "2024-01-31T12:34:56.789+00:00"}
@@ -56,15 +58,21 @@ def python_value(value):
     return value
 
 
-def message_class(file_json, message):
-    """The generated-style class of `message` in the file described by `file_json`."""
-    file_proto = json_format.ParseDict(file_json, descriptor_pb2.FileDescriptorProto())
+def message_class(file_json, message, imports=()):
+    """The generated-style class of `message` in the file described by `file_json`; `imports`
+    are the files it imports other than Google's, in dependency order."""
     pool = descriptor_pool.DescriptorPool()
-    for dependency in file_proto.dependency:
-        known = descriptor_pb2.FileDescriptorProto()
-        descriptor_pool.Default().FindFileByName(dependency).CopyToProto(known)
-        pool.Add(known)
-    pool.Add(file_proto)
+    added = set()
+    for described in list(imports) + [file_json]:
+        file_proto = json_format.ParseDict(described, descriptor_pb2.FileDescriptorProto())
+        for dependency in file_proto.dependency:
+            if dependency not in added:
+                known = descriptor_pb2.FileDescriptorProto()
+                descriptor_pool.Default().FindFileByName(dependency).CopyToProto(known)
+                pool.Add(known)
+                added.add(dependency)
+        pool.Add(file_proto)
+        added.add(file_proto.name)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName(message))
 
 
@@ -79,7 +87,7 @@ def main():
         schema = record["schema"]
         field = MessageField.KEY if record.get("part") == "key" else MessageField.VALUE
         if record["format"] == "protobuf":
-            cls = message_class(schema, record["message"])
+            cls = message_class(schema, record["message"], record.get("imports", []))
             serializer = ProtobufSerializer(cls, client, {"use.deprecated.format": False})
             message = json_format.ParseDict(record["value"], cls())
             out.append(serializer(message, SerializationContext(record["topic"], field)).hex())
