@@ -21,6 +21,7 @@
 //!   `io.confluent.connect.protobuf.Enum=<name>` and `...Enum.<symbol>=<number>`; the value is
 //!   the symbol (an unknown number is its decimal text);
 //! - `google.protobuf.Timestamp` → `Timestamp` (milliseconds, nanoseconds truncated);
+//!   `google.type.Date` → `Date` (days); `google.type.TimeOfDay` → `Time` (milliseconds);
 //! - repeated → optional ARRAY of optional elements; `map<K, V>` → MAP named after the field
 //!   (`tags` for `TagsEntry`) with key and value schemas tagged 1 and 2;
 //! - a oneof → an optional STRUCT field `<oneof>_<index>` named
@@ -32,8 +33,9 @@
 //! Imports other than Google's come from the schema's registry `references` (each fetched by
 //! subject and version, transitively).
 //!
-//! Not supported (a clear error): recursive messages, Confluent's `confluent/type/decimal.proto` and `google/type/*.proto`
-//! (their files are not bundled), NaN and infinite floats (no JSON form). Map entries come
+//! Not supported (a clear error): recursive messages, Confluent's `confluent/type/decimal.proto`
+//! and `google/type/*.proto` files other than `date.proto` and `timeofday.proto` (not bundled;
+//! the Python serializer does not register them as references), NaN and infinite floats (no JSON form). Map entries come
 //! out sorted by key (Confluent's order is a Java `HashMap`'s, i.e. unspecified).
 
 use std::collections::HashMap;
@@ -51,6 +53,24 @@ use crate::transforms::{Field, Schema, SchemaKind};
 
 const NAMESPACE: &str = "io.confluent.connect.protobuf";
 const TIMESTAMP_TYPE: &str = "google.protobuf.Timestamp";
+const DATE_TYPE: &str = "google.type.Date";
+const TIME_TYPE: &str = "google.type.TimeOfDay";
+
+/// The two `google/type` files ProtobufData maps to Connect logical types, as the protobuf
+/// wire sees them (the messages and field numbers of Google's published files; their
+/// comments and options do not change the encoding).
+const GOOGLE_TYPE_FILES: &[(&str, &str)] = &[
+    (
+        "google/type/date.proto",
+        "syntax = \"proto3\";\npackage google.type;\n\
+         message Date { int32 year = 1; int32 month = 2; int32 day = 3; }\n",
+    ),
+    (
+        "google/type/timeofday.proto",
+        "syntax = \"proto3\";\npackage google.type;\n\
+         message TimeOfDay { int32 hours = 1; int32 minutes = 2; int32 seconds = 3; int32 nanos = 4; }\n",
+    ),
+];
 /// The name the registry's text is compiled under.
 const ROOT_FILE: &str = "registered.proto";
 
@@ -122,6 +142,11 @@ impl ProtobufSchema {
         let mut files = vec![(root.clone(), source)];
         for (name, text) in imports {
             files.push((name.clone(), Source::new(text).0));
+        }
+        for (name, text) in GOOGLE_TYPE_FILES {
+            if !files.iter().any(|(known, _)| known == name) {
+                files.push((name.to_string(), Source::Text(text.to_string())));
+            }
         }
         let mut resolver = ChainFileResolver::new();
         resolver.add(RegisteredFiles(files));
@@ -306,6 +331,8 @@ fn kind_schema(field: &FieldDescriptor, stack: &mut Vec<String>) -> anyhow::Resu
             schema
         }
         Kind::Message(message) if message.full_name() == TIMESTAMP_TYPE => Schema::timestamp(),
+        Kind::Message(message) if message.full_name() == DATE_TYPE => Schema::date(),
+        Kind::Message(message) if message.full_name() == TIME_TYPE => Schema::time(),
         Kind::Message(message) => struct_schema(&message, stack)?,
     })
 }
@@ -383,6 +410,11 @@ fn field_value(field: &FieldDescriptor, value: &PbValue) -> Result<Value, String
     }
 }
 
+/// Whether a message is one ProtobufData maps to a Connect logical type.
+fn is_logical(message: &DynamicMessage) -> bool {
+    matches!(message.descriptor().full_name(), TIMESTAMP_TYPE | DATE_TYPE | TIME_TYPE)
+}
+
 /// One (non-repeated) value of a field.
 fn single(field: &FieldDescriptor, value: &PbValue) -> Result<Value, String> {
     Ok(match value {
@@ -400,16 +432,40 @@ fn single(field: &FieldDescriptor, value: &PbValue) -> Result<Value, String> {
             let Kind::Enum(enumeration) = field.kind() else { return Ok(Value::from(*number)) };
             Value::String(enumeration.get_value(*number).map_or_else(|| number.to_string(), |v| v.name().to_string()))
         }
-        PbValue::Message(message) if message.descriptor().full_name() == TIMESTAMP_TYPE => {
+        PbValue::Message(message) if is_logical(message) => {
             let number = |name: &str| {
-                message.get_field_by_name(name).and_then(|v| match *v {
-                    PbValue::I64(n) => Some(n),
-                    PbValue::I32(n) => Some(i64::from(n)),
-                    _ => None,
-                })
+                message
+                    .get_field_by_name(name)
+                    .and_then(|v| match *v {
+                        PbValue::I64(n) => Some(n),
+                        PbValue::I32(n) => Some(i64::from(n)),
+                        _ => None,
+                    })
+                    .unwrap_or(0)
             };
-            let (seconds, nanos) = (number("seconds").unwrap_or(0), number("nanos").unwrap_or(0));
-            Value::from(seconds.saturating_mul(1000).saturating_add(nanos.div_euclid(1_000_000)))
+            match message.descriptor().full_name() {
+                TIMESTAMP_TYPE => Value::from(
+                    number("seconds").saturating_mul(1000).saturating_add(number("nanos").div_euclid(1_000_000)),
+                ),
+                DATE_TYPE => {
+                    let (year, month, day) = (number("year"), number("month"), number("day"));
+                    let date = i32::try_from(year)
+                        .ok()
+                        .zip(u32::try_from(month).ok().zip(u32::try_from(day).ok()))
+                        .and_then(|(y, (m, d))| chrono::NaiveDate::from_ymd_opt(y, m, d))
+                        .ok_or_else(|| {
+                            format!("field `{}`: {year}-{month}-{day} is not a calendar date", field.name())
+                        })?;
+                    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
+                    Value::from(date.signed_duration_since(epoch).num_days())
+                }
+                _ => Value::from(
+                    number("hours") * 3_600_000
+                        + number("minutes") * 60_000
+                        + number("seconds") * 1000
+                        + number("nanos").div_euclid(1_000_000),
+                ),
+            }
         }
         PbValue::Message(message) => message_value(message)?,
         PbValue::List(_) | PbValue::Map(_) => return Err(format!("field `{}`: a nested list or map", field.name())),

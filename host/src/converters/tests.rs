@@ -529,3 +529,27 @@ fn protobuf_schema_references_are_resolved() {
     let total = data.schema.as_ref().unwrap().field("total").unwrap();
     assert_eq!((total.schema.name.as_deref(), total.schema.kind.kafka_name()), (Some("Money"), "STRUCT"));
 }
+
+// ProtobufData's logical types from Google's types: google.type.Date → Date (days since the
+// epoch), google.type.TimeOfDay → Time (milliseconds of the day), with the official serializer's
+// records (it does not register google/type files as references).
+#[test]
+fn protobuf_google_date_and_time_of_day_are_connect_logical_types() {
+    let standin = registry(&[]);
+    let message = |name: &str, number: u32, type_name: &str| json!({"name": name, "number": number, "label": "LABEL_OPTIONAL", "type": "TYPE_MESSAGE", "typeName": type_name});
+    let schema = json!({"name": "cal/slot.proto", "package": "cal", "syntax": "proto3",
+        "dependency": ["google/type/date.proto", "google/type/timeofday.proto"],
+        "messageType": [{"name": "Slot", "field": [
+            message("day", 1, ".google.type.Date"), message("start", 2, ".google.type.TimeOfDay")]}]});
+    let records = confluent_serialize(&json!({"url": standin.base_url(), "records": [
+        {"format": "protobuf", "topic": "slots", "message": "cal.Slot", "schema": schema,
+         "value": {"day": {"year": 2024, "month": 2, "day": 29}, "start": {"hours": 13, "minutes": 5, "seconds": 7, "nanos": 250000000}}},
+    ]}));
+    let values = converter("value.converter", PROTOBUF_CONVERTER, &standin.base_url(), &[]);
+    let data = values.to_connect_in_topic("slots", some(&records[0])).unwrap();
+    // 2024-02-29 is day 19782; 13:05:07.250 is 47,107,250 ms.
+    assert_eq!(data.value, json!({"day": 19782, "start": 47_107_250}));
+    let schema = data.schema.as_ref().unwrap();
+    assert_eq!(schema.field("day").unwrap().schema.name.as_deref(), Some(crate::transforms::DATE));
+    assert_eq!(schema.field("start").unwrap().schema.name.as_deref(), Some(crate::transforms::TIME));
+}

@@ -35,6 +35,7 @@ from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 # Registers Google's well-known files in the default pool, to copy them as dependencies.
 from google.protobuf import timestamp_pb2  # noqa: F401
+from google.type import date_pb2, timeofday_pb2  # noqa: F401
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 
