@@ -156,7 +156,8 @@ impl ProtobufSchema {
         compiler.open_file(&root).map_err(|e| {
             anyhow!(
                 "schema id {id} is not a Protobuf schema sluice can compile: {e} (an import must be a \
-                 google/protobuf/*.proto file or one of the schema's registry references)"
+                 google/protobuf/*.proto file, google/type/date.proto or timeofday.proto, or one of the \
+                 schema's registry references)"
             )
         })?;
         let pool = compiler.descriptor_pool();
