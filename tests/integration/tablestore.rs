@@ -835,3 +835,70 @@ async fn avro_records_from_the_official_serializer_land_with_their_types() {
     assert_eq!(columns[1]["amount"], json!("-0.07"));
     assert!(columns[1].get("note").is_none_or(Json::is_null), "{:?}", columns[1]);
 }
+
+/// Records written by Confluent's official Protobuf serializer (PyPI `confluent-kafka`'s
+/// `ProtobufSerializer`, against the Schema Registry stand-in) land with their Protobuf types:
+/// `value.converter=ProtobufConverter` reads the message indexes and the registered file
+/// descriptor, and a Timestamp, an enum, 64-bit and unsigned integers arrive as Tablestore would
+/// store them from Kafka Connect. The third record is the file's second message (index 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn protobuf_records_from_the_official_serializer_land_with_their_types() {
+    use sluice_standins::{confluent_serialize, Service, Standin as Registry, Stderr as RegistryStderr};
+    let registry = Registry::start(Service::SchemaRegistry, &[], RegistryStderr::Inherit);
+    let field = |name: &str, number: u32, kind: &str| json!({"name": name, "number": number, "label": "LABEL_OPTIONAL", "type": kind});
+    let mut created = field("created", 6, "TYPE_MESSAGE");
+    created["typeName"] = json!(".google.protobuf.Timestamp");
+    let mut status = field("status", 7, "TYPE_ENUM");
+    status["typeName"] = json!(".shop.Status");
+    let schema = json!({
+        "name": "shop/orders.proto", "package": "shop", "syntax": "proto3",
+        "dependency": ["google/protobuf/timestamp.proto"],
+        "messageType": [
+            {"name": "Order", "field": [field("id", 1, "TYPE_INT64"), field("customer", 2, "TYPE_STRING"),
+                field("qty", 3, "TYPE_UINT32"), field("price", 4, "TYPE_DOUBLE"), field("paid", 5, "TYPE_BOOL"),
+                created, status]},
+            {"name": "Refund", "field": [field("id", 1, "TYPE_INT64"), field("reason", 2, "TYPE_STRING")]}
+        ],
+        "enumType": [{"name": "Status", "value": [{"name": "NEW", "number": 0}, {"name": "SHIPPED", "number": 1}]}]
+    });
+    let records = confluent_serialize(&json!({"url": registry.base_url(), "records": [
+        {"format": "protobuf", "topic": "orders", "schema": schema, "message": "shop.Order",
+         "value": {"id": "9007199254740993", "customer": "ann", "qty": 4000000000u64, "price": 12.5, "paid": true,
+                   "created": "2023-11-14T22:13:20.123Z", "status": "SHIPPED"}},
+        {"format": "protobuf", "topic": "orders", "schema": schema, "message": "shop.Order",
+         "value": {"id": "2", "customer": "bob"}},
+        {"format": "protobuf", "topic": "orders", "schema": schema, "message": "shop.Refund",
+         "value": {"id": "3", "reason": "late"}},
+    ]}));
+    assert_eq!(&records[2][5..7], &[2, 2], "the Refund's message indexes: one index, 1 (zig-zag)");
+    let s = Standin::start();
+    let h = Harness::new();
+    h.topic("orders", 1);
+    let produced: Vec<_> =
+        records.into_iter().enumerate().map(|(i, bytes)| record("orders", 0, &format!("k{i}"), bytes)).collect();
+    h.produce_records(&produced).await;
+    let extra = format!(
+        "auto.create=true\nvalue.converter=io.confluent.connect.protobuf.ProtobufConverter\n\
+         value.converter.schema.registry.url={}\n",
+        registry.base_url()
+    );
+    let running = h.start(plain_worker(&h), vec![connector(&h, &s, "protobuf", "orders", &extra)]).await.unwrap();
+    let rows = s.wait_rows("orders", 3).await;
+    running.shutdown();
+    running.wait().await;
+    let columns: Vec<&Json> = rows.iter().map(|r| &r["columns"]).collect();
+    let by_id =
+        |id: i64| *columns.iter().find(|c| c["id"] == json!(id)).unwrap_or_else(|| panic!("no id {id}: {columns:?}"));
+    let first = by_id(9_007_199_254_740_993);
+    assert_eq!(first["customer"], json!("ann"));
+    assert_eq!(first["qty"], json!(4_000_000_000u64), "uint32 is read unsigned into an INT64");
+    assert_eq!(first["price"], json!(12.5));
+    assert_eq!(first["paid"], json!(true));
+    assert_eq!(first["created"], json!(1_700_000_000_123i64), "a Timestamp becomes its milliseconds");
+    assert_eq!(first["status"], json!("SHIPPED"), "an enum becomes its symbol");
+    // Unset proto3 scalars are their defaults; an unset message field is null (no column).
+    let second = by_id(2);
+    assert_eq!((&second["qty"], &second["paid"], &second["status"]), (&json!(0), &json!(false), &json!("NEW")));
+    assert!(second.get("created").is_none_or(Json::is_null), "{second:?}");
+    assert_eq!(by_id(3)["reason"], json!("late"));
+}

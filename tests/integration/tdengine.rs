@@ -648,3 +648,49 @@ async fn a_router_names_the_database_and_a_filter_drops_records_by_header() {
     let unrouted = dump["k_metrics_raw"]["stables"].as_object().map_or(0, |s| s.len());
     assert_eq!(unrouted, 0, "nothing under the original topic's database: {dump}");
 }
+
+/// `header.converter` is applied as Kafka Connect applies it, before the transforms: with
+/// `JsonConverter` (whose `schemas.enable` defaults to true) a header holding an envelope is
+/// read, one that is not is a `HEADER_CONVERTER` failure dead-lettered under that stage naming
+/// the header, and the chain's predicate still sees the headers of the records it reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_header_converter_reads_headers_before_the_chain_and_fails_records_it_cannot_read() {
+    let adapter = Adapter::start(&[]);
+    let h = Harness::new();
+    h.topic("hdr", 1);
+    h.topic("hdr-dlq", 1);
+    let mut records: Vec<sluice::model::KafkaRecord> = ["o,r=a n=1i 1", "o,r=b n=2i 2", "o,r=c n=3i 3", "o,r=d n=4i 4"]
+        .iter()
+        .map(|line| record("hdr", 0, "k", line.as_bytes().to_vec()))
+        .collect();
+    let trace = |value: &[u8]| sluice::model::Header { key: "trace".into(), value: Some(value.to_vec()) };
+    records[0].headers = vec![trace(br#"{"schema":{"type":"string","optional":false},"payload":"t-1"}"#)];
+    records[1].headers = vec![trace(b"t-2")];
+    records[2].headers =
+        vec![sluice::model::Header { key: "skip".into(), value: Some(br#"{"schema":null,"payload":true}"#.to_vec()) }];
+    h.produce_records(&records).await;
+    let chain = "db.schemaless=line\nconnection.database=hdr\n\
+        header.converter=org.apache.kafka.connect.json.JsonConverter\n\
+        transforms=skip\ntransforms.skip.type=org.apache.kafka.connect.transforms.Filter\n\
+        transforms.skip.predicate=marked\npredicates=marked\n\
+        predicates.marked.type=org.apache.kafka.connect.transforms.predicates.HasHeaderKey\npredicates.marked.name=skip\n\
+        errors.tolerance=all\nerrors.deadletterqueue.topic.name=hdr-dlq\nerrors.deadletterqueue.context.headers.enable=true\n\
+        errors.deadletterqueue.topic.replication.factor=1\n";
+    let running = h.start(h.worker(""), vec![h.connector(&connector("c-hdr", "hdr", &adapter, chain))]).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || h.committed("connect-c-hdr", "hdr", 1) == vec![4]).await,
+        "committed {:?}",
+        h.committed("connect-c-hdr", "hdr", 1)
+    );
+    let dead = h.read("hdr-dlq", 0, 1);
+    running.shutdown();
+    running.wait().await;
+    let mut stored: Vec<i64> = adapter.rows("hdr", "o").iter().map(|r| r["values"]["n"].as_i64().unwrap()).collect();
+    stored.sort_unstable();
+    assert_eq!(stored, vec![1, 4], "the enveloped and header-less records land: {}", adapter.dump());
+    assert_eq!(dead.len(), 1, "one dead letter");
+    assert_eq!(header(&dead[0], "__connect.errors.offset").as_deref(), Some("1"));
+    assert_eq!(header(&dead[0], "__connect.errors.stage").as_deref(), Some("HEADER_CONVERTER"));
+    let message = header(&dead[0], "__connect.errors.exception.message").unwrap_or_default();
+    assert!(message.contains("header `trace`"), "{message}");
+}

@@ -1,7 +1,8 @@
-//! Confluent Schema Registry converters: `io.confluent.connect.avro.AvroConverter` and
-//! `io.confluent.connect.json.JsonSchemaConverter`, turning a record's key or value bytes in
-//! Confluent's wire format (magic byte 0, 4-byte big-endian schema id, then the Avro binary or
-//! JSON text) into Kafka Connect [`Data`], with the schema and value Confluent's converters
+//! Confluent Schema Registry converters: `io.confluent.connect.avro.AvroConverter`,
+//! `io.confluent.connect.json.JsonSchemaConverter` and
+//! `io.confluent.connect.protobuf.ProtobufConverter`, turning a record's key or value bytes in
+//! Confluent's wire format (magic byte 0, 4-byte big-endian schema id, then the Avro binary,
+//! the JSON text, or Protobuf's message indexes and message) into Kafka Connect [`Data`], with the schema and value Confluent's converters
 //! produce (so `Data::to_json_converter(true)` gives the envelope Kafka Connect's JsonConverter
 //! would write for them).
 //!
@@ -11,11 +12,13 @@
 //! from the parser threads, not from async tasks.
 //!
 //! Files: `registry` (the HTTP client and its caches), `avro` (AvroData's mapping),
-//! `json_schema` (JsonSchemaData's mapping), `payload` (payload-form helpers).
+//! `json_schema` (JsonSchemaData's mapping), `protobuf` (ProtobufData's mapping), `payload`
+//! (payload-form helpers).
 
 mod avro;
 mod json_schema;
 mod payload;
+mod protobuf;
 mod registry;
 
 #[cfg(test)]
@@ -35,7 +38,7 @@ pub use registry::{RegisteredSchema, RegistryClient, RegistrySettings, RegistryU
 pub const AVRO_CONVERTER: &str = "io.confluent.connect.avro.AvroConverter";
 /// Confluent's JSON Schema converter class.
 pub const JSON_SCHEMA_CONVERTER: &str = "io.confluent.connect.json.JsonSchemaConverter";
-/// Confluent's Protobuf converter class (not implemented by sluice).
+/// Confluent's Protobuf converter class.
 pub const PROTOBUF_CONVERTER: &str = "io.confluent.connect.protobuf.ProtobufConverter";
 
 const TOPIC_NAME_STRATEGY: &str = "io.confluent.kafka.serializers.subject.TopicNameStrategy";
@@ -49,6 +52,8 @@ pub enum Format {
     Avro,
     /// JSON Schema (`JsonSchemaConverter`).
     JsonSchema,
+    /// Protobuf (`ProtobufConverter`).
+    Protobuf,
 }
 
 impl Format {
@@ -56,6 +61,7 @@ impl Format {
         match self {
             Format::Avro => SchemaType::Avro,
             Format::JsonSchema => SchemaType::Json,
+            Format::Protobuf => SchemaType::Protobuf,
         }
     }
 
@@ -63,6 +69,7 @@ impl Format {
         match self {
             Format::Avro => AVRO_CONVERTER,
             Format::JsonSchema => JSON_SCHEMA_CONVERTER,
+            Format::Protobuf => PROTOBUF_CONVERTER,
         }
     }
 }
@@ -84,20 +91,16 @@ enum SubjectStrategy {
 enum Compiled {
     Avro(avro::AvroSchema),
     Json(json_schema::JsonSchema),
+    Protobuf(protobuf::ProtobufSchema),
 }
 
 impl Compiled {
-    fn connect_schema(&self) -> &crate::transforms::Schema {
+    /// The record's Connect schema and payload-form value.
+    fn decode(&self, body: &[u8]) -> anyhow::Result<(crate::transforms::Schema, Value)> {
         match self {
-            Compiled::Avro(schema) => schema.connect_schema(),
-            Compiled::Json(schema) => schema.connect_schema(),
-        }
-    }
-
-    fn decode(&self, body: &[u8]) -> anyhow::Result<Value> {
-        match self {
-            Compiled::Avro(schema) => schema.decode(body),
-            Compiled::Json(schema) => schema.decode(body),
+            Compiled::Avro(schema) => Ok((schema.connect_schema().clone(), schema.decode(body)?)),
+            Compiled::Json(schema) => Ok((schema.connect_schema().clone(), schema.decode(body)?)),
+            Compiled::Protobuf(schema) => schema.decode(body),
         }
     }
 }
@@ -124,13 +127,20 @@ pub struct RegistryConverter {
 const DEFAULT_ONLY: &[(&str, &str, &[Format])] = &[
     ("connect.meta.data", "true", &[Format::Avro]),
     ("enhanced.avro.schema.support", "false", &[Format::Avro]),
-    ("scrub.invalid.names", "false", &[Format::Avro]),
+    ("scrub.invalid.names", "false", &[Format::Avro, Format::Protobuf]),
     ("discard.type.doc.default", "false", &[Format::Avro]),
     ("ignore.default.for.nullables", "false", &[Format::Avro]),
     ("generalized.sum.type.support", "false", &[Format::Avro, Format::JsonSchema]),
     ("flatten.singleton.unions", "true", &[Format::Avro, Format::JsonSchema]),
     ("preserve.additional.properties", "false", &[Format::JsonSchema]),
-    ("use.latest.version", "false", &[Format::Avro, Format::JsonSchema]),
+    ("use.latest.version", "false", &[Format::Avro, Format::JsonSchema, Format::Protobuf]),
+    ("enhanced.protobuf.schema.support", "false", &[Format::Protobuf]),
+    ("int.for.enums", "false", &[Format::Protobuf]),
+    ("optional.for.nullables", "false", &[Format::Protobuf]),
+    ("wrapper.for.nullables", "false", &[Format::Protobuf]),
+    ("generate.struct.for.nulls", "false", &[Format::Protobuf]),
+    ("generate.index.for.unions", "true", &[Format::Protobuf]),
+    ("flatten.unions", "false", &[Format::Protobuf]),
 ];
 
 impl RegistryConverter {
@@ -153,10 +163,7 @@ impl RegistryConverter {
         let format = match get("").as_deref() {
             Some(AVRO_CONVERTER) => Format::Avro,
             Some(JSON_SCHEMA_CONVERTER) => Format::JsonSchema,
-            Some(PROTOBUF_CONVERTER) => bail!(
-                "`{prefix}={PROTOBUF_CONVERTER}`: sluice does not implement Confluent's Protobuf converter yet; \
-                 supported registry converters are {AVRO_CONVERTER} and {JSON_SCHEMA_CONVERTER}"
-            ),
+            Some(PROTOBUF_CONVERTER) => Format::Protobuf,
             _ => return Ok(None),
         };
         let part = if prefix.starts_with("key") { "key" } else { "value" };
@@ -286,16 +293,11 @@ impl RegistryConverter {
                 SchemaType::Protobuf => PROTOBUF_CONVERTER,
             };
             bail!(
-                "the record's {part} was written with schema id {id}, a {} schema, but `{}` is {}: set `{}={wanted}`{}",
+                "the record's {part} was written with schema id {id}, a {} schema, but `{}` is {}: set `{}={wanted}`",
                 registered.schema_type.name(),
                 self.prefix,
                 self.format.class(),
                 self.prefix,
-                if registered.schema_type == SchemaType::Protobuf {
-                    " (which sluice does not implement yet)"
-                } else {
-                    ""
-                }
             );
         }
         let version = match topic {
@@ -310,13 +312,13 @@ impl RegistryConverter {
             None => None,
         };
         let compiled = self.compiled(&registered, version)?;
-        let value = compiled
+        let (schema, value) = compiled
             .decode(body)
             .with_context(|| format!("the record's {part} does not match its schema (id {id})"))?;
         if value.is_null() {
             return Ok(Data::null());
         }
-        Ok(Data::new(Some(compiled.connect_schema().clone()), value))
+        Ok(Data::new(Some(schema), value))
     }
 
     /// The schema id and the body after Confluent's 5-byte header.
@@ -349,6 +351,13 @@ impl RegistryConverter {
     /// The subject the schema is registered under for `topic`, by the configured strategy.
     fn subject(&self, topic: &str, schema: &RegisteredSchema) -> anyhow::Result<String> {
         let record_name = || -> anyhow::Result<String> {
+            if self.format == Format::Protobuf {
+                bail!(
+                    "`{}.{}.subject.name.strategy`: sluice's {PROTOBUF_CONVERTER} supports only {TOPIC_NAME_STRATEGY}",
+                    self.prefix,
+                    self.part
+                );
+            }
             let json: Value = serde_json::from_str(&schema.text)
                 .map_err(|e| anyhow!("schema id {} is not valid JSON: {e}", schema.id))?;
             let name = match self.format {
@@ -362,6 +371,7 @@ impl RegistryConverter {
                     }
                 }
                 Format::JsonSchema => json.get("title").and_then(Value::as_str).map(str::to_string),
+                Format::Protobuf => None,
             };
             name.ok_or_else(|| {
                 anyhow!(
@@ -390,6 +400,12 @@ impl RegistryConverter {
             Format::JsonSchema => {
                 Compiled::Json(json_schema::JsonSchema::compile(registered.id, &registered.text, version)?)
             }
+            Format::Protobuf => Compiled::Protobuf(protobuf::ProtobufSchema::compile(
+                registered.id,
+                &registered.text,
+                &registered.imports,
+                version,
+            )?),
         });
         self.compiled.write().unwrap_or_else(|e| e.into_inner()).insert(key, compiled.clone());
         Ok(compiled)

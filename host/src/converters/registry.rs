@@ -56,6 +56,11 @@ pub struct RegisteredSchema {
     pub schema_type: SchemaType,
     /// The schema text, as registered.
     pub text: String,
+    /// The registry's `references` (Protobuf imports registered as their own subjects), as
+    /// given: sent back when looking up the schema's version.
+    pub references: Value,
+    /// The referenced schemas' texts by import name, transitively (Protobuf only).
+    pub imports: Vec<(String, String)>,
 }
 
 /// How to reach the registry.
@@ -177,16 +182,64 @@ impl RegistryClient {
             Some("PROTOBUF") => SchemaType::Protobuf,
             Some(other) => bail!("schema id {id} has the unknown schemaType {other:?}"),
         };
-        if body.get("references").and_then(Value::as_array).is_some_and(|r| !r.is_empty()) {
+        let references = body.get("references").cloned().unwrap_or(Value::Null);
+        let has_references = references.as_array().is_some_and(|r| !r.is_empty());
+        let mut imports = Vec::new();
+        if has_references && schema_type == SchemaType::Protobuf {
+            self.resolve_references(&format!("schema id {id}"), &references, &mut imports, 0)?;
+        } else if has_references {
             bail!(
                 "schema id {id} refers to other registered schemas (\"references\": {}); sluice does not resolve \
                  schema references yet: register the schema self-contained",
                 body["references"]
             );
         }
-        let schema = Arc::new(RegisteredSchema { id, schema_type, text: text.to_string() });
+        let schema = Arc::new(RegisteredSchema { id, schema_type, text: text.to_string(), references, imports });
         self.schemas.write().unwrap_or_else(|e| e.into_inner()).insert(id, schema.clone());
         Ok(schema)
+    }
+
+    /// Fetches the schemas `references` name (`GET /subjects/{subject}/versions/{version}`),
+    /// and theirs, into `imports` as (import name, schema text); `what` names the referrer.
+    fn resolve_references(
+        &self,
+        what: &str,
+        references: &Value,
+        imports: &mut Vec<(String, String)>,
+        depth: usize,
+    ) -> anyhow::Result<()> {
+        if depth > 32 {
+            bail!("{what}: schema references nest more than 32 deep");
+        }
+        for reference in references.as_array().into_iter().flatten() {
+            let field = |name: &str| reference.get(name).filter(|v| !v.is_null());
+            let (Some(name), Some(subject), Some(version)) = (
+                field("name").and_then(Value::as_str),
+                field("subject").and_then(Value::as_str),
+                field("version").and_then(Value::as_i64),
+            ) else {
+                bail!("{what} has a reference without name, subject and version: {reference}");
+            };
+            if imports.iter().any(|(known, _)| known == name) {
+                continue;
+            }
+            let path = format!("subjects/{}/versions/{version}", utf8_percent_encode(subject, SEGMENT));
+            let body = self.call(reqwest::Method::GET, &path, None, &|_, text, url| {
+                anyhow!(
+                    "{what} imports `{name}`, registered as subject `{subject}` version {version}, which the schema \
+                     registry at {url} did not return: {}",
+                    registry_message(text)
+                )
+            })?;
+            let text = body.get("schema").and_then(Value::as_str).ok_or_else(|| {
+                anyhow!("the schema registry's answer for subject `{subject}` version {version} has no schema: {body}")
+            })?;
+            imports.push((name.to_string(), text.to_string()));
+            if let Some(nested) = body.get("references") {
+                self.resolve_references(&format!("`{name}`"), nested, imports, depth + 1)?;
+            }
+        }
+        Ok(())
     }
 
     /// The version of `schema` under `subject` (`POST /subjects/{subject}`), as Confluent's
@@ -200,6 +253,9 @@ impl RegistryClient {
         request.insert("schema".into(), Value::from(schema.text.clone()));
         if schema.schema_type != SchemaType::Avro {
             request.insert("schemaType".into(), Value::from(schema.schema_type.name()));
+        }
+        if schema.references.as_array().is_some_and(|r| !r.is_empty()) {
+            request.insert("references".into(), schema.references.clone());
         }
         let path = format!("subjects/{}?normalize=false&deleted=true", utf8_percent_encode(subject, SEGMENT));
         let body = self.call(reqwest::Method::POST, &path, Some(Value::Object(request)), &|status, text, url| {

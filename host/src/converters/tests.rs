@@ -294,9 +294,9 @@ fn settings_are_checked() {
     let error = RegistryConverter::from_settings(&missing, "key.converter").unwrap_err().to_string();
     assert!(error.contains("`key.converter.schema.registry.url`"), "{error}");
 
-    let protobuf = settings("value.converter", PROTOBUF_CONVERTER, url, &[]);
+    let protobuf = settings("value.converter", PROTOBUF_CONVERTER, url, &[("int.for.enums", "true")]);
     let error = RegistryConverter::from_settings(&protobuf, "value.converter").unwrap_err().to_string();
-    assert!(error.contains("Protobuf"), "{error}");
+    assert!(error.contains("`value.converter.int.for.enums=true`"), "{error}");
 
     let enhanced = settings("value.converter", AVRO_CONVERTER, url, &[("enhanced.avro.schema.support", "true")]);
     let error = RegistryConverter::from_settings(&enhanced, "value.converter").unwrap_err().to_string();
@@ -405,4 +405,151 @@ fn unsupported_shapes_are_refused_with_the_reason() {
     let compiled = json_schema::JsonSchema::compile(5, person, None).unwrap();
     let error = format!("{:#}", compiled.decode(b"{}").unwrap_err());
     assert!(error.contains("field `name`") && error.contains("required"), "{error}");
+}
+
+/// The `.proto` text the registry answers for READING_DESCRIPTOR (the real registry stores
+/// Protobuf schemas as text; the Python serializer registers the descriptor itself).
+const READING_PROTO: &str = r#"syntax = "proto3";
+package iot;
+import "google/protobuf/timestamp.proto";
+message Reading {
+  string device = 1;
+  sint32 delta = 2;
+  repeated float samples = 3;
+  map<string, int32> counts = 4;
+  Location where = 5;
+  oneof measure {
+    double celsius = 6;
+    bytes raw = 7;
+  }
+  optional string note = 8;
+  google.protobuf.Timestamp at = 9;
+  message Location {
+    double lat = 1;
+    double lon = 2;
+  }
+}
+"#;
+
+fn reading_job(url: &str) -> Value {
+    let schema: Value = serde_json::from_str(READING_DESCRIPTOR).unwrap();
+    json!({"url": url, "records": [
+        {"format": "protobuf", "topic": "sensors", "message": "iot.Reading", "schema": schema,
+         "value": {"device": "d-1", "delta": -3, "samples": [1.5, -2.25], "counts": {"b": 2, "a": 1},
+                   "where": {"lat": 52.5, "lon": 13.25}, "celsius": 21.5, "at": "2024-01-31T12:34:56.789Z"}},
+        {"format": "protobuf", "topic": "sensors", "message": "iot.Reading.Location", "schema": schema,
+         "value": {"lat": 1.0, "lon": -1.0}},
+    ]})
+}
+
+/// READING_PROTO as a FileDescriptorProto in protobuf's JSON form (what the serializer builds
+/// its message class from; the map entry and the proto3 `optional` oneof spelled out).
+const READING_DESCRIPTOR: &str = r#"{"name": "iot/reading.proto", "package": "iot", "syntax": "proto3", "dependency": ["google/protobuf/timestamp.proto"], "messageType": [{"name": "Reading", "field": [{"name": "device", "number": 1, "label": "LABEL_OPTIONAL", "type": "TYPE_STRING"}, {"name": "delta", "number": 2, "label": "LABEL_OPTIONAL", "type": "TYPE_SINT32"}, {"name": "samples", "number": 3, "label": "LABEL_REPEATED", "type": "TYPE_FLOAT"}, {"name": "counts", "number": 4, "label": "LABEL_REPEATED", "type": "TYPE_MESSAGE", "typeName": ".iot.Reading.CountsEntry"}, {"name": "where", "number": 5, "label": "LABEL_OPTIONAL", "type": "TYPE_MESSAGE", "typeName": ".iot.Reading.Location"}, {"name": "celsius", "number": 6, "label": "LABEL_OPTIONAL", "type": "TYPE_DOUBLE", "oneofIndex": 0}, {"name": "raw", "number": 7, "label": "LABEL_OPTIONAL", "type": "TYPE_BYTES", "oneofIndex": 0}, {"name": "note", "number": 8, "label": "LABEL_OPTIONAL", "type": "TYPE_STRING", "oneofIndex": 1, "proto3Optional": true}, {"name": "at", "number": 9, "label": "LABEL_OPTIONAL", "type": "TYPE_MESSAGE", "typeName": ".google.protobuf.Timestamp"}], "nestedType": [{"name": "Location", "field": [{"name": "lat", "number": 1, "label": "LABEL_OPTIONAL", "type": "TYPE_DOUBLE"}, {"name": "lon", "number": 2, "label": "LABEL_OPTIONAL", "type": "TYPE_DOUBLE"}]}, {"name": "CountsEntry", "options": {"mapEntry": true}, "field": [{"name": "key", "number": 1, "label": "LABEL_OPTIONAL", "type": "TYPE_STRING"}, {"name": "value", "number": 2, "label": "LABEL_OPTIONAL", "type": "TYPE_INT32"}]}], "oneofDecl": [{"name": "measure"}, {"name": "_note"}]}]}"#;
+
+// ProtobufData (the ProtobufConverter's defaults): the message is a STRUCT named with its
+// simple name and the registry version; every field optional with its tag; sint32 is INT32
+// with its protobuf type; the real oneof becomes the `measure_0` Union struct placed first;
+// the map a MAP named `counts`; Timestamp Kafka's Timestamp; an unset proto3 `optional` null.
+// A nested message is reached by its message indexes ([0, 0]).
+#[test]
+fn protobuf_records_from_the_official_serializer() {
+    let standin = registry(&[]);
+    let records = confluent_serialize(&reading_job(&standin.base_url()));
+    assert_eq!(records[0][5], 0, "the first message is written as the single index 0");
+    assert_eq!(&records[1][5..8], &[4, 0, 0], "two indexes, 0 and 0 (zig-zag)");
+    let values = converter("value.converter", PROTOBUF_CONVERTER, &standin.base_url(), &[]);
+    let data = values.to_connect_in_topic("sensors", some(&records[0])).unwrap();
+    let schema = data.schema.as_ref().unwrap();
+    assert_eq!((schema.name.as_deref(), schema.version, schema.optional), (Some("Reading"), Some(1), false));
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["measure_0", "device", "delta", "samples", "counts", "where", "note", "at"]);
+    let envelope: Value = serde_json::from_str(&envelope(&data)).unwrap();
+    let field = |name: &str| {
+        envelope["schema"]["fields"].as_array().unwrap().iter().find(|f| f["field"] == name).unwrap().clone()
+    };
+    assert_eq!(
+        field("delta"),
+        json!({"type": "int32", "optional": true, "field": "delta",
+               "parameters": {"io.confluent.connect.protobuf.Type": "sint32", "io.confluent.connect.protobuf.Tag": "2"}})
+    );
+    assert_eq!(field("measure_0")["name"], json!("io.confluent.connect.protobuf.Union.measure"));
+    assert_eq!(field("measure_0")["fields"][0]["type"], json!("double"));
+    assert_eq!((&field("counts")["type"], &field("counts")["name"]), (&json!("map"), &json!("counts")));
+    assert_eq!(field("samples")["items"]["type"], json!("float"));
+    assert_eq!(field("where")["name"], json!("Location"));
+    assert_eq!(field("at")["name"], json!("org.apache.kafka.connect.data.Timestamp"));
+    assert_eq!(
+        data.value,
+        json!({"measure_0": {"celsius": 21.5, "raw": null}, "device": "d-1", "delta": -3, "samples": [1.5, -2.25],
+               "counts": {"a": 1, "b": 2}, "where": {"lat": 52.5, "lon": 13.25}, "note": null,
+               "at": 1_706_704_496_789i64})
+    );
+    let nested = values.to_connect_in_topic("sensors", some(&records[1])).unwrap();
+    assert_eq!(nested.schema.as_ref().unwrap().name.as_deref(), Some("Location"));
+    assert_eq!(nested.value, json!({"lat": 1.0, "lon": -1.0}));
+
+    // The same bytes against the schema's `.proto` text give the same data.
+    let text = protobuf::ProtobufSchema::compile(1, READING_PROTO, &[], Some(1)).unwrap();
+    let (text_schema, text_value) = text.decode(&records[0][5..]).unwrap();
+    assert_eq!(Data::new(Some(text_schema), text_value), data);
+
+    // Bytes that are not Confluent's Protobuf framing are refused with the reason.
+    let error = values.to_connect_in_topic("sensors", some(&[0, 0, 0, 0, 1, 0x7f])).unwrap_err();
+    assert!(format!("{error:#}").contains("message indexes"), "{error:#}");
+}
+
+// A Protobuf schema importing a file of its own: the official serializer registers the import
+// as its own subject and the schema with a reference to it; the converter fetches the
+// reference and compiles both.
+#[test]
+fn protobuf_schema_references_are_resolved() {
+    let standin = registry(&[]);
+    let field = |name: &str, number: u32, kind: &str| json!({"name": name, "number": number, "label": "LABEL_OPTIONAL", "type": kind});
+    let money = json!({"name": "shop/money.proto", "package": "shop", "syntax": "proto3",
+        "messageType": [{"name": "Money", "field": [field("currency", 1, "TYPE_STRING"), field("units", 2, "TYPE_INT64")]}]});
+    let mut total = field("total", 2, "TYPE_MESSAGE");
+    total["typeName"] = json!(".shop.Money");
+    let order = json!({"name": "shop/order.proto", "package": "shop", "syntax": "proto3",
+        "dependency": ["shop/money.proto"],
+        "messageType": [{"name": "Order", "field": [field("id", 1, "TYPE_STRING"), total]}]});
+    let records = confluent_serialize(&json!({"url": standin.base_url(), "records": [
+        {"format": "protobuf", "topic": "orders", "message": "shop.Order", "schema": order, "imports": [money],
+         "value": {"id": "o-1", "total": {"currency": "EUR", "units": "12"}}},
+    ]}));
+    let id = u32::from_be_bytes([records[0][1], records[0][2], records[0][3], records[0][4]]);
+    let registered: Value = serde_json::from_str(
+        &reqwest::blocking::get(format!("{}/schemas/ids/{id}", standin.base_url())).unwrap().text().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(registered["references"][0]["name"], json!("shop/money.proto"), "{registered}");
+
+    let values = converter("value.converter", PROTOBUF_CONVERTER, &standin.base_url(), &[]);
+    let data = values.to_connect_in_topic("orders", some(&records[0])).unwrap();
+    assert_eq!(data.value, json!({"id": "o-1", "total": {"currency": "EUR", "units": 12}}));
+    let total = data.schema.as_ref().unwrap().field("total").unwrap();
+    assert_eq!((total.schema.name.as_deref(), total.schema.kind.kafka_name()), (Some("Money"), "STRUCT"));
+}
+
+// ProtobufData's logical types from Google's types: google.type.Date → Date (days since the
+// epoch), google.type.TimeOfDay → Time (milliseconds of the day), with the official serializer's
+// records (it does not register google/type files as references).
+#[test]
+fn protobuf_google_date_and_time_of_day_are_connect_logical_types() {
+    let standin = registry(&[]);
+    let message = |name: &str, number: u32, type_name: &str| json!({"name": name, "number": number, "label": "LABEL_OPTIONAL", "type": "TYPE_MESSAGE", "typeName": type_name});
+    let schema = json!({"name": "cal/slot.proto", "package": "cal", "syntax": "proto3",
+        "dependency": ["google/type/date.proto", "google/type/timeofday.proto"],
+        "messageType": [{"name": "Slot", "field": [
+            message("day", 1, ".google.type.Date"), message("start", 2, ".google.type.TimeOfDay")]}]});
+    let records = confluent_serialize(&json!({"url": standin.base_url(), "records": [
+        {"format": "protobuf", "topic": "slots", "message": "cal.Slot", "schema": schema,
+         "value": {"day": {"year": 2024, "month": 2, "day": 29}, "start": {"hours": 13, "minutes": 5, "seconds": 7, "nanos": 250000000}}},
+    ]}));
+    let values = converter("value.converter", PROTOBUF_CONVERTER, &standin.base_url(), &[]);
+    let data = values.to_connect_in_topic("slots", some(&records[0])).unwrap();
+    // 2024-02-29 is day 19782; 13:05:07.250 is 47,107,250 ms.
+    assert_eq!(data.value, json!({"day": 19782, "start": 47_107_250}));
+    let schema = data.schema.as_ref().unwrap();
+    assert_eq!(schema.field("day").unwrap().schema.name.as_deref(), Some(crate::transforms::DATE));
+    assert_eq!(schema.field("start").unwrap().schema.name.as_deref(), Some(crate::transforms::TIME));
 }

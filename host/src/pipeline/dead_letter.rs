@@ -24,6 +24,8 @@ use crate::source::client;
 pub enum Stage {
     /// The key converter could not read the record (for its transforms).
     KeyConverter,
+    /// The header converter could not read or write one of the record's headers.
+    HeaderConverter,
     /// A single message transform failed on the record.
     Transformation,
     /// The parser rejected the record or the sandbox failed on it.
@@ -37,6 +39,7 @@ impl Stage {
     pub fn connect_name(self) -> &'static str {
         match self {
             Stage::KeyConverter => "KEY_CONVERTER",
+            Stage::HeaderConverter => "HEADER_CONVERTER",
             Stage::Transformation => "TRANSFORMATION",
             Stage::Parse => "VALUE_CONVERTER",
             Stage::Write => "TASK_PUT",
@@ -80,6 +83,7 @@ impl Failure {
             RecordFailure::Transform(failure) => Self {
                 stage: match failure.stage {
                     "KEY_CONVERTER" => Stage::KeyConverter,
+                    "HEADER_CONVERTER" => Stage::HeaderConverter,
                     "TRANSFORMATION" => Stage::Transformation,
                     _ => Stage::Parse,
                 },

@@ -14,7 +14,8 @@
 //! `converter` (JsonConverter), `config` (reading settings), `predicates`, `fields`
 //! (InsertField, ReplaceField, MaskField, ExtractField, HoistField, ValueToKey, Flatten), `cast`
 //! (Cast), `time` (TimestampConverter, TimestampRouter), `datefmt` (SimpleDateFormat patterns),
-//! `routing` (RegexRouter, Filter), `headers` (InsertHeader, DropHeaders, HeaderFrom), `values`
+//! `routing` (RegexRouter, Filter), `headers` (InsertHeader, DropHeaders, HeaderFrom),
+//! `header_converter` (`header.converter`), `values`
 //! (Java's number and date text forms).
 
 mod cast;
@@ -22,6 +23,7 @@ mod config;
 mod converter;
 mod datefmt;
 mod fields;
+mod header_converter;
 mod headers;
 mod predicates;
 mod record;

@@ -19,6 +19,7 @@ use anyhow::bail;
 use base64::Engine as _;
 use serde_json::Value as Json;
 
+use super::header_converter::HeaderConverter;
 use super::{Chain, ConnectRecord, Data, Header, Part, Schema, SchemaKind, TransformError};
 use crate::converters::{RegistryConverter, RegistryUnavailable};
 use crate::model::{self, KafkaRecord};
@@ -157,9 +158,12 @@ fn is_envelope(bytes: &[u8]) -> bool {
 pub fn parser_converter_settings(converters: &[(String, String)], parser_settings: &mut Vec<(String, String)>) {
     for prefix in ["key.converter", "value.converter"] {
         let class = converters.iter().rev().find(|(k, _)| k == prefix).map(|(_, v)| v.trim());
-        if !class
-            .is_some_and(|c| c == crate::converters::AVRO_CONVERTER || c == crate::converters::JSON_SCHEMA_CONVERTER)
-        {
+        let registry = [
+            crate::converters::AVRO_CONVERTER,
+            crate::converters::JSON_SCHEMA_CONVERTER,
+            crate::converters::PROTOBUF_CONVERTER,
+        ];
+        if !class.is_some_and(|c| registry.contains(&c)) {
             continue;
         }
         // The registry's settings (its URL may hold credentials) are the host's business.
@@ -188,7 +192,7 @@ pub enum Transformed {
 /// Why transforming one record failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransformFailure {
-    /// Kafka Connect's stage: `KEY_CONVERTER`, `VALUE_CONVERTER` or `TRANSFORMATION`.
+    /// Kafka Connect's stage: `KEY_CONVERTER`, `VALUE_CONVERTER`, `HEADER_CONVERTER` or `TRANSFORMATION`.
     pub stage: &'static str,
     /// What failed: `value.converter`, or `transforms.<alias> (<Class>)`.
     pub component: String,
@@ -215,6 +219,8 @@ pub struct RecordTransforms {
     chain: Chain,
     key: Converter,
     value: Converter,
+    /// `header.converter`: reads the headers for the chain and writes the ones it adds or changes.
+    header: HeaderConverter,
     /// Whether any transform reads or writes the key / the value as data; an untouched part
     /// is not converted and keeps its bytes.
     reads_key: bool,
@@ -232,6 +238,7 @@ impl RecordTransforms {
         origin: &str,
     ) -> anyhow::Result<Option<Arc<Self>>> {
         let chain = Chain::from_config(entries).map_err(|e| anyhow::anyhow!("{e:#} (in {origin})"))?;
+        let header = HeaderConverter::from_settings(converters).map_err(|e| anyhow::anyhow!("{e:#} (in {origin})"))?;
         let key = Converter::from_settings(converters, "key.converter")?;
         let value = Converter::from_settings(converters, "value.converter")?;
         if chain.is_empty() && !key.is_registry() && !value.is_registry() {
@@ -257,7 +264,7 @@ impl RecordTransforms {
         }
         let reads_key = chain.needs_key() || key.is_registry();
         let reads_value = chain.needs_value() || value.is_registry();
-        Ok(Some(Arc::new(RecordTransforms { chain, key, value, reads_key, reads_value })))
+        Ok(Some(Arc::new(RecordTransforms { chain, key, value, header, reads_key, reads_value })))
     }
 
     /// Applies the chain to `record`.
@@ -309,8 +316,9 @@ impl RecordTransforms {
             timestamp_ms: record.timestamp_ms,
             key,
             value,
-            headers: record.headers.iter().map(header_in).collect(),
+            headers: self.headers_in(record).map_err(convert("HEADER_CONVERTER", "header.converter"))?,
         };
+        let headers_before = connect.headers.clone();
         let Some(done) = self.chain.apply(connect).map_err(|e| Ok(e.into()))? else { return Ok(None) };
         let key = match self.reads_key {
             true => self.key.write(&done.key, key_envelope).map_err(convert("KEY_CONVERTER", "key.converter"))?,
@@ -330,44 +338,51 @@ impl RecordTransforms {
             timestamp_ms: done.timestamp_ms,
             key,
             value,
-            headers: done.headers.iter().map(header_out).collect(),
+            headers: self
+                .headers_out(record, &headers_before, &done.headers)
+                .map_err(convert("HEADER_CONVERTER", "header.converter"))?,
         }))
+    }
+
+    /// The record's headers as Kafka Connect data, through `header.converter`.
+    fn headers_in(&self, record: &KafkaRecord) -> anyhow::Result<Vec<Header>> {
+        record
+            .headers
+            .iter()
+            .map(|h| Ok(Header::new(h.key.clone(), self.header.read(&h.key, h.value.as_deref())?)))
+            .collect()
+    }
+
+    /// The headers after the chain as bytes: a header the chain left as it read it keeps its
+    /// original bytes (Kafka Connect hands sinks the headers it read, not re-serialized ones);
+    /// one it added or changed is written with `header.converter`.
+    fn headers_out(
+        &self,
+        record: &KafkaRecord,
+        before: &[Header],
+        after: &[Header],
+    ) -> anyhow::Result<Vec<model::Header>> {
+        let mut used = vec![false; before.len()];
+        after
+            .iter()
+            .map(|header| {
+                let original = before.iter().enumerate().position(|(i, b)| !used[i] && b == header);
+                let value = match original {
+                    Some(i) => {
+                        used[i] = true;
+                        record.headers[i].value.clone()
+                    }
+                    None => self.header.write(&header.key, &header.value)?,
+                };
+                Ok(model::Header { key: header.key.clone(), value })
+            })
+            .collect()
     }
 }
 
 /// A part no transform reads: only whether it is null is visible (`RecordIsTombstone`).
 fn unread(bytes: &Option<Vec<u8>>) -> Data {
     Data::schemaless(if bytes.is_some() { Json::Bool(true) } else { Json::Null })
-}
-
-/// A header's bytes as Kafka Connect data (`SimpleHeaderConverter` reads text as a string).
-fn header_in(header: &model::Header) -> Header {
-    let value = match &header.value {
-        None => Data::null(),
-        Some(bytes) => match std::str::from_utf8(bytes) {
-            Ok(text) => Data::new(Some(Schema::new(SchemaKind::String)), Json::String(text.to_string())),
-            Err(_) => Data::new(
-                Some(Schema::new(SchemaKind::Bytes)),
-                Json::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
-            ),
-        },
-    };
-    Header::new(header.key.clone(), value)
-}
-
-/// A header's data as bytes: strings as their text, bytes decoded, other values as their JSON
-/// text (what `SimpleHeaderConverter` writes for numbers and booleans).
-fn header_out(header: &Header) -> model::Header {
-    let is_bytes = header.value.schema.as_ref().is_some_and(|s| s.kind == SchemaKind::Bytes);
-    let value = match &header.value.value {
-        Json::Null => None,
-        Json::String(text) if is_bytes => {
-            Some(base64::engine::general_purpose::STANDARD.decode(text).unwrap_or_else(|_| text.as_bytes().to_vec()))
-        }
-        Json::String(text) => Some(text.as_bytes().to_vec()),
-        other => Some(other.to_string().into_bytes()),
-    };
-    model::Header { key: header.key.clone(), value }
 }
 
 #[cfg(test)]
@@ -426,6 +441,46 @@ mod tests {
 
         let Transformed::Failed(failure) = transforms.apply(&record("not json")) else { panic!("not refused") };
         assert_eq!((failure.stage, failure.component.as_str()), ("VALUE_CONVERTER", "value.converter"));
+    }
+
+    // HeaderFrom copies a struct field into a header: SimpleHeaderConverter (the default) writes
+    // it as `Values.convertToString` does; a header the chain did not change keeps its bytes
+    // (here "007", which SimpleHeaderConverter would read as the INT8 7).
+    #[test]
+    fn headers_go_through_the_header_converter() {
+        let converters = pairs(&[("value.converter", JSON_CONVERTER)]);
+        let chain = pairs(&[
+            ("transforms", "copy"),
+            ("transforms.copy.type", "org.apache.kafka.connect.transforms.HeaderFrom$Value"),
+            ("transforms.copy.fields", "id,tags"),
+            ("transforms.copy.headers", "id,tags"),
+            ("transforms.copy.operation", "copy"),
+        ]);
+        let transforms = RecordTransforms::from_config(&chain, &converters, "c").unwrap().unwrap();
+        let input = r#"{"schema":{"type":"struct","fields":[{"field":"id","type":"int64","optional":false},{"field":"tags","type":"array","items":{"type":"string"},"optional":false}],"optional":false},"payload":{"id":42,"tags":["a","b"]}}"#;
+        let mut original = record(input);
+        original.headers = vec![model::Header { key: "zero".into(), value: Some(b"007".to_vec()) }];
+        let Transformed::Record(out) = transforms.apply(&original) else { panic!("not transformed") };
+        let headers: Vec<(&str, &[u8])> =
+            out.headers.iter().map(|h| (h.key.as_str(), h.value.as_deref().unwrap())).collect();
+        assert_eq!(headers, vec![("zero", &b"007"[..]), ("id", b"42"), ("tags", br#"["a","b"]"#)]);
+
+        let json_headers = pairs(&[
+            ("value.converter", JSON_CONVERTER),
+            ("header.converter", "org.apache.kafka.connect.json.JsonConverter"),
+            ("header.converter.schemas.enable", "false"),
+        ]);
+        let transforms = RecordTransforms::from_config(&chain, &json_headers, "c").unwrap().unwrap();
+        let Transformed::Failed(failure) = transforms.apply(&original) else { panic!("007 is not JSON") };
+        assert_eq!((failure.stage, failure.component.as_str()), ("HEADER_CONVERTER", "header.converter"));
+        assert!(failure.message.contains("header `zero`"), "{}", failure.message);
+
+        let unknown = pairs(&[("header.converter", "com.example.Headers")]);
+        let error = RecordTransforms::from_config(&[], &unknown, "c.properties").unwrap_err().to_string();
+        assert!(
+            error.contains("`header.converter` = `com.example.Headers`") && error.contains("c.properties"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
 """Serializes records with Confluent's OFFICIAL serializers (PyPI `confluent-kafka`:
-`confluent_kafka.schema_registry.avro.AvroSerializer` and `...json_schema.JSONSerializer`),
+`confluent_kafka.schema_registry.avro.AvroSerializer`, `...json_schema.JSONSerializer` and
+`...protobuf.ProtobufSerializer`),
 registering their schemas in a registry (the stand-in), so sluice's converters are tested on
 bytes written by code we did not write.
 
 Input (stdin, JSON):
   {"url": "http://127.0.0.1:PORT", "user_info": "user:password" (optional),
-   "records": [{"format": "avro" | "json", "topic": "t", "part": "value" | "key",
+   "records": [{"format": "avro" | "json" | "protobuf", "topic": "t", "part": "value" | "key",
                 "schema": <schema text or JSON>, "value": <value>}, ...]}
+For "protobuf", "schema" is a FileDescriptorProto in protobuf's JSON form (no protoc needed:
+the message class is built from it with `google.protobuf`; imports of google/protobuf/*.proto
+are taken from the installed package), "message" names the message to write (its full name),
+"imports" (optional) lists the files it imports other than Google's, as FileDescriptorProtos in
+dependency order (the serializer registers them as schema references), and "value" is the
+message in protobuf's JSON form (Timestamps as RFC 3339 text, enums by name).
 Values are JSON, with tagged objects for the Python types the serializers expect for logical
 types: {"$decimal": "12.34"} (decimal.Decimal), {"$date": "2024-01-31"} (datetime.date),
 {"$time": "12:34:56.789"} (datetime.time), {"$timestamp": "2024-01-31T12:34:56.789+00:00"}
@@ -24,6 +31,11 @@ import sys
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.json_schema import JSONSerializer
+from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
+# Registers Google's well-known files in the default pool, to copy them as dependencies.
+from google.protobuf import timestamp_pb2  # noqa: F401
+from google.type import date_pb2, timeofday_pb2  # noqa: F401
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 
@@ -47,6 +59,24 @@ def python_value(value):
     return value
 
 
+def message_class(file_json, message, imports=()):
+    """The generated-style class of `message` in the file described by `file_json`; `imports`
+    are the files it imports other than Google's, in dependency order."""
+    pool = descriptor_pool.DescriptorPool()
+    added = set()
+    for described in list(imports) + [file_json]:
+        file_proto = json_format.ParseDict(described, descriptor_pb2.FileDescriptorProto())
+        for dependency in file_proto.dependency:
+            if dependency not in added:
+                known = descriptor_pb2.FileDescriptorProto()
+                descriptor_pool.Default().FindFileByName(dependency).CopyToProto(known)
+                pool.Add(known)
+                added.add(dependency)
+        pool.Add(file_proto)
+        added.add(file_proto.name)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(message))
+
+
 def main():
     job = json.load(sys.stdin)
     conf = {"url": job["url"]}
@@ -56,6 +86,13 @@ def main():
     out = []
     for record in job["records"]:
         schema = record["schema"]
+        field = MessageField.KEY if record.get("part") == "key" else MessageField.VALUE
+        if record["format"] == "protobuf":
+            cls = message_class(schema, record["message"], record.get("imports", []))
+            serializer = ProtobufSerializer(cls, client, {"use.deprecated.format": False})
+            message = json_format.ParseDict(record["value"], cls())
+            out.append(serializer(message, SerializationContext(record["topic"], field)).hex())
+            continue
         if not isinstance(schema, str):
             schema = json.dumps(schema)
         if record["format"] == "avro":
@@ -64,7 +101,6 @@ def main():
             serializer = JSONSerializer(schema, client)
         else:
             raise SystemExit(f"unknown format {record['format']!r}")
-        field = MessageField.KEY if record.get("part") == "key" else MessageField.VALUE
         data = serializer(python_value(record["value"]), SerializationContext(record["topic"], field))
         out.append(data.hex())
     json.dump(out, sys.stdout)
