@@ -92,9 +92,8 @@ impl ConsumerContext for SourceContext {
     /// difference). Asking librdkafka (`assignment()`) here would wait forever when the
     /// event comes from closing the consumer: its group handler no longer answers then.
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let name = |e: &rdkafka::topic_partition_list::TopicPartitionListElem<'_>| {
-            format!("{}-{}", e.topic(), e.partition())
-        };
+        let name =
+            |e: &rdkafka::topic_partition_list::TopicPartitionListElem<'_>| format!("{}-{}", e.topic(), e.partition());
         let mut assignment = lock(&self.assignment);
         match rebalance {
             Rebalance::Assign(partitions) => {
