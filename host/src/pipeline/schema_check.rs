@@ -140,10 +140,9 @@ fn samples(
         }
     }
     let per_partition = (SAMPLES / filled.len().max(1)).max(1) as i64;
-    let mut out = Vec::new();
-    for (topic, partition, low, high) in filled {
-        let from = (high - per_partition).max(low);
-        out.extend(reader.read_until(topic, partition, from, high, per_partition as usize)?.0);
-    }
-    Ok(out)
+    let ranges: Vec<(&str, i32, i64, i64)> = filled
+        .into_iter()
+        .map(|(topic, partition, low, high)| (topic.as_str(), partition, (high - per_partition).max(low), high))
+        .collect();
+    reader.read_ranges(&ranges)
 }

@@ -171,6 +171,52 @@ impl RangeReader {
         Ok((records, end))
     }
 
+    /// Reads several ranges at once, one assignment for all: each `(topic, partition, from,
+    /// until)` from offset `from` up to (not including) `until`. Returns the records, range by
+    /// range. Assigning partitions one after another would wait for a fetch round each.
+    pub fn read_ranges(&self, ranges: &[(&str, i32, i64, i64)]) -> anyhow::Result<Vec<KafkaRecord>> {
+        let mut assignment = TopicPartitionList::new();
+        let mut wanted: Vec<(&str, i32, i64, i64, Vec<KafkaRecord>)> = Vec::new();
+        for &(topic, partition, from, until) in ranges.iter().filter(|r| r.2 < r.3) {
+            assignment.add_partition_offset(topic, partition, Offset::Offset(from))?;
+            wanted.push((topic, partition, from, until, Vec::new()));
+        }
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.consumer.assign(&assignment).context("assigning the partitions")?;
+        let mut topics = TopicNames::default();
+        let deadline = Instant::now() + self.read_timeout;
+        while wanted.iter().any(|(_, _, next, until, _)| next < until) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let (topic, partition, next, until, _) =
+                    wanted.iter().find(|(_, _, next, until, _)| next < until).expect("one is not done");
+                anyhow::bail!(
+                    "reading {topic}-{partition} stopped at offset {next} of {until}: no record arrived within {} ms",
+                    self.read_timeout.as_millis()
+                );
+            }
+            match self.consumer.poll(left.min(Duration::from_millis(500))) {
+                None => {}
+                Some(Err(error)) => anyhow::bail!("reading the sample partitions: {error}"),
+                Some(Ok(message)) => {
+                    let range = wanted
+                        .iter_mut()
+                        .find(|(topic, partition, ..)| *topic == message.topic() && *partition == message.partition());
+                    if let Some((_, _, next, until, records)) = range {
+                        *next = message.offset() + 1;
+                        if message.offset() < *until {
+                            records.push(to_record(&message, &mut topics));
+                        }
+                    }
+                }
+            }
+        }
+        self.consumer.unassign().context("unassigning the partitions")?;
+        Ok(wanted.into_iter().flat_map(|(.., records)| records).collect())
+    }
+
     /// Commits `positions` (topic, partition, next offset) for the reader's group.
     pub fn commit(&self, positions: &[(String, i32, i64)]) -> anyhow::Result<()> {
         let mut list = TopicPartitionList::new();
