@@ -158,70 +158,19 @@ fn native_compact(native: &mut JsonParser, chunk: &[sdk::KafkaRecord]) -> Vec<ho
 }
 
 /// Checks record by record that both paths produce the same outputs and errors, and that
-/// they are what the parser's general path (`parse_batch`, the SDK's types mapped into the
-/// host's model) gives.
+/// they are what the parser's general path (`parse_batch`, its SDK values written by the
+/// SDK's reference encoder and read by the host's decoder) gives.
 fn assert_same_outputs(set: &RecordSet, wasm: &mut PluginInstance, native: &mut JsonParser) {
     for (host_chunk, native_chunk) in set.host.chunks(BATCH).zip(set.native.chunks(BATCH)) {
         let wasm_results = wasm.parse(host_chunk).expect("the sandboxed parser failed");
         let compact_results = native_compact(native, native_chunk);
-        let general_results = native.parse_batch(native_chunk);
+        let general = sdk::compact::encode(&native.parse_batch(native_chunk));
+        let general_results =
+            host::decode_compact(general.into(), native_chunk.len()).expect("the SDK's encoding reads back");
         for (((record, w), c), g) in host_chunk.iter().zip(&wasm_results).zip(&compact_results).zip(&general_results) {
-            let g = g
-                .clone()
-                .map(|outputs| outputs.into_iter().map(to_host).collect())
-                .map_err(|e| sluice::model::PluginError { code: e.code, message: e.message, field: e.field });
-            assert_eq!(*w, g, "{}: wasm and the general path differ at offset {}", set.name, record.offset);
-            assert_eq!(*c, g, "{}: native and the general path differ at offset {}", set.name, record.offset);
+            assert_eq!(w, g, "{}: wasm and the general path differ at offset {}", set.name, record.offset);
+            assert_eq!(c, g, "{}: native and the general path differ at offset {}", set.name, record.offset);
         }
-    }
-}
-
-/// The host's form of an SDK output.
-fn to_host(output: sdk::Output) -> sluice::model::Output {
-    use sluice::model as m;
-    let columns = |columns: Vec<sdk::Column>| -> Vec<m::Column> {
-        columns.into_iter().map(|c| m::Column { name: c.name.into(), value: value(c.value) }).collect()
-    };
-    fn value(value: sdk::Value) -> m::Value {
-        match value {
-            sdk::Value::Null => m::Value::Null,
-            sdk::Value::Boolean(v) => m::Value::Boolean(v),
-            sdk::Value::Int8(v) => m::Value::Int8(v),
-            sdk::Value::Int16(v) => m::Value::Int16(v),
-            sdk::Value::Int32(v) => m::Value::Int32(v),
-            sdk::Value::Int64(v) => m::Value::Int64(v),
-            sdk::Value::Uint8(v) => m::Value::Uint8(v),
-            sdk::Value::Uint16(v) => m::Value::Uint16(v),
-            sdk::Value::Uint32(v) => m::Value::Uint32(v),
-            sdk::Value::Uint64(v) => m::Value::Uint64(v),
-            sdk::Value::Float32(v) => m::Value::Float32(v),
-            sdk::Value::Float64(v) => m::Value::Float64(v),
-            sdk::Value::Text(v) => m::Value::Text(v.into()),
-            sdk::Value::Binary(v) => m::Value::Binary(v.into()),
-            sdk::Value::TimestampUs(v) => m::Value::TimestampUs(v),
-        }
-    }
-    match output {
-        sdk::Output::Row(row) => m::Output::Row(m::Row {
-            table: row.table.map(Into::into),
-            kind: match row.kind {
-                sdk::WriteKind::Put => m::WriteKind::Put,
-                sdk::WriteKind::Update => m::WriteKind::Update,
-                sdk::WriteKind::Delete => m::WriteKind::Delete,
-            },
-            primary_key: columns(row.primary_key),
-            columns: columns(row.columns),
-            deleted_columns: row.deleted_columns.into_iter().map(Into::into).collect(),
-        }),
-        sdk::Output::Point(point) => m::Output::Point(m::Point {
-            table: point.table.map(Into::into),
-            measurement: point.measurement.into(),
-            data_source: point.data_source.into(),
-            tags: point.tags.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
-            time_us: point.time_us,
-            fields: columns(point.fields),
-        }),
-        sdk::Output::Raw(raw) => m::Output::Raw(m::Raw { format: raw.format.into(), data: raw.data.into() }),
     }
 }
 

@@ -52,14 +52,7 @@ struct Http(reqwest::Client);
 
 impl Http {
     async fn call(&self, method: &str, url: String, body: Option<Json>) -> (u16, Json) {
-        let mut request = self.0.request(method.parse().unwrap(), url);
-        if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body.to_string());
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Json::String(text)))
+        crate::util::http_json(&self.0, method, url, body.as_ref()).await
     }
 
     async fn get(&self, node: &Node, path: &str) -> Json {

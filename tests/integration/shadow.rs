@@ -18,14 +18,7 @@ struct Rest {
 
 impl Rest {
     async fn call(&self, method: &str, path: &str, body: Option<&Json>) -> (u16, Json) {
-        let mut request = self.http.request(method.parse().unwrap(), format!("{}{path}", self.server.url()));
-        if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body.to_string());
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Json::String(text)))
+        crate::util::http_json(&self.http, method, format!("{}{path}", self.server.url()), body).await
     }
 }
 

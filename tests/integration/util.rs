@@ -226,6 +226,19 @@ pub fn header(message: &OwnedMessage, key: &str) -> Option<String> {
 }
 
 /// Polls `condition` every 50 ms until it holds or `timeout` passes.
+/// Sends a REST request with an optional JSON body; returns the status and the answer (JSON,
+/// or the text as a JSON string when it is not JSON).
+pub async fn http_json(client: &reqwest::Client, method: &str, url: String, body: Option<&Json>) -> (u16, Json) {
+    let mut request = client.request(method.parse().unwrap(), url);
+    if let Some(body) = body {
+        request = request.header("content-type", "application/json").body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Json::String(text)))
+}
+
 pub async fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::config::{
-    key_problems, read_connector_file, read_worker_file, validate, ConfigMap, WorkerConfig, WORKER_KEYS,
+    key_problems, read_connector_file, read_worker_file, validate, ConfigMap, WorkerConfig, DISTRIBUTED_KEYS,
+    WORKER_KEYS,
 };
 
 /// Validates the files and prints what is wrong with them.
@@ -18,7 +19,7 @@ pub fn run(worker: PathBuf, connectors: Vec<PathBuf>) -> anyhow::Result<ExitCode
             None
         }
         Ok(map) => {
-            let (_, refused) = key_problems(&map, &[WORKER_KEYS]);
+            let (_, refused) = key_problems(&map, &[WORKER_KEYS, DISTRIBUTED_KEYS]);
             // The values of the other keys are still checked.
             let rest = map.entries().iter().filter(|(k, _)| !refused.iter().any(|p| &p.key == *k));
             let map = ConfigMap::new(map.origin(), rest.map(|(k, v)| (k.clone(), v.clone())).collect());

@@ -29,19 +29,6 @@ pub const WORKER_KEYS: KeySet<'static> = KeySet {
         "rest.host.name",
         "rest.advertised.host.name",
         "rest.advertised.port",
-        // Read by `sluice distributed` (see `DistributedConfig`); ignored by `standalone`.
-        "group.id",
-        "config.storage.topic",
-        "offset.storage.topic",
-        "status.storage.topic",
-        "config.storage.replication.factor",
-        "offset.storage.replication.factor",
-        "status.storage.replication.factor",
-        "offset.storage.partitions",
-        "status.storage.partitions",
-        "heartbeat.interval.ms",
-        "session.timeout.ms",
-        "worker.sync.timeout.ms",
         // Accepted, unused by a sink-only host.
         "offset.storage.file.filename",
         "plugin.path",
@@ -209,7 +196,7 @@ impl WorkerConfig {
     pub fn from_map(map: &ConfigMap) -> anyhow::Result<Self> {
         // Before anything can fail with a value in its message: the log hides credentials.
         crate::logging::hide(super::connector::secret_values(map));
-        let checked = keys::check(map, &[WORKER_KEYS])?;
+        let checked = keys::check(map, &[WORKER_KEYS, DISTRIBUTED_KEYS])?;
         if let Some(classes) = map.get("rest.extension.classes").map(str::trim).filter(|c| !c.is_empty()) {
             anyhow::bail!(
                 "`rest.extension.classes={classes}` in {}: Java REST extensions (often authentication) cannot \
@@ -265,21 +252,25 @@ impl WorkerConfig {
     }
 }
 
-/// The worker keys [`DistributedConfig`] reads.
-pub const DISTRIBUTED_KEYS: &[&str] = &[
-    "group.id",
-    "config.storage.topic",
-    "offset.storage.topic",
-    "status.storage.topic",
-    "config.storage.replication.factor",
-    "offset.storage.replication.factor",
-    "status.storage.replication.factor",
-    "offset.storage.partitions",
-    "status.storage.partitions",
-    "heartbeat.interval.ms",
-    "session.timeout.ms",
-    "worker.sync.timeout.ms",
-];
+/// The worker keys [`DistributedConfig`] reads; `sluice standalone` accepts and ignores
+/// them. Worker files are checked against [`WORKER_KEYS`] and these together.
+pub const DISTRIBUTED_KEYS: KeySet<'static> = KeySet {
+    keys: &[
+        "group.id",
+        "config.storage.topic",
+        "offset.storage.topic",
+        "status.storage.topic",
+        "config.storage.replication.factor",
+        "offset.storage.replication.factor",
+        "status.storage.replication.factor",
+        "offset.storage.partitions",
+        "status.storage.partitions",
+        "heartbeat.interval.ms",
+        "session.timeout.ms",
+        "worker.sync.timeout.ms",
+    ],
+    prefixes: &[],
+};
 
 /// The keys of Kafka Connect's distributed worker file that `sluice distributed` reads.
 #[derive(Debug, Clone, PartialEq, Eq)]

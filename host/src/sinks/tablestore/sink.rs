@@ -103,17 +103,7 @@ fn table_outcome(error: TableError) -> Outcome {
 impl TablestoreSink {
     /// Connects, and checks (or creates) the tables of the configured topics.
     pub async fn open(connector: &ConnectorConfig) -> anyhow::Result<Self> {
-        let config = TablestoreConfig::from_connector(connector)?;
-        let client = Client::new(config.client.clone())?;
-        let sink = Self {
-            shared: Arc::new(Shared {
-                client,
-                permits: Arc::new(Semaphore::new(config.max_concurrency)),
-                config,
-                tables: Mutex::new(HashMap::new()),
-                in_flight: InFlight::default(),
-            }),
-        };
+        let sink = Self::offline(connector)?;
         if let TopicSelection::List(topics) = &connector.topics {
             for topic in topics {
                 let table = sink.shared.config.table_for(topic);
